@@ -1,0 +1,40 @@
+# Two commands do all the set-up on a fresh machine (see README.md):
+#   make demo   the local stack with real traffic and a report
+#   make test   lint and every test
+# Everything downloaded or built is cached under $(CACHE), keyed by version.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON311 ?= python3.11
+CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/seldon-feedback
+VENV = $(shell $(PYTHON311) devstack/venv.py ensure)
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint unit env servers clean-cache help
+
+help:
+	@echo "make demo   - run the local stack with real traffic and print a report"
+	@echo "make test   - lint and run every test (starts and stops its own servers)"
+	@echo "make lint   - ruff only"
+	@echo "make unit   - tests that need no servers"
+	@echo "make env    - create the cached Python environment and print its path"
+
+env:
+	@command -v $(PYTHON311) >/dev/null || { echo "error: $(PYTHON311) not found; install Python 3.11" >&2; exit 1; }
+	@echo $(VENV)
+
+demo: env
+	$(VENV)/bin/python -m devstack demo $(DEMO_ARGS)
+
+lint: env
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+unit: env
+	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
+
+clean-cache:
+	rm -rf "$(CACHE)"
