@@ -7,7 +7,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON311 ?= python3.11
 CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/seldon-feedback
-VENV = $(shell $(PYTHON311) devstack/venv.py ensure)
+VENV = $(shell $(PYTHON311) devstack/dev_env.py ensure)
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint unit env servers clean-cache help

@@ -4,8 +4,8 @@ Runs on the bare system Python 3.11 with the standard library only, so `make` ca
 machine. The environment lives under the cache (not the checkout), so a second `make test` on the same
 machine installs nothing:
 
-    python3.11 devstack/venv.py path     # print the environment's folder
-    python3.11 devstack/venv.py ensure   # create it if missing, then print its folder
+    python3.11 devstack/dev_env.py path     # print the environment's folder
+    python3.11 devstack/dev_env.py ensure   # create it if missing, then print its folder
 """
 
 from __future__ import annotations
