@@ -1,0 +1,309 @@
+"""Helm for the chart tests and the local stack: build it once per machine, render our charts to objects.
+
+`helm_binary()` builds Helm v3 from its Go module (`go install helm.sh/helm/v3/cmd/helm@<version>`) into the cache,
+keyed by version, under a file lock so that parallel test runs build it once. `render_chart()` runs `helm template`
+on one of our charts in `charts/` and returns the rendered objects as dicts, in the order Helm printed them.
+
+`validate_object()` checks a rendered object offline: built-in kinds against the Kubernetes JSON schema bundled in
+the `kubernetes-validate` package (strict: unknown fields fail), custom resources against the upstream CRDs in
+`../shared/upstream/crds` beside the checkout (unknown fields fail too, where the API server would prune them).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devstack.errors import DevstackError
+from devstack.paths import REPO_ROOT, cache_dir
+
+log = logging.getLogger(__name__)
+
+HELM_VERSION = "v3.22.0"
+HELM_MODULE = "helm.sh/helm/v3/cmd/helm"
+CHARTS_DIR = REPO_ROOT / "charts"
+DEFAULT_RELEASE = "demo"
+DEFAULT_NAMESPACE = "seldon"
+# KUBE_VERSION is the Kubernetes version `helm template` and `helm lint` assume (Capabilities.KubeVersion).
+KUBE_VERSION = "1.29.0"
+BUILD_TIMEOUT_S = 1800
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) for the duration of the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def go_env(bin_dir: Path) -> dict[str, str]:
+    """Environment for `go install` that keeps modules, build cache and binaries in our cache folder."""
+    env = dict(os.environ)
+    env.update(
+        GOBIN=str(bin_dir),
+        GOMODCACHE=str(cache_dir("go", "modcache")),
+        GOCACHE=str(cache_dir("go", "build-cache")),
+        GOFLAGS="-buildvcs=false -modcacherw",
+        GOTOOLCHAIN="local",
+        CGO_ENABLED="0",
+    )
+    return env
+
+
+def helm_binary(version: str = HELM_VERSION) -> Path:
+    """Path of a Helm binary at `version`, built from the Go module proxy on first use (minutes) and cached."""
+    override = os.environ.get("SELDON_FEEDBACK_HELM")
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise DevstackError(f"SELDON_FEEDBACK_HELM={override} is not a file; unset it or point it at a helm binary")
+        return path
+    home = cache_dir("go", "helm", version)
+    binary = home / "bin" / "helm"
+    if binary.is_file():
+        return binary
+    go = shutil.which("go")
+    if go is None:
+        raise DevstackError(
+            "`go` is not on PATH; install Go >= 1.26 (https://go.dev/dl/) so that Helm can be built, "
+            "or set SELDON_FEEDBACK_HELM to an existing helm v3 binary"
+        )
+    with _file_lock(home / "build.lock"):
+        if binary.is_file():
+            return binary
+        staging = Path(tempfile.mkdtemp(prefix="bin-", dir=home))
+        argv = [
+            go,
+            "install",
+            f"-ldflags=-s -w -X helm.sh/helm/v3/internal/version.version={version}",
+            f"{HELM_MODULE}@{version}",
+        ]
+        log.info("building helm %s (once per machine): %s", version, " ".join(argv))
+        result = subprocess.run(
+            argv, env=go_env(staging), capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False
+        )
+        if result.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
+            tail = "\n".join(result.stderr.splitlines()[-15:])
+            raise DevstackError(
+                f"building helm {version} with `go install` failed (exit {result.returncode}); check that the Go "
+                f"module proxy is reachable and Go is recent enough:\n{tail}"
+            )
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        (staging / "helm").replace(binary)
+        shutil.rmtree(staging, ignore_errors=True)
+    return binary
+
+
+def chart_path(chart: str) -> Path:
+    """The folder of one of our charts (`text-classifier`, `feedback-pipeline`, `batch-workflow`) or any path."""
+    path = CHARTS_DIR / chart if (CHARTS_DIR / chart / "Chart.yaml").is_file() else Path(chart)
+    if not (path / "Chart.yaml").is_file():
+        known = sorted(p.name for p in CHARTS_DIR.iterdir() if (p / "Chart.yaml").is_file())
+        raise DevstackError(f"no chart at {path}; use one of {known} or a path to a chart folder")
+    return path
+
+
+def run_helm(args: Sequence[str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run helm with `args` in an isolated Helm home (no repositories, no plugins); never raises on exit status."""
+    home = cache_dir("helm-home")
+    env = dict(os.environ)
+    env.update(
+        HELM_CACHE_HOME=str(home / "cache"),
+        HELM_CONFIG_HOME=str(home / "config"),
+        HELM_DATA_HOME=str(home / "data"),
+    )
+    return subprocess.run(
+        [str(helm_binary()), *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def template_args(
+    chart: str,
+    values: Mapping[str, Any] | None = None,
+    values_files: Sequence[Path] = (),
+    release: str = DEFAULT_RELEASE,
+    namespace: str = DEFAULT_NAMESPACE,
+    values_path: Path | None = None,
+) -> list[str]:
+    """The `helm template` argument list; `values` (if any) must already be written to `values_path`."""
+    args = ["template", release, str(chart_path(chart)), "--namespace", namespace, "--kube-version", KUBE_VERSION]
+    for path in values_files:
+        args += ["--values", str(path)]
+    if values and values_path is not None:
+        args += ["--values", str(values_path)]
+    return args
+
+
+def render_chart_text(
+    chart: str,
+    values: Mapping[str, Any] | None = None,
+    values_files: Sequence[Path] = (),
+    release: str = DEFAULT_RELEASE,
+    namespace: str = DEFAULT_NAMESPACE,
+) -> str:
+    """The YAML text `helm template` prints; raises DevstackError with Helm's message when rendering fails."""
+    with tempfile.TemporaryDirectory(prefix="helm-values-") as tmp:
+        values_path = Path(tmp) / "values.yaml"
+        if values:
+            values_path.write_text(yaml.safe_dump(dict(values), sort_keys=False))
+        args = template_args(chart, values, values_files, release, namespace, values_path)
+        result = run_helm(args)
+    if result.returncode != 0:
+        raise DevstackError(f"helm template of chart {chart} failed; fix the values:\n{result.stderr.strip()}")
+    return result.stdout
+
+
+def render_chart(
+    chart: str,
+    values: Mapping[str, Any] | None = None,
+    values_files: Sequence[Path] = (),
+    release: str = DEFAULT_RELEASE,
+    namespace: str = DEFAULT_NAMESPACE,
+) -> list[dict[str, Any]]:
+    """Render one of our charts with `helm template` and return every object (dicts, Helm's output order)."""
+    text = render_chart_text(chart, values, values_files, release, namespace)
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def find_object(objects: Sequence[Mapping[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    """The one rendered object of `kind` (and `name`, if given); raises DevstackError listing what was rendered."""
+    matches = [o for o in objects if o.get("kind") == kind and (name is None or o["metadata"]["name"] == name)]
+    if len(matches) != 1:
+        rendered = sorted(f"{o.get('kind')}/{o.get('metadata', {}).get('name')}" for o in objects)
+        raise DevstackError(f"expected exactly one {kind} named {name or '<any>'}, found {len(matches)} in {rendered}")
+    return dict(matches[0])
+
+
+def lint_chart(
+    chart: str, values_files: Sequence[Path] = (), namespace: str = DEFAULT_NAMESPACE
+) -> subprocess.CompletedProcess[str]:
+    """`helm lint --strict` of one chart with the given values files; the caller checks returncode and output."""
+    args = ["lint", "--strict", str(chart_path(chart)), "--namespace", namespace, "--kube-version", KUBE_VERSION]
+    for path in values_files:
+        args += ["--values", str(path)]
+    return run_helm(args)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Offline validation of rendered objects
+
+UPSTREAM_ENV = "SELDON_FEEDBACK_UPSTREAM"
+
+
+def upstream_dir() -> Path:
+    """`shared/upstream` beside the checkout (CI copies `shared/` next to it), or $SELDON_FEEDBACK_UPSTREAM."""
+    override = os.environ.get(UPSTREAM_ENV)
+    path = Path(override) if override else REPO_ROOT.parent / "shared" / "upstream"
+    if not (path / "crds").is_dir():
+        raise DevstackError(
+            f"upstream CRDs not found at {path / 'crds'}: copy the project's shared/ folder beside the checkout "
+            f"(so that ../shared/upstream/crds exists relative to {REPO_ROOT}) or set {UPSTREAM_ENV}"
+        )
+    return path
+
+
+def _close_objects(schema: Any) -> Any:
+    """A copy of a CRD's OpenAPI schema where objects with `properties` reject unknown fields.
+
+    The API server prunes unknown fields of structural schemas silently; in a chart that is a typo that loses
+    configuration, so the tests treat it as an error (except where the CRD preserves unknown fields).
+    """
+    if isinstance(schema, list):
+        return [_close_objects(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    closed = {key: _close_objects(value) for key, value in schema.items()}
+    if (
+        "properties" in closed
+        and "additionalProperties" not in closed
+        and not closed.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        closed["additionalProperties"] = False
+    return closed
+
+
+class CrdSchemas:
+    """The openAPIV3Schema of every CRD version under `upstream/crds`, keyed by (apiVersion, kind)."""
+
+    def __init__(self, crd_root: Path) -> None:
+        self.schemas: dict[tuple[str, str], dict[str, Any]] = {}
+        self.sources: dict[tuple[str, str], Path] = {}
+        for path in sorted(crd_root.rglob("*.yaml")):
+            with path.open() as handle:
+                for doc in yaml.load_all(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+                    if not doc or doc.get("kind") != "CustomResourceDefinition":
+                        continue
+                    group = doc["spec"]["group"]
+                    kind = doc["spec"]["names"]["kind"]
+                    for version in doc["spec"]["versions"]:
+                        schema = version.get("schema", {}).get("openAPIV3Schema")
+                        if schema is None:
+                            continue
+                        key = (f"{group}/{version['name']}", kind)
+                        self.schemas[key] = _close_objects(schema)
+                        self.sources[key] = path
+
+    def schema_for(self, api_version: str, kind: str) -> dict[str, Any] | None:
+        return self.schemas.get((api_version, kind))
+
+
+_CRDS: CrdSchemas | None = None
+
+
+def crd_schemas() -> CrdSchemas:
+    """The upstream CRD schemas, parsed once per process (the SeldonDeployment CRD alone is 2.5 MB)."""
+    global _CRDS
+    if _CRDS is None:
+        _CRDS = CrdSchemas(upstream_dir() / "crds")
+    return _CRDS
+
+
+def _describe(obj: Mapping[str, Any]) -> str:
+    return f"{obj.get('apiVersion')}/{obj.get('kind')} {obj.get('metadata', {}).get('name')}"
+
+
+def validate_object(obj: Mapping[str, Any], kube_version: str = KUBE_VERSION) -> list[str]:
+    """Schema errors of one rendered object ([] when valid); raises DevstackError when no schema is known.
+
+    Built-in kinds use the strict Kubernetes JSON schema of `kube_version` from `kubernetes-validate`; custom
+    resources use the upstream CRDs. Each error names the object and the path of the bad field.
+    """
+    import jsonschema
+    import kubernetes_validate
+
+    api_version = str(obj.get("apiVersion", ""))
+    kind = str(obj.get("kind", ""))
+    crd = crd_schemas().schema_for(api_version, kind)
+    if crd is not None:
+        validator = jsonschema.Draft7Validator(crd)
+        return [
+            f"{_describe(obj)}: {'/'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
+            for error in sorted(validator.iter_errors(dict(obj)), key=lambda e: list(map(str, e.absolute_path)))
+        ]
+    try:
+        kubernetes_validate.validate(dict(obj), kube_version, strict=True)
+    except kubernetes_validate.SchemaNotFoundError as error:
+        raise DevstackError(
+            f"no schema for {_describe(obj)} in Kubernetes {kube_version} nor in {upstream_dir() / 'crds'}; "
+            "add the CRD there or use a built-in apiVersion"
+        ) from error
+    except kubernetes_validate.ValidationError as error:
+        path = "/".join(str(p) for p in error.absolute_path) or "<root>"
+        return [f"{_describe(obj)}: {path}: {error.message}"]
+    return []
