@@ -1,0 +1,88 @@
+"""Feedback: ground truth posted for K predictions appears in exactly those K documents.
+
+What: K REST predictions (puids `<run>-fb-<i>`), then `POST /api/v1.0/feedback` for each with the same puid and
+a truth label (alternating 0/1), reward 1.
+Wait: until the K documents carry the truth, at most `limits.index_timeout_s`.
+Assert: the executor accepted every feedback; exactly K documents with those ids, each still joined (request and
+response) and carrying the truth we sent for its own puid; one feedback event per puid on the capture topic.
+Cleanup: Kafka reader closed in `finally`; documents stay as evidence under this run's ids.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from smoke_tests.capture import collect_events
+from smoke_tests.sinks import Fields, SearchReader, TopicReader, field
+from smoke_tests.target import Target
+from smoke_tests.traffic import CLASS_NAMES, RestClient, new_run_id, texts
+from smoke_tests.waiting import poll
+
+
+@dataclass
+class FeedbackRun:
+    truths: dict[str, int]  # puid -> truth label index
+    capture: TopicReader
+
+
+@pytest.fixture(scope="module")
+def feedback_run(target: Target) -> Iterator[FeedbackRun]:
+    run_id = new_run_id()
+    capture = TopicReader(target.kafka, target.kafka.capture_topic)
+    try:
+        client = RestClient(target.realtime.rest_url, target.limits.request_timeout_s)
+        truths: dict[str, int] = {}
+        for i, text in enumerate(texts(run_id, target.limits.feedback_count)):
+            prediction = client.predict(text, f"{run_id}-fb-{i}")
+            truths[prediction.puid] = i % 2
+            client.feedback(prediction, truth=i % 2)
+        yield FeedbackRun(truths, capture)
+    finally:
+        capture.close()
+
+
+def truth_label(doc: dict[str, Any]) -> str | None:
+    """The truth in a document as a class name, whichever form the indexer stored it in."""
+    value = field(doc, Fields.truth)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value:
+        row = value[0] if isinstance(value[0], list) else value
+        if len(row) == len(CLASS_NAMES):
+            return CLASS_NAMES[max(range(len(row)), key=lambda i: row[i])]
+    if isinstance(value, int | float):
+        return CLASS_NAMES[int(value)]
+    return None
+
+
+def test_truth_lands_in_the_documents_of_those_puids(
+    feedback_run: FeedbackRun, target: Target, search_reader: SearchReader
+) -> None:
+    puids = list(feedback_run.truths)
+    docs = poll(
+        lambda: search_reader.by_request_ids(puids),
+        lambda found: sum(1 for d in found if field(d, Fields.truth) is not None) >= len(puids),
+        target.limits.index_timeout_s,
+        "documents with feedback",
+    )
+    per_id = Counter(field(d, Fields.request_id) for d in docs)
+    assert set(per_id) == set(puids), f"missing {sorted(set(puids) - set(per_id))[:10]}"
+    assert len(docs) == len(puids), "duplicate documents"
+    for doc in docs:
+        rid = field(doc, Fields.request_id)
+        assert truth_label(doc) == CLASS_NAMES[feedback_run.truths[rid]], f"{rid}: truth {field(doc, Fields.truth)}"
+        assert field(doc, Fields.has_request) and field(doc, Fields.has_response), f"{rid} lost its request/response"
+        assert field(doc, Fields.reward) == pytest.approx(1.0)
+
+
+def test_capture_topic_holds_one_feedback_event_per_puid(feedback_run: FeedbackRun, target: Target) -> None:
+    puids = set(feedback_run.truths)
+    events = collect_events(feedback_run.capture, puids, {"request", "response", "feedback"}, target)
+    feedback = Counter(e.request_id for e in events if e.event_type == "feedback")
+    assert set(feedback) == puids, f"feedback events missing for {sorted(puids - set(feedback))[:10]}"
+    assert {k: n for k, n in feedback.items() if n > 1} == {}, "duplicate feedback events"

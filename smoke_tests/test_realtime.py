@@ -1,0 +1,102 @@
+"""Real-time: REST (and gRPC where the target has it) predictions come back as joined documents.
+
+What: N REST predictions through the executor, each with its own puid (`<run>-rt-<i>`), and, when the
+target names a gRPC address, G gRPC predictions (`<run>-grpc-<i>`).
+Wait: until the search index holds a document for every puid, at most `limits.index_timeout_s`.
+Assert: every answer carries the class names, one probability row and our puid; exactly N (+G) documents with
+those request ids, no duplicates, each with request and response joined (input text = the text sent,
+predicted label one of the class names), mode realtime; the capture topic holds exactly one request and one
+response event per puid.
+Cleanup: nothing is created besides the documents and records under this run's ids (kept as evidence);
+Kafka readers are closed in `finally`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from smoke_tests import seldon_grpc
+from smoke_tests.capture import collect_events
+from smoke_tests.sinks import Fields, SearchReader, TopicReader, field
+from smoke_tests.target import Target
+from smoke_tests.traffic import CLASS_NAMES, Prediction, RestClient, check_prediction, new_run_id, texts
+from smoke_tests.waiting import poll
+
+
+@dataclass
+class RealtimeRun:
+    run_id: str
+    predictions: list[Prediction]
+    capture: TopicReader
+
+    @property
+    def puids(self) -> list[str]:
+        return [p.puid for p in self.predictions]
+
+
+@pytest.fixture(scope="module")
+def realtime_run(target: Target) -> Iterator[RealtimeRun]:
+    run_id = new_run_id()
+    capture = TopicReader(target.kafka, target.kafka.capture_topic)
+    try:
+        client = RestClient(target.realtime.rest_url, target.limits.request_timeout_s)
+        predictions = [
+            client.predict(text, f"{run_id}-rt-{i}")
+            for i, text in enumerate(texts(run_id, target.limits.realtime_count))
+        ]
+        if target.realtime.grpc_address:
+            for i, text in enumerate(texts(run_id + "g", target.limits.grpc_count)):
+                puid = f"{run_id}-grpc-{i}"
+                answer = seldon_grpc.predict(target.realtime.grpc_address, text, puid, target.limits.request_timeout_s)
+                predictions.append(Prediction(puid=puid, text=text, request={}, response=answer))
+        yield RealtimeRun(run_id, predictions, capture)
+    finally:
+        capture.close()
+
+
+def test_every_prediction_is_answered_with_its_puid(realtime_run: RealtimeRun, target: Target) -> None:
+    expected = target.limits.realtime_count + (target.limits.grpc_count if target.realtime.grpc_address else 0)
+    assert len(realtime_run.predictions) == expected
+    for prediction in realtime_run.predictions:
+        check_prediction(prediction)
+
+
+def test_each_prediction_is_one_joined_document(
+    realtime_run: RealtimeRun, target: Target, search_reader: SearchReader
+) -> None:
+    puids = realtime_run.puids
+
+    def joined(docs: list[dict]) -> bool:
+        complete = [d for d in docs if field(d, Fields.has_request) and field(d, Fields.has_response)]
+        return len(complete) >= len(puids)
+
+    docs = poll(
+        lambda: search_reader.by_request_ids(puids),
+        joined,
+        target.limits.index_timeout_s,
+        "joined real-time documents",
+    )
+    per_id = Counter(field(d, Fields.request_id) for d in docs)
+    assert set(per_id) == set(puids), f"missing {sorted(set(puids) - set(per_id))[:10]}"
+    assert [pid for pid, n in per_id.items() if n > 1] == [], "duplicate documents"
+    assert len(docs) == len(puids)
+    by_id = {field(d, Fields.request_id): d for d in docs}
+    for prediction in realtime_run.predictions:
+        doc = by_id[prediction.puid]
+        assert field(doc, Fields.has_request) and field(doc, Fields.has_response), f"{prediction.puid} not joined"
+        assert field(doc, Fields.mode) == "realtime", f"{prediction.puid}: mode {field(doc, Fields.mode)}"
+        assert field(doc, Fields.input_text) == prediction.text
+        assert field(doc, Fields.predicted_label) in CLASS_NAMES
+
+
+def test_capture_topic_holds_request_and_response_per_puid(realtime_run: RealtimeRun, target: Target) -> None:
+    events = collect_events(realtime_run.capture, set(realtime_run.puids), {"request", "response"}, target)
+    counts = Counter((e.request_id, e.event_type) for e in events if e.event_type in {"request", "response"})
+    missing = [(p, t) for p in realtime_run.puids for t in ("request", "response") if counts[(p, t)] == 0]
+    assert missing == [], f"events missing on {target.kafka.capture_topic}: {missing[:10]}"
+    duplicated = {key: n for key, n in counts.items() if n > 1}
+    assert duplicated == {}, f"events duplicated on {target.kafka.capture_topic}: {list(duplicated.items())[:10]}"
