@@ -85,3 +85,12 @@ def jvm_options(max_heap: str = "512m", min_heap: str = "128m") -> list[str]:
         "-Djava.awt.headless=true",
         "-Dfile.encoding=UTF-8",
     ]
+
+
+def java_process_env(classpath: str) -> dict[str, str]:
+    """Environment for a server JVM: the classpath goes in CLASSPATH so that command lines (and logs) stay short."""
+    env = dict(os.environ)
+    env.pop("JAVA_TOOL_OPTIONS", None)
+    env.pop("_JAVA_OPTIONS", None)
+    env["CLASSPATH"] = classpath
+    return env

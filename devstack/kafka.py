@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack.errors import DevstackError
-from devstack.java import java_executable, jvm_options
+from devstack.java import java_executable, java_process_env, jvm_options
 from devstack.maven import classpath_string
 from devstack.ports import HOST, ensure_free, free_ports, is_listening
 from devstack.process import ManagedProcess, tail
@@ -125,11 +125,12 @@ class KafkaServer:
             *jvm_options(),
             f"-Dlog4j2.configurationFile={self.log4j_path}",
             f"-Dkafka.logs.dir={self.log_dir}",
-            "-cp",
-            classpath_string(*ARTIFACTS),
             main_class,
             *args,
         ]
+
+    def _env(self) -> dict[str, str]:
+        return java_process_env(classpath_string(*ARTIFACTS))
 
     def _format_storage(self) -> None:
         if (self.data_dir / "meta.properties").exists():
@@ -161,6 +162,7 @@ class KafkaServer:
             "kafka",
             self._java("kafka.Kafka", str(self.config_path)),
             self.log_dir,
+            env=self._env(),
             ports=[self.port, self.controller_port],
         ).start()
         self.process.wait_ready(self._ready, timeout)

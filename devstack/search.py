@@ -23,7 +23,7 @@ from typing import Any
 import requests
 
 from devstack.errors import DevstackError
-from devstack.java import java_executable, jvm_options
+from devstack.java import java_executable, java_process_env, jvm_options
 from devstack.maven import classpath_string
 from devstack.ports import HOST, ensure_free, is_listening
 from devstack.process import ManagedProcess
@@ -109,8 +109,6 @@ class SearchServer:
             "-Djava.locale.providers=SPI,COMPAT",
             "-XX:MaxDirectMemorySize=256m",
             f"-Djava.io.tmpdir={self.home / 'tmp'}",
-            "-cp",
-            classpath_string(RUNNER_ARTIFACT),
             MAIN_CLASS,
             "-basePath",
             str(self.home),
@@ -136,7 +134,8 @@ class SearchServer:
         ensure_free(self.port, "search")
         self._write_config()
         began = time.monotonic()
-        self.process = ManagedProcess("search", self._argv(), self.log_dir, ports=[self.port]).start()
+        env = java_process_env(classpath_string(RUNNER_ARTIFACT))
+        self.process = ManagedProcess("search", self._argv(), self.log_dir, env=env, ports=[self.port]).start()
         self.process.wait_ready(self._ready, timeout)
         log.info("search ready at %s in %.1f s (data %s)", self.url, time.monotonic() - began, self.node_home)
         return self

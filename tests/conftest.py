@@ -8,5 +8,7 @@ per test run and stopped at the end even on failure) is available to every test.
 from pathlib import Path
 
 pytest_plugins = sorted(
-    f"tests.fixtures.{path.stem}" for path in (Path(__file__).parent / "fixtures").glob("*.py") if path.stem != "__init__"
+    f"tests.fixtures.{path.stem}"
+    for path in (Path(__file__).parent / "fixtures").glob("*.py")
+    if path.stem != "__init__"
 )
