@@ -20,7 +20,7 @@ from smoke_tests.target import KafkaTarget, ObjectStoreTarget, SearchTarget
 
 
 class Fields:
-    """Field names of the capture documents (written by the indexer, images/feedback/feedback/indexer)."""
+    """Field names of the capture documents (the indexer's template: images/feedback/feedback/indexer/core.py)."""
 
     request_id = "request_id"
     mode = "mode"
@@ -31,11 +31,13 @@ class Fields:
     predicted_label = "predicted_label"
     probabilities = "probabilities"
     class_names = "class_names"
-    truth = "feedback_truth"
-    reward = "feedback_reward"
-    has_request = "has_request"
-    has_response = "has_response"
+    truth = "truth_label"  # the class name of the ground truth (also "truth": its index as a string)
+    reward = "reward"
+    has_request = "request_time"  # set by the request event
+    has_response = "response_time"  # set by the response event
     deployment = "deployment"
+    latency_ms = "latency_ms"
+    timestamp = "@timestamp"
 
 
 class SearchReader:
@@ -88,6 +90,15 @@ def field(doc: dict[str, Any], dotted: str) -> Any:
             return None
         value = value[part]
     return value
+
+
+def joined(doc: dict[str, Any]) -> bool:
+    """Both halves of the request arrived: the document has the request's and the response's fields."""
+    return field(doc, Fields.has_request) is not None and field(doc, Fields.has_response) is not None
+
+
+def answered(doc: dict[str, Any]) -> bool:
+    return field(doc, Fields.has_response) is not None
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,13 @@ realtime:                          # the REST (and optionally gRPC) SeldonDeploy
   deployment: text-classifier      # SeldonDeployment name (Ce-Inferenceservicename)
   namespace: seldon
   predictor: default
+  executor: true                   # false: rest_url is the bare model (no executor, so nothing is captured)
 streaming:                         # optional: the serverType kafka SeldonDeployment
   input_topic: model_input
   output_topic: model_output
   deployment: text-classifier-streaming
+collector:                         # optional: the feedback collector (the pipeline check posts CloudEvents to it)
+  url: http://127.0.0.1:8080/
 kafka:
   bootstrap: 127.0.0.1:9092
   capture_topic: seldon-capture
@@ -41,6 +44,7 @@ batch:                             # optional
   workflow_template: batch-workflow  # argo: WorkflowTemplate name
   workflow_namespace: seldon         # argo: namespace it lives and runs in
   workers: 4
+  executor: true                   # false: the processor calls the bare model (its requests are not captured)
   input_prefix: smoke/input/
   output_prefix: smoke/output/
 limits:                            # sizes and time limits (seconds); all optional
@@ -49,6 +53,7 @@ limits:                            # sizes and time limits (seconds); all option
   streaming_count: 50
   batch_count: 200
   feedback_count: 10
+  pipeline_count: 100              # events per kind posted straight to the collector
   request_timeout_s: 30
   index_timeout_s: 120
   streaming_timeout_s: 120
@@ -88,6 +93,15 @@ class RealtimeTarget:
     deployment: str = "text-classifier"
     namespace: str = "seldon"
     predictor: str = "default"
+    # executor: a Seldon executor with request logging serves rest_url (puids echoed, events captured). False
+    # when rest_url is the bare model microservice (local stack without the executor): answers are checked,
+    # capture is not.
+    executor: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class CollectorTarget:
+    url: str  # where executors send CloudEvents, e.g. http://127.0.0.1:8080/
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +151,7 @@ class BatchTarget:
     workflow_template: str = ""
     workflow_namespace: str = ""
     workers: int = 4
+    executor: bool = True  # the batch processor's requests go through a logging executor (so they are captured)
     input_prefix: str = "smoke/input/"
     output_prefix: str = "smoke/output/"
 
@@ -148,6 +163,7 @@ class Limits:
     streaming_count: int = 50
     batch_count: int = 200
     feedback_count: int = 10
+    pipeline_count: int = 100
     request_timeout_s: float = 30.0
     index_timeout_s: float = 120.0
     streaming_timeout_s: float = 120.0
@@ -182,6 +198,7 @@ class Target:
     object_store: ObjectStoreTarget
     streaming: StreamingTarget | None = None
     batch: BatchTarget | None = None
+    collector: CollectorTarget | None = None
     limits: Limits = field(default_factory=Limits)
     local: LocalInfo | None = None
     cluster: ClusterInfo | None = None
@@ -216,6 +233,7 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "SMOKE_BATCH_WORKFLOW_TEMPLATE": ("batch", "workflow_template"),
     "SMOKE_BATCH_WORKFLOW_NAMESPACE": ("batch", "workflow_namespace"),
     "SMOKE_BATCH_WORKERS": ("batch", "workers"),
+    "SMOKE_COLLECTOR_URL": ("collector", "url"),
     **{f"SMOKE_{name.upper()}": ("limits", name) for name in Limits.__dataclass_fields__},
 }
 
@@ -382,6 +400,7 @@ def parse(raw: Mapping[str, Any]) -> Target:
         object_store=_section(ObjectStoreTarget, "object_store", raw["object_store"]),
         streaming=_section(StreamingTarget, "streaming", raw["streaming"]) if raw.get("streaming") else None,
         batch=batch,
+        collector=_section(CollectorTarget, "collector", raw["collector"]) if raw.get("collector") else None,
         limits=_section(Limits, "limits", raw.get("limits") or {}),
         local=local,
         cluster=cluster,

@@ -23,7 +23,8 @@ import pytest
 
 from smoke_tests import batch_runner
 from smoke_tests.capture import collect_events
-from smoke_tests.sinks import Fields, SearchReader, TopicReader, field
+from smoke_tests.sinks import Fields, SearchReader, TopicReader, answered, field, joined
+from smoke_tests.skips import batch_needs_capture
 from smoke_tests.target import Target
 from smoke_tests.traffic import CLASS_NAMES, new_run_id, texts
 from smoke_tests.waiting import poll
@@ -87,10 +88,11 @@ def test_output_file_has_one_prediction_per_input_line(batch_run: BatchRun) -> N
 def test_each_input_line_is_one_batch_document(
     batch_run: BatchRun, target: Target, search_reader: SearchReader
 ) -> None:
+    batch_needs_capture(target)
     size = len(batch_run.texts)
     docs = poll(
         lambda: search_reader.by_batch_id(batch_run.batch_id, size),
-        lambda found: sum(1 for d in found if field(d, Fields.has_response)) >= size,
+        lambda found: sum(1 for d in found if answered(d)) >= size,
         target.limits.index_timeout_s,
         "batch documents",
     )
@@ -102,10 +104,11 @@ def test_each_input_line_is_one_batch_document(
         index = int(field(doc, Fields.batch_index))
         assert field(doc, Fields.mode) == "batch", f"batch_index {index}: mode {field(doc, Fields.mode)}"
         assert field(doc, Fields.input_text) == batch_run.texts[index], f"batch_index {index}: text differs"
-        assert field(doc, Fields.has_request) and field(doc, Fields.has_response), f"batch_index {index} not joined"
+        assert joined(doc), f"batch_index {index} not joined"
 
 
 def test_capture_topic_holds_the_batch_events(batch_run: BatchRun, target: Target, search_reader: SearchReader) -> None:
+    batch_needs_capture(target)
     docs = search_reader.by_batch_id(batch_run.batch_id, len(batch_run.texts))
     request_ids = {str(field(d, Fields.request_id)) for d in docs}
     assert len(request_ids) == len(batch_run.texts), "run test_each_input_line_is_one_batch_document first"

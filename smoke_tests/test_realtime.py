@@ -22,6 +22,7 @@ import pytest
 from smoke_tests import seldon_grpc
 from smoke_tests.capture import collect_events
 from smoke_tests.sinks import Fields, SearchReader, TopicReader, field
+from smoke_tests.skips import needs_capture
 from smoke_tests.target import Target
 from smoke_tests.traffic import CLASS_NAMES, Prediction, RestClient, check_prediction, new_run_id, texts
 from smoke_tests.waiting import poll
@@ -62,16 +63,17 @@ def test_every_prediction_is_answered_with_its_puid(realtime_run: RealtimeRun, t
     expected = target.limits.realtime_count + (target.limits.grpc_count if target.realtime.grpc_address else 0)
     assert len(realtime_run.predictions) == expected
     for prediction in realtime_run.predictions:
-        check_prediction(prediction)
+        check_prediction(prediction, through_executor=target.realtime.executor)
 
 
 def test_each_prediction_is_one_joined_document(
     realtime_run: RealtimeRun, target: Target, search_reader: SearchReader
 ) -> None:
+    needs_capture(target)
     puids = realtime_run.puids
 
     def joined(docs: list[dict]) -> bool:
-        complete = [d for d in docs if field(d, Fields.has_request) and field(d, Fields.has_response)]
+        complete = [d for d in docs if joined(d)]
         return len(complete) >= len(puids)
 
     docs = poll(
@@ -87,13 +89,14 @@ def test_each_prediction_is_one_joined_document(
     by_id = {field(d, Fields.request_id): d for d in docs}
     for prediction in realtime_run.predictions:
         doc = by_id[prediction.puid]
-        assert field(doc, Fields.has_request) and field(doc, Fields.has_response), f"{prediction.puid} not joined"
+        assert joined(doc), f"{prediction.puid} not joined"
         assert field(doc, Fields.mode) == "realtime", f"{prediction.puid}: mode {field(doc, Fields.mode)}"
         assert field(doc, Fields.input_text) == prediction.text
         assert field(doc, Fields.predicted_label) in CLASS_NAMES
 
 
 def test_capture_topic_holds_request_and_response_per_puid(realtime_run: RealtimeRun, target: Target) -> None:
+    needs_capture(target)
     events = collect_events(realtime_run.capture, set(realtime_run.puids), {"request", "response"}, target)
     counts = Counter((e.request_id, e.event_type) for e in events if e.event_type in {"request", "response"})
     missing = [(p, t) for p in realtime_run.puids for t in ("request", "response") if counts[(p, t)] == 0]

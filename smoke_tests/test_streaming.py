@@ -21,7 +21,7 @@ from dataclasses import field as dataclass_field
 import pytest
 
 from smoke_tests.capture import collect_events
-from smoke_tests.sinks import Fields, SearchReader, TopicReader, field
+from smoke_tests.sinks import Fields, SearchReader, TopicReader, answered, field, joined
 from smoke_tests.target import Target
 from smoke_tests.traffic import CLASS_NAMES, new_run_id, produce_streaming, texts
 from smoke_tests.waiting import poll
@@ -82,7 +82,7 @@ def test_each_message_is_one_streaming_document(
     puids = list(streaming_run.sent)
     docs = poll(
         lambda: search_reader.by_request_ids(puids),
-        lambda found: sum(1 for d in found if field(d, Fields.has_response)) >= len(puids),
+        lambda found: sum(1 for d in found if answered(d)) >= len(puids),
         target.limits.index_timeout_s,
         "streaming documents",
     )
@@ -93,7 +93,7 @@ def test_each_message_is_one_streaming_document(
         rid = field(doc, Fields.request_id)
         assert field(doc, Fields.mode) == "streaming", f"{rid}: mode {field(doc, Fields.mode)}"
         assert field(doc, Fields.input_text) == streaming_run.sent[rid]
-        assert field(doc, Fields.has_request) and field(doc, Fields.has_response), f"{rid} not joined"
+        assert joined(doc), f"{rid} not joined"
 
 
 def test_capture_topic_holds_streaming_events(streaming_run: StreamingRun, target: Target) -> None:
