@@ -141,7 +141,9 @@ class KafkaServer:
             "kafka.tools.StorageTool", "format", "--standalone", "-t", new_cluster_id(), "-c", str(self.config_path)
         )
         with format_log.open("ab") as out:
-            result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=FORMAT_TIMEOUT_S, check=False)
+            result = subprocess.run(
+                argv, stdout=out, stderr=subprocess.STDOUT, env=self._env(), timeout=FORMAT_TIMEOUT_S, check=False
+            )
         if result.returncode != 0:
             raise DevstackError(
                 f"kafka: formatting the storage in {self.data_dir} failed (exit {result.returncode}); remove that "
