@@ -1,0 +1,142 @@
+"""The collector's HTTP app: CloudEvents in (any path), Kafka out, Prometheus metrics, health and readiness.
+
+`create_app(settings, producer)` builds the app; with `producer=None` the real Kafka producer is created and
+flushed in the app's cleanup context, so a failed start still tears down what was created.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from feedback.collector.core import Rejection, build_record, sampled_in
+from feedback.collector.kafka_io import CaptureProducer, DeliveryFailed, KafkaCaptureProducer
+from feedback.collector.metrics import CollectorMetrics
+from feedback.collector.settings import CollectorSettings
+from feedback.seldon import EVENT_TYPES
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", CollectorSettings)
+METRICS = web.AppKey("metrics", CollectorMetrics)
+PRODUCER = web.AppKey("producer", CaptureProducer)
+
+FLUSH_TIMEOUT_S = 10.0
+
+
+def _reject(metrics: CollectorMetrics, rejection: Rejection, request_id: str | None) -> web.Response:
+    metrics.rejected.labels(rejection.reason).inc()
+    log.info("rejected event (%s) request_id=%s: %s", rejection.reason, request_id or "-", rejection.message)
+    return web.json_response(
+        {"status": "rejected", "reason": rejection.reason, "error": rejection.message}, status=rejection.status
+    )
+
+
+async def receive_event(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    metrics = request.app[METRICS]
+    producer = request.app[PRODUCER]
+    kind_label = EVENT_TYPES.get(request.headers.get("Ce-Type", ""), "other")
+    metrics.received.labels(str(kind_label)).inc()
+    request_id = request.headers.get("Ce-Requestid")
+
+    declared = request.content_length
+    if declared is not None and declared > settings.max_body_bytes:
+        return _reject(
+            metrics,
+            Rejection(
+                413,
+                "body_too_large",
+                f"the body has {declared} bytes, more than COLLECTOR_MAX_BODY_BYTES={settings.max_body_bytes}",
+            ),
+            request_id,
+        )
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _reject(
+            metrics,
+            Rejection(
+                413, "body_too_large", f"the body is larger than COLLECTOR_MAX_BODY_BYTES={settings.max_body_bytes}"
+            ),
+            request_id,
+        )
+
+    outcome = build_record(request.headers, body, max_body_bytes=settings.max_body_bytes, redactor=settings.redactor)
+    if isinstance(outcome, Rejection):
+        return _reject(metrics, outcome, request_id)
+    record = outcome
+    if record.redacted:
+        metrics.redacted.inc()
+    if not sampled_in(record.request_id, settings.sampling_rate):
+        metrics.sampled_out.labels(record.kind.value).inc()
+        return web.json_response({"status": "sampled_out", "request_id": record.request_id})
+
+    metrics.in_flight.inc()
+    started = time.perf_counter()
+    try:
+        delivered = await producer.send(record.key, record.value, record.headers)
+    except DeliveryFailed as exc:
+        metrics.failed.labels(exc.reason).inc()
+        log.warning("event not acknowledged by Kafka (%s) request_id=%s: %s", exc.reason, record.request_id, exc)
+        return web.json_response(
+            {"status": "failed", "reason": exc.reason, "error": f"Kafka did not acknowledge the event: {exc}"},
+            status=503,
+        )
+    finally:
+        metrics.in_flight.dec()
+    metrics.produce_seconds.observe(time.perf_counter() - started)
+    metrics.produced.labels(record.kind.value).inc()
+    return web.json_response(
+        {
+            "status": "produced",
+            "request_id": record.request_id,
+            "partition": delivered.partition,
+            "offset": delivered.offset,
+        }
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    producer = request.app[PRODUCER]
+    if producer.is_ready():
+        return web.json_response({"status": "ready"})
+    detail = getattr(producer, "last_error", "Kafka unreachable")
+    return web.json_response({"status": "not ready", "error": f"Kafka is not reachable: {detail}"}, status=503)
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    metrics = request.app[METRICS]
+    producer = request.app[PRODUCER]
+    metrics.queue_depth.set(producer.queue_depth())
+    metrics.kafka_ready.set(1 if producer.is_ready() else 0)
+    return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_app(settings: CollectorSettings, producer: CaptureProducer | None = None) -> web.Application:
+    # Accept one byte more than the limit so that an oversized body reaches our own 413 with a reason.
+    app = web.Application(client_max_size=settings.max_body_bytes + 1)
+    app[SETTINGS] = settings
+    app[METRICS] = CollectorMetrics()
+
+    async def producer_context(app: web.Application) -> AsyncIterator[None]:
+        created = producer if producer is not None else KafkaCaptureProducer(settings)
+        app[PRODUCER] = created
+        await created.start()
+        yield
+        await created.close(FLUSH_TIMEOUT_S)
+
+    app.cleanup_ctx.append(producer_context)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_post("/{path:.*}", receive_event)
+    return app

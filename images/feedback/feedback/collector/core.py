@@ -1,0 +1,210 @@
+"""Pure logic of the collector: validate a CloudEvent, sample by request id, redact, build the Kafka record.
+
+No aiohttp, no Kafka client: everything here is a function of (headers, body, settings), tested with tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+from cloudevents.core.bindings import http as ce_http
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from dateutil.parser import isoparse
+
+from feedback.cloudevents_format import RawDataFormat
+from feedback.redaction import Redactor
+from feedback.seldon import ATTR_REQUEST_ID, EVENT_TYPES, EventKind, is_json_content_type
+
+RAW_FORMAT = RawDataFormat()
+MAX_REQUEST_ID_CHARS = 512
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why an event is refused: the HTTP status, a short metric label and a message telling the sender the fix."""
+
+    status: int
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CaptureRecord:
+    """One event ready for the capture topic: key = request id, CloudEvent attributes as binary-mode headers."""
+
+    request_id: str
+    kind: EventKind
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    redacted: bool
+
+
+def sampled_in(request_id: str, rate: float) -> bool:
+    """Keep or drop an id, the same way every time and in every process: request, response and feedback of one
+    id share the decision. The first 8 bytes of SHA-256(id) as a fraction of 2**64 are compared with `rate`."""
+    if rate >= 1.0:
+        return True
+    if rate <= 0.0:
+        return False
+    digest = hashlib.sha256(request_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") < int(rate * 2**64)
+
+
+def _lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    lowered: dict[str, str] = {}
+    for name, value in headers.items():
+        lowered.setdefault(name.lower(), value)
+    return lowered
+
+
+def _is_structured(content_type: str | None) -> bool:
+    return bool(content_type) and content_type.split(";", 1)[0].strip().lower() == "application/cloudevents+json"
+
+
+def _describe(errors: BaseCloudEventException) -> str:
+    text = str(errors)
+    return text if len(text) < 400 else text[:400] + "..."
+
+
+def _parse_event(headers: dict[str, str], body: bytes) -> CloudEvent | Rejection:
+    """Decode with the CloudEvents SDK (binary mode, or structured mode when the body is a whole CloudEvent)."""
+    try:
+        if _is_structured(headers.get("content-type")):
+            event = ce_http.from_structured(ce_http.HTTPMessage(headers=headers, body=body), JSONFormat(), None)
+        else:
+            event = ce_http.from_binary(ce_http.HTTPMessage(headers=headers, body=body), RAW_FORMAT, CloudEvent)
+    except BaseCloudEventException as exc:
+        return Rejection(400, "invalid_cloudevent", f"not a valid CloudEvent 1.0: {_describe(exc)}")
+    except (ValueError, TypeError, OverflowError) as exc:
+        return Rejection(400, "invalid_cloudevent", f"not a valid CloudEvent 1.0 (bad attribute value: {exc})")
+    return event  # type: ignore[return-value]
+
+
+def _data_bytes(event: CloudEvent) -> bytes:
+    data = event.get_data()
+    if data is None:
+        return b""
+    if isinstance(data, bytes | bytearray):
+        return bytes(data)
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _redact_json(body: bytes, redactor: Redactor) -> tuple[Any, bytes, bool] | Rejection:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Rejection(400, "not_utf8", f"the body is not UTF-8 text (byte {exc.start}); send UTF-8 encoded JSON")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        return Rejection(400, "invalid_json", f"the body is not valid JSON ({exc.msg} at {where})")
+    if not redactor.active:
+        return document, body, False
+    redacted = redactor.redact(document)
+    if redacted == document:
+        return document, body, False
+    return redacted, json.dumps(redacted, separators=(",", ":"), ensure_ascii=False).encode("utf-8"), True
+
+
+def build_record(
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    max_body_bytes: int,
+    redactor: Redactor,
+    now: datetime | None = None,
+) -> CaptureRecord | Rejection:
+    """Validate one HTTP CloudEvent and turn it into the Kafka record, or say precisely why not."""
+    if len(body) > max_body_bytes:
+        return Rejection(
+            413,
+            "body_too_large",
+            f"the body has {len(body)} bytes, more than COLLECTOR_MAX_BODY_BYTES={max_body_bytes}; "
+            "send smaller payloads or raise the limit (and Kafka's message.max.bytes with it)",
+        )
+    lowered = _lower_headers(headers)
+    structured = _is_structured(lowered.get("content-type"))
+    if not structured:
+        if not lowered.get("ce-type", "").strip():
+            return Rejection(
+                400,
+                "missing_type",
+                "missing Ce-Type header: send a CloudEvent in binary mode with Ce-Type (for example "
+                "io.seldon.serving.inference.request), Ce-Id, Ce-Source, Ce-Specversion and Ce-Requestid",
+            )
+        if not lowered.get("ce-requestid", "").strip():
+            return Rejection(
+                400,
+                "missing_request_id",
+                "missing Ce-Requestid header: it carries the request puid that joins request, response and "
+                "feedback (Seldon's executor sets it; Ce-Id is not a substitute)",
+            )
+    time_header = lowered.get("ce-time")
+    if time_header is not None:
+        try:
+            isoparse(unquote(time_header))
+        except (ValueError, OverflowError):
+            return Rejection(
+                400, "invalid_time", f"Ce-Time {time_header!r} is not an RFC 3339 time such as 2024-05-01T12:00:00.5Z"
+            )
+    parsed = _parse_event(lowered, body)
+    if isinstance(parsed, Rejection):
+        return parsed
+    event = parsed
+    event_type = event.get_type()
+    kind = EVENT_TYPES.get(event_type)
+    if kind is None:
+        return Rejection(
+            400, "unknown_type", f"unknown event type {event_type!r}; accepted types: {', '.join(sorted(EVENT_TYPES))}"
+        )
+    request_id = event.get_extension(ATTR_REQUEST_ID)
+    if not isinstance(request_id, str) or not request_id.strip():
+        return Rejection(400, "missing_request_id", "missing requestid attribute (the request puid that joins events)")
+    request_id = request_id.strip()
+    if len(request_id) > MAX_REQUEST_ID_CHARS or not request_id.isprintable():
+        return Rejection(
+            400, "invalid_request_id", f"the request id must be printable and at most {MAX_REQUEST_ID_CHARS} characters"
+        )
+    content_type = event.get_datacontenttype()
+    if not is_json_content_type(content_type):
+        return Rejection(
+            415,
+            "unsupported_content_type",
+            f"content type {content_type!r} is not supported: only JSON payloads (REST protocol) can be checked "
+            "and redacted; gRPC (application/protobuf) logging is not captured",
+        )
+    data = _data_bytes(event)
+    if not data.strip():
+        return Rejection(400, "empty_body", "the event has no data; the executor always sends the payload as the body")
+    outcome = _redact_json(data, redactor)
+    if isinstance(outcome, Rejection):
+        return outcome
+    _, value, redacted = outcome
+    attributes = dict(event.get_attributes())
+    attributes["datacontenttype"] = content_type or "application/json"
+    if attributes.get("time") is None:
+        attributes["time"] = now or datetime.now(UTC)
+    attributes[ATTR_REQUEST_ID] = request_id
+    message = ce_kafka.to_binary(CloudEvent(attributes, value), RAW_FORMAT, key_mapper=lambda _: request_id)
+    key = message.key.encode("utf-8") if isinstance(message.key, str) else (message.key or b"")
+    return CaptureRecord(
+        request_id=request_id,
+        kind=kind,
+        key=key,
+        value=message.value,
+        headers=sorted(message.headers.items()),
+        redacted=redacted,
+    )

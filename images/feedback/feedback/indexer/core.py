@@ -1,0 +1,562 @@
+"""Pure logic of the indexer: decode a capture message (collector or direct executor format), turn it into
+partial documents (one per request id, graph node and instance), and build idempotent bulk update actions.
+
+No Kafka or search client here: inputs are headers, bytes and numbers; outputs are dicts.
+
+Merge rule. Each event writes only the fields it knows (the request: input text, batch tags, request time; the
+response: class names, probabilities, prediction, response time; the feedback: truth and reward). Fields that
+depend on more than one event (mode, latency, timestamp, truth label, correctness) are recomputed by a painless
+script from the stored fields after every merge, so the final document is the same for any order and any
+number of repeats of the same events.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.v1.event import CloudEvent
+
+from feedback.cloudevents_format import RawDataFormat
+from feedback.redaction import Redactor
+from feedback.seldon import (
+    ATTR_DEPLOYMENT,
+    ATTR_MODEL_ID,
+    ATTR_NAMESPACE,
+    ATTR_PREDICTOR,
+    ATTR_PROTOCOL,
+    ATTR_REQUEST_ID,
+    DIRECT_TYPE_HEADER,
+    EVENT_TYPES,
+    EventKind,
+    is_json_content_type,
+)
+
+RAW_FORMAT = RawDataFormat()
+MAX_ID_BYTES = 400
+MAX_TEXT_CHARS = 32_766 // 4  # a keyword/text term must stay below Lucene's 32 766-byte limit
+
+
+class PoisonMessage(Exception):
+    """A message that can never be indexed; `reason` is a short label (metric, dead-letter header)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class CaptureEvent:
+    kind: EventKind
+    request_id: str
+    node: str
+    deployment: str | None
+    namespace: str | None
+    predictor: str | None
+    protocol: str | None
+    event_time_ms: float
+    payload: Any
+    capture_format: str  # "cloudevent" (collector) or "direct" (executor's LOGGER_KAFKA_BROKER)
+
+
+# ---------------------------------------------------------------------------------------------- decoding
+
+
+def _header_dict(headers: Sequence[tuple[str, bytes | None]] | None) -> dict[str, bytes]:
+    result: dict[str, bytes] = {}
+    for name, value in headers or ():
+        result.setdefault(name.lower(), value or b"")
+    return result
+
+
+def _text(headers: dict[str, bytes], name: str) -> str | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        value = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise PoisonMessage("invalid_header", f"header {name!r} is not UTF-8") from None
+    return value or None
+
+
+def _parse_payload(value: bytes | None, content_type: str | None, redactor: Redactor | None) -> Any:
+    if not is_json_content_type(content_type):
+        raise PoisonMessage("unsupported_content_type", f"content type {content_type!r} is not JSON")
+    if not value:
+        raise PoisonMessage("empty_payload", "the message has no payload")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PoisonMessage("not_utf8", f"payload is not UTF-8 (byte {exc.start})") from None
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PoisonMessage("invalid_json", f"payload is not JSON ({exc.msg} at char {exc.pos})") from None
+    if redactor is not None and redactor.active:
+        payload = redactor.redact(payload)
+    return payload
+
+
+def _kind(event_type: str | None) -> EventKind:
+    if not event_type:
+        raise PoisonMessage("missing_type", "no event type header (expected ce_type or type)")
+    kind = EVENT_TYPES.get(event_type)
+    if kind is None:
+        raise PoisonMessage("unknown_type", f"unknown event type {event_type!r}")
+    return kind
+
+
+def _time_ms(value: datetime) -> float:
+    return round(value.timestamp() * 1000.0, 3)
+
+
+def decode_message(
+    headers: Sequence[tuple[str, bytes | None]] | None,
+    value: bytes | None,
+    kafka_timestamp_ms: int | None,
+    redactor: Redactor | None = None,
+) -> CaptureEvent:
+    """Decode either capture format. Raises PoisonMessage when the message can never be indexed."""
+    lowered = _header_dict(headers)
+    if "ce_type" in lowered or "ce_specversion" in lowered:
+        return _decode_cloudevent(lowered, value, redactor)
+    if DIRECT_TYPE_HEADER in lowered:
+        return _decode_direct(lowered, value, kafka_timestamp_ms, redactor)
+    raise PoisonMessage(
+        "missing_type", "no event type header (expected ce_type from the collector or type from Seldon)"
+    )
+
+
+def _require_request_id(request_id: str | None) -> str:
+    if not request_id:
+        raise PoisonMessage("missing_request_id", "no request id (ce_requestid or requestid header)")
+    return request_id
+
+
+def _decode_cloudevent(headers: dict[str, bytes], value: bytes | None, redactor: Redactor | None) -> CaptureEvent:
+    kind = _kind(_text(headers, "ce_type"))
+    try:
+        message = ce_kafka.KafkaMessage(headers=headers, key=None, value=value or b"")
+        event = ce_kafka.from_binary(message, RAW_FORMAT, CloudEvent)
+    except BaseCloudEventException as exc:
+        raise PoisonMessage("invalid_cloudevent", str(exc)[:300]) from None
+    except (ValueError, TypeError, UnicodeDecodeError, OverflowError) as exc:
+        raise PoisonMessage("invalid_cloudevent", f"bad attribute value: {exc}") from None
+    request_id = _require_request_id(event.get_extension(ATTR_REQUEST_ID))
+    time = event.get_time()
+    payload = _parse_payload(event.get_data(), event.get_datacontenttype(), redactor)  # type: ignore[arg-type]
+    return CaptureEvent(
+        kind=kind,
+        request_id=request_id,
+        node=event.get_extension(ATTR_MODEL_ID) or "unknown",
+        deployment=event.get_extension(ATTR_DEPLOYMENT),
+        namespace=event.get_extension(ATTR_NAMESPACE),
+        predictor=event.get_extension(ATTR_PREDICTOR),
+        protocol=event.get_extension(ATTR_PROTOCOL),
+        event_time_ms=_time_ms(time) if time is not None else 0.0,
+        payload=payload,
+        capture_format="cloudevent",
+    )
+
+
+def _decode_direct(
+    headers: dict[str, bytes], value: bytes | None, kafka_timestamp_ms: int | None, redactor: Redactor | None
+) -> CaptureEvent:
+    kind = _kind(_text(headers, DIRECT_TYPE_HEADER))
+    request_id = _require_request_id(_text(headers, ATTR_REQUEST_ID))
+    payload = _parse_payload(value, _text(headers, "content-type"), redactor)
+    return CaptureEvent(
+        kind=kind,
+        request_id=request_id,
+        node=_text(headers, ATTR_MODEL_ID) or "unknown",
+        deployment=_text(headers, ATTR_DEPLOYMENT),
+        namespace=_text(headers, ATTR_NAMESPACE),
+        predictor=_text(headers, ATTR_PREDICTOR),
+        protocol=_text(headers, ATTR_PROTOCOL),
+        event_time_ms=float(kafka_timestamp_ms) if kafka_timestamp_ms and kafka_timestamp_ms > 0 else 0.0,
+        payload=payload,
+        capture_format="direct",
+    )
+
+
+# ------------------------------------------------------------------------------- payload interpretation
+
+
+def _reshape(values: list[Any], shape: list[Any]) -> list[Any]:
+    if len(shape) < 2 or not all(isinstance(dim, int) and dim > 0 for dim in shape):
+        return list(values)
+    rows, width = shape[0], math.prod(shape[1:])
+    return [values[i * width : (i + 1) * width] for i in range(rows)]
+
+
+def _seldon_rows(message: Any) -> tuple[list[Any], list[str] | None]:
+    """Instances (rows) and column names of a Seldon, TensorFlow or V2 protocol message."""
+    if not isinstance(message, dict):
+        return ([message] if message is not None else []), None
+    data = message.get("data")
+    if isinstance(data, dict):
+        names = data.get("names")
+        names = [str(name) for name in names] if isinstance(names, list) else None
+        if isinstance(data.get("ndarray"), list):
+            return list(data["ndarray"]), names
+        tensor = data.get("tensor")
+        if isinstance(tensor, dict) and isinstance(tensor.get("values"), list):
+            return _reshape(tensor["values"], tensor.get("shape") or []), names
+        return [], names
+    if "strData" in message:
+        return [message["strData"]], None
+    if "jsonData" in message:
+        return [message["jsonData"]], None
+    for key in ("instances", "predictions"):
+        if isinstance(message.get(key), list):
+            return list(message[key]), None
+    for key in ("inputs", "outputs"):
+        tensors = message.get(key)
+        if isinstance(tensors, list) and tensors and isinstance(tensors[0], dict):
+            first = tensors[0]
+            values = first.get("data") if isinstance(first.get("data"), list) else []
+            return _reshape(values, first.get("shape") or []), None
+    return [], None
+
+
+def _row_text(row: Any) -> str | None:
+    if isinstance(row, str):
+        return row[:MAX_TEXT_CHARS]
+    if isinstance(row, list) and row and all(isinstance(item, str) for item in row):
+        return " ".join(row)[:MAX_TEXT_CHARS]
+    if isinstance(row, dict):
+        for key in ("text", "input", "content"):
+            if isinstance(row.get(key), str):
+                return row[key][:MAX_TEXT_CHARS]
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _prediction(row: Any, names: list[str] | None) -> dict[str, Any]:
+    if isinstance(row, list) and len(row) == 1 and not isinstance(row[0], list):
+        row = row[0] if not (names and len(names) == 1) else row
+    if isinstance(row, list) and row:
+        numbers = [_number(item) for item in row]
+        if all(number is not None for number in numbers):
+            index = max(range(len(numbers)), key=lambda i: numbers[i])  # type: ignore[arg-type,return-value]
+            fields: dict[str, Any] = {
+                "probabilities": numbers,
+                "predicted_index": index,
+                "predicted_score": numbers[index],
+                "predicted_label": names[index] if names and len(names) == len(numbers) else str(index),
+            }
+            if names:
+                fields["class_names"] = names
+            return fields
+        return {}
+    if isinstance(row, str):
+        return {"predicted_label": row[:1024]}
+    number = _number(row)
+    if number is not None:
+        return {"predicted_score": number}
+    return {}
+
+
+def _truth(row: Any) -> dict[str, Any]:
+    if isinstance(row, list) and len(row) == 1:
+        row = row[0]
+    if isinstance(row, list) and row:
+        numbers = [_number(item) for item in row]
+        if all(number is not None for number in numbers):
+            index = max(range(len(numbers)), key=lambda i: numbers[i])  # type: ignore[arg-type,return-value]
+            return {"truth": str(index), "truth_index": index}
+        return {"truth": json.dumps(row)[:1024]}
+    if isinstance(row, str):
+        return {"truth": row[:1024]}
+    number = _number(row)
+    if number is not None:
+        if number.is_integer():
+            return {"truth": str(int(number)), "truth_index": int(number)}
+        return {"truth": repr(number)}
+    return {}
+
+
+def _tags(message: Any) -> dict[str, Any]:
+    if not isinstance(message, dict):
+        return {}
+    meta = message.get("meta")
+    tags = meta.get("tags") if isinstance(meta, dict) else None
+    if not isinstance(tags, dict):
+        return {}
+    if isinstance(tags.get("tags"), dict) and "batch_id" not in tags:  # Seldon <= 1.9 nested the batch tags
+        tags = tags["tags"]
+    fields: dict[str, Any] = {}
+    if tags.get("batch_id") is not None:
+        fields["batch_id"] = str(tags["batch_id"])
+    if tags.get("batch_instance_id") is not None:
+        fields["batch_instance_id"] = str(tags["batch_instance_id"])
+    index = _number(tags.get("batch_index"))
+    if index is not None:
+        fields["batch_index"] = int(index)  # Seldon <= 1.9 sent it as a float
+    return fields
+
+
+# --------------------------------------------------------------------------------------- documents
+
+
+@dataclass
+class DocumentPart:
+    """Fields one event contributes to one document, plus the deployment-derived mode hint."""
+
+    doc_id: str
+    fields: dict[str, Any]
+    mode_hint: str
+    sources: list[int] = field(default_factory=list)  # positions of the messages that contributed
+
+
+def document_id(request_id: str, node: str, instance: int) -> str:
+    """Deterministic id: request id, graph node and instance index (hashed when too long for an _id)."""
+    doc_id = f"{request_id}:{node}:{instance}"
+    if len(doc_id.encode("utf-8")) > MAX_ID_BYTES:
+        return "sha256-" + hashlib.sha256(doc_id.encode("utf-8")).hexdigest()
+    return doc_id
+
+
+def mode_hint(deployment: str | None, streaming_patterns: Iterable[str]) -> str:
+    """`streaming` when the SeldonDeployment name matches one of the configured glob patterns, else `realtime`.
+    Batch is decided later, from the batch tags, by the merge script."""
+    if deployment and any(fnmatch.fnmatchcase(deployment, pattern) for pattern in streaming_patterns):
+        return "streaming"
+    return "realtime"
+
+
+def _common(event: CaptureEvent, instance: int) -> dict[str, Any]:
+    fields: dict[str, Any] = {"request_id": event.request_id, "instance": instance, "node": event.node}
+    for name, value in (
+        ("deployment", event.deployment),
+        ("namespace", event.namespace),
+        ("predictor", event.predictor),
+        ("protocol", event.protocol),
+    ):
+        if value is not None:
+            fields[name] = value
+    return fields
+
+
+def _per_instance(event: CaptureEvent) -> list[dict[str, Any]]:
+    payload = event.payload
+    if event.kind is EventKind.REQUEST:
+        rows, _ = _seldon_rows(payload)
+        tags = _tags(payload)
+        parts = []
+        for row in rows or [None]:
+            fields = dict(tags)
+            text = _row_text(row)
+            if text is not None:
+                fields["input_text"] = text
+            parts.append(fields)
+        for fields in parts:
+            fields["request_time"] = event.event_time_ms
+            fields["request_raw"] = payload
+        return parts
+    if event.kind is EventKind.RESPONSE:
+        rows, names = _seldon_rows(payload)
+        tags = _tags(payload)
+        parts = []
+        for row in rows or [None]:
+            fields = dict(tags)
+            fields.update(_prediction(row, names))
+            fields["response_time"] = event.event_time_ms
+            fields["response_raw"] = payload
+            parts.append(fields)
+        return parts
+    # feedback: {"request": ..., "response": ..., "truth": ..., "reward": ...}
+    message = payload if isinstance(payload, dict) else {}
+    truth_rows, _ = _seldon_rows(message.get("truth")) if message.get("truth") is not None else ([], None)
+    response_rows, _ = _seldon_rows(message.get("response")) if message.get("response") is not None else ([], None)
+    count = len(truth_rows) or len(response_rows) or 1
+    reward = _number(message.get("reward"))
+    parts = []
+    for index in range(count):
+        fields = _truth(truth_rows[index]) if index < len(truth_rows) else {}
+        if reward is not None:
+            fields["reward"] = reward
+        fields["feedback_time"] = event.event_time_ms
+        fields["feedback_raw"] = payload
+        parts.append(fields)
+    return parts
+
+
+def document_parts(event: CaptureEvent, streaming_patterns: Iterable[str]) -> list[DocumentPart]:
+    hint = mode_hint(event.deployment, streaming_patterns)
+    parts = []
+    for instance, fields in enumerate(_per_instance(event)):
+        merged = _common(event, instance)
+        merged.update(fields)
+        parts.append(DocumentPart(document_id(event.request_id, event.node, instance), merged, hint))
+    return parts
+
+
+def coalesce(parts: Iterable[tuple[int, DocumentPart]]) -> list[DocumentPart]:
+    """Merge the parts of one poll batch that target the same document (in message order), remembering which
+    messages contributed, so that one bulk item stands for all of them."""
+    merged: dict[str, DocumentPart] = {}
+    for position, part in parts:
+        current = merged.get(part.doc_id)
+        if current is None:
+            current = merged[part.doc_id] = DocumentPart(part.doc_id, {}, part.mode_hint)
+        current.fields.update(part.fields)
+        if position not in current.sources:
+            current.sources.append(position)
+    return list(merged.values())
+
+
+# Runs for both insert (scripted upsert from {}) and update: merge the partial doc, then derive fields.
+MERGE_SCRIPT = """
+for (entry in params.doc.entrySet()) { ctx._source[entry.getKey()] = entry.getValue(); }
+def s = ctx._source;
+s.mode = s.batch_id != null ? 'batch' : params.mode_hint;
+if (s.request_time != null && s.response_time != null) {
+  s.latency_ms = ((Number) s.response_time).doubleValue() - ((Number) s.request_time).doubleValue();
+}
+if (s.request_time != null) { s['@timestamp'] = s.request_time; }
+else if (s.response_time != null) { s['@timestamp'] = s.response_time; }
+else { s['@timestamp'] = s.feedback_time; }
+if (s.truth_index != null && s.class_names != null) {
+  int t = ((Number) s.truth_index).intValue();
+  if (t >= 0 && t < s.class_names.size()) { s.truth_label = s.class_names.get(t); }
+}
+if (s.truth_index != null && s.predicted_index != null) {
+  s.correct = ((Number) s.truth_index).longValue() == ((Number) s.predicted_index).longValue();
+}
+""".strip()
+
+
+def bulk_action(part: DocumentPart, index: str) -> dict[str, Any]:
+    return {
+        "_op_type": "update",
+        "_index": index,
+        "_id": part.doc_id,
+        "retry_on_conflict": 5,
+        "scripted_upsert": True,
+        "upsert": {},
+        "script": {
+            "source": MERGE_SCRIPT,
+            "lang": "painless",
+            "params": {"doc": part.fields, "mode_hint": part.mode_hint},
+        },
+    }
+
+
+# ------------------------------------------------------------------------------------ bulk outcomes
+
+
+class ItemOutcome(Enum):
+    OK = "ok"
+    RETRY = "retry"  # 429, 5xx, conflicts, read-only blocks: the cluster may accept it later
+    PERMANENT = "permanent"  # the document itself is wrong: dead-letter it
+
+
+PERMANENT_ERROR_TYPES = frozenset(
+    {
+        "mapper_parsing_exception",
+        "document_parsing_exception",
+        "strict_dynamic_mapping_exception",
+        "illegal_argument_exception",
+        "json_parse_exception",
+        "x_content_parse_exception",
+        "parse_exception",
+        "invalid_type_name_exception",
+    }
+)
+
+
+def classify_item(status: int, error: Any) -> ItemOutcome:
+    if 200 <= status < 300:
+        return ItemOutcome.OK
+    error_type = error.get("type") if isinstance(error, dict) else None
+    cause = error.get("caused_by") if isinstance(error, dict) else None
+    caused_by = cause.get("type") if isinstance(cause, dict) else None
+    if status == 400 and (error_type in PERMANENT_ERROR_TYPES or caused_by in PERMANENT_ERROR_TYPES):
+        return ItemOutcome.PERMANENT
+    if status == 413:
+        return ItemOutcome.PERMANENT
+    return ItemOutcome.RETRY
+
+
+def error_reason(error: Any) -> str:
+    if isinstance(error, dict):
+        reason = f"{error.get('type', 'error')}: {error.get('reason', '')}"
+        caused = error.get("caused_by")
+        if isinstance(caused, dict):
+            reason += f" (caused by {caused.get('type')}: {caused.get('reason')})"
+        return reason[:500]
+    return str(error)[:500]
+
+
+# -------------------------------------------------------------------------------------- index template
+
+TEMPLATE_VERSION = 1
+
+
+def index_template(index: str, shards: int, replicas: int) -> dict[str, Any]:
+    """Composable index template for `<index>*`: keyword and date mappings, raw payloads stored but not indexed."""
+    keyword = {"type": "keyword"}
+    date = {"type": "date", "format": "strict_date_optional_time||epoch_millis"}
+    not_indexed = {"type": "object", "enabled": False}
+    return {
+        "index_patterns": [index, f"{index}-*"],
+        "priority": 200,
+        "version": TEMPLATE_VERSION,
+        "_meta": {"managed_by": "seldon-feedback-indexer"},
+        "template": {
+            "settings": {"number_of_shards": shards, "number_of_replicas": replicas},
+            "mappings": {
+                "dynamic": False,
+                "properties": {
+                    "@timestamp": date,
+                    "request_id": keyword,
+                    "instance": {"type": "integer"},
+                    "node": keyword,
+                    "deployment": keyword,
+                    "namespace": keyword,
+                    "predictor": keyword,
+                    "protocol": keyword,
+                    "mode": keyword,
+                    "input_text": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 1024}}},
+                    "class_names": keyword,
+                    "probabilities": {"type": "float"},
+                    "predicted_index": {"type": "integer"},
+                    "predicted_label": keyword,
+                    "predicted_score": {"type": "float"},
+                    "batch_id": keyword,
+                    "batch_instance_id": keyword,
+                    "batch_index": {"type": "long"},
+                    "truth": keyword,
+                    "truth_index": {"type": "integer"},
+                    "truth_label": keyword,
+                    "reward": {"type": "float"},
+                    "correct": {"type": "boolean"},
+                    "request_time": date,
+                    "response_time": date,
+                    "feedback_time": date,
+                    "latency_ms": {"type": "float"},
+                    "request_raw": not_indexed,
+                    "response_raw": not_indexed,
+                    "feedback_raw": not_indexed,
+                },
+            },
+        },
+    }

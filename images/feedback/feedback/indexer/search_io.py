@@ -1,0 +1,166 @@
+"""One small protocol over the official clients: `elasticsearch` 8.x for Elasticsearch 8, `opensearch-py` for
+OpenSearch 2 (a client works with servers of its own major version). Chosen by INDEXER_SEARCH_ENGINE.
+
+Bulk writes go through each client's `helpers.streaming_bulk(..., raise_on_error=False, max_retries=...)`, which
+yields one (ok, item) pair per action and retries 429s with backoff; transport failures raise `SearchUnavailable`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from feedback.indexer.settings import SearchSettings
+
+log = logging.getLogger(__name__)
+
+BULK_MAX_RETRIES = 5
+BULK_CHUNK_BYTES = 50 * 1024 * 1024
+
+
+class SearchUnavailable(Exception):
+    """The cluster could not be reached or refused the whole request; retry later."""
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    doc_id: str
+    status: int
+    error: Any
+
+
+class SearchBackend(Protocol):
+    engine: str
+
+    def put_index_template(self, name: str, template: dict[str, Any]) -> None: ...
+
+    def bulk(self, actions: list[dict[str, Any]]) -> list[ItemResult]: ...
+
+    def close(self) -> None: ...
+
+
+def item_result(item: dict[str, Any]) -> ItemResult:
+    """One entry of a bulk response (`{"update": {"_id": ..., "status": ..., "error": ...}}`)."""
+    _, info = next(iter(item.items()))
+    return ItemResult(str(info.get("_id")), int(info.get("status", 500)), info.get("error"))
+
+
+def run_streaming_bulk(
+    streaming_bulk: Callable[..., Iterable[tuple[bool, dict[str, Any]]]],
+    client: Any,
+    actions: list[dict[str, Any]],
+    transport_errors: tuple[type[BaseException], ...],
+) -> list[ItemResult]:
+    try:
+        return [
+            item_result(item)
+            for _, item in streaming_bulk(
+                client,
+                actions,
+                chunk_size=max(1, len(actions)),
+                max_chunk_bytes=BULK_CHUNK_BYTES,
+                raise_on_error=False,
+                raise_on_exception=True,
+                max_retries=BULK_MAX_RETRIES,
+                initial_backoff=0.5,
+                max_backoff=8,
+            )
+        ]
+    except transport_errors as exc:
+        raise SearchUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def es_template_kwargs(name: str, template: dict[str, Any]) -> dict[str, Any]:
+    """The elasticsearch 8.x client takes body fields as keyword arguments (`_meta` becomes `meta`)."""
+    kwargs: dict[str, Any] = {"name": name}
+    for key, value in template.items():
+        kwargs["meta" if key == "_meta" else key] = value
+    return kwargs
+
+
+class ElasticsearchBackend:
+    engine = "elasticsearch"
+
+    def __init__(self, settings: SearchSettings) -> None:
+        from elasticsearch import Elasticsearch
+
+        auth: dict[str, Any] = {}
+        if settings.api_key:
+            auth["api_key"] = settings.api_key
+        elif settings.username is not None:
+            auth["basic_auth"] = (settings.username, settings.password or "")
+        self.client = Elasticsearch(
+            list(settings.urls),
+            ca_certs=settings.ca_certs,
+            verify_certs=settings.verify_certs,
+            request_timeout=settings.request_timeout_s,
+            retry_on_timeout=True,
+            max_retries=2,
+            **auth,
+        )
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        from elasticsearch import ApiError, TransportError
+
+        return (ApiError, TransportError)
+
+    def put_index_template(self, name: str, template: dict[str, Any]) -> None:
+        try:
+            self.client.indices.put_index_template(**es_template_kwargs(name, template))
+        except self._errors() as exc:
+            raise SearchUnavailable(f"cannot install index template {name}: {exc}") from exc
+
+    def bulk(self, actions: list[dict[str, Any]]) -> list[ItemResult]:
+        from elasticsearch.helpers import streaming_bulk
+
+        return run_streaming_bulk(streaming_bulk, self.client, actions, self._errors())
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class OpenSearchBackend:
+    engine = "opensearch"
+
+    def __init__(self, settings: SearchSettings) -> None:
+        from opensearchpy import OpenSearch
+
+        auth: dict[str, Any] = {}
+        if settings.username is not None:
+            auth["http_auth"] = (settings.username, settings.password or "")
+        self.client = OpenSearch(
+            list(settings.urls),
+            ca_certs=settings.ca_certs,
+            verify_certs=settings.verify_certs,
+            timeout=settings.request_timeout_s,
+            retry_on_timeout=True,
+            max_retries=2,
+            **auth,
+        )
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        from opensearchpy.exceptions import ImproperlyConfigured, TransportError
+
+        return (TransportError, ImproperlyConfigured)
+
+    def put_index_template(self, name: str, template: dict[str, Any]) -> None:
+        try:
+            self.client.indices.put_index_template(name=name, body=template)
+        except self._errors() as exc:
+            raise SearchUnavailable(f"cannot install index template {name}: {exc}") from exc
+
+    def bulk(self, actions: list[dict[str, Any]]) -> list[ItemResult]:
+        from opensearchpy.helpers import streaming_bulk
+
+        return run_streaming_bulk(streaming_bulk, self.client, actions, self._errors())
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def create_backend(settings: SearchSettings) -> SearchBackend:
+    if settings.engine == "elasticsearch":
+        return ElasticsearchBackend(settings)
+    return OpenSearchBackend(settings)

@@ -1,0 +1,143 @@
+"""Indexer settings, read once from environment variables and validated at start (see images/feedback/README.md)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+from feedback.config import (
+    LOG_LEVELS,
+    KafkaSettings,
+    SettingsError,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_optional,
+    env_regex_list,
+    env_str,
+    env_topic,
+    kafka_settings,
+)
+from feedback.redaction import Redactor, build_redactor
+
+DEFAULT_TOPIC = "seldon-capture"
+SEARCH_ENGINES = ("elasticsearch", "opensearch")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    engine: str
+    urls: tuple[str, ...]
+    username: str | None = None
+    password: str | None = None
+    api_key: str | None = None
+    ca_certs: str | None = None
+    verify_certs: bool = True
+    request_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class IndexerSettings:
+    kafka: KafkaSettings
+    search: SearchSettings
+    topic: str = DEFAULT_TOPIC
+    group_id: str = "seldon-feedback-indexer"
+    dead_letter_topic: str = DEFAULT_TOPIC + "-dead-letter"
+    index: str = "seldon-feedback"
+    index_shards: int = 1
+    index_replicas: int = 1
+    batch_size: int = 500
+    batch_wait_s: float = 0.5
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 30.0
+    streaming_deployments: tuple[str, ...] = ("*-streaming",)
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 9090
+    redactor: Redactor = field(default_factory=Redactor)
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> IndexerSettings:
+        env = os.environ if env is None else env
+        topic = env_topic(env, "CAPTURE_TOPIC", DEFAULT_TOPIC)
+        dead_letter = env_topic(env, "INDEXER_DEAD_LETTER_TOPIC", f"{topic}-dead-letter")
+        if dead_letter == topic:
+            raise SettingsError(f"INDEXER_DEAD_LETTER_TOPIC={dead_letter!r} must differ from CAPTURE_TOPIC")
+        index = env_str(env, "INDEXER_INDEX", "seldon-feedback")
+        bad_chars = any(char in index for char in ' "*\\<|,>/?#:')
+        if index != index.lower() or bad_chars or index.startswith(("-", "_", "+")):
+            raise SettingsError(
+                f"INDEXER_INDEX={index!r} is not a valid index name: use lower case letters, digits, '-', '_' or '.',"
+                " not starting with '-', '_' or '+'"
+            )
+        retry_initial = env_float(env, "INDEXER_RETRY_INITIAL_S", 0.5, minimum=0.01, maximum=60.0)
+        retry_max = env_float(env, "INDEXER_RETRY_MAX_S", 30.0, minimum=0.01, maximum=600.0)
+        if retry_max < retry_initial:
+            raise SettingsError(
+                f"INDEXER_RETRY_MAX_S={retry_max:g} must be at least INDEXER_RETRY_INITIAL_S={retry_initial:g}"
+            )
+        redactor = build_redactor(
+            env_list(env, "INDEXER_REDACT_FIELDS"),
+            env_list(env, "INDEXER_REDACT_PATTERNS"),
+            env_regex_list(env, "INDEXER_REDACT_REGEXES"),
+            patterns_variable="INDEXER_REDACT_PATTERNS",
+        )
+        return cls(
+            kafka=kafka_settings(env),
+            search=search_settings(env),
+            topic=topic,
+            group_id=env_str(env, "INDEXER_GROUP_ID", "seldon-feedback-indexer"),
+            dead_letter_topic=dead_letter,
+            index=index,
+            index_shards=env_int(env, "INDEXER_INDEX_SHARDS", 1, minimum=1, maximum=64),
+            index_replicas=env_int(env, "INDEXER_INDEX_REPLICAS", 1, minimum=0, maximum=8),
+            batch_size=env_int(env, "INDEXER_BATCH_SIZE", 500, minimum=1, maximum=10_000),
+            batch_wait_s=env_float(env, "INDEXER_BATCH_WAIT_S", 0.5, minimum=0.01, maximum=30.0),
+            retry_initial_s=retry_initial,
+            retry_max_s=retry_max,
+            streaming_deployments=env_list(env, "INDEXER_STREAMING_DEPLOYMENTS", ("*-streaming",)),
+            metrics_host=env_str(env, "INDEXER_METRICS_HOST", "0.0.0.0"),
+            metrics_port=env_int(env, "INDEXER_METRICS_PORT", 9090, minimum=1, maximum=65535),
+            redactor=redactor,
+            log_level=env_choice(env, "LOG_LEVEL", "info", LOG_LEVELS),
+        )
+
+
+def search_settings(env: Mapping[str, str]) -> SearchSettings:
+    engine = env_choice(env, "INDEXER_SEARCH_ENGINE", "elasticsearch", SEARCH_ENGINES)
+    urls = env_list(env, "INDEXER_SEARCH_URL")
+    if not urls:
+        raise SettingsError(
+            "INDEXER_SEARCH_URL is required but not set; set it to the search cluster's URL, "
+            "for example INDEXER_SEARCH_URL=https://feedback-es-http:9200"
+        )
+    for url in urls:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise SettingsError(f"INDEXER_SEARCH_URL: {url!r} is not an http(s) URL such as https://search:9200")
+    username = env_optional(env, "INDEXER_SEARCH_USERNAME")
+    password = env_optional(env, "INDEXER_SEARCH_PASSWORD")
+    if (username is None) != (password is None):
+        raise SettingsError("INDEXER_SEARCH_USERNAME and INDEXER_SEARCH_PASSWORD must be set together")
+    api_key = env_optional(env, "INDEXER_SEARCH_API_KEY")
+    if api_key and engine != "elasticsearch":
+        raise SettingsError("INDEXER_SEARCH_API_KEY works only with INDEXER_SEARCH_ENGINE=elasticsearch")
+    if api_key and username:
+        raise SettingsError("set either INDEXER_SEARCH_API_KEY or INDEXER_SEARCH_USERNAME/PASSWORD, not both")
+    ca_certs = env_optional(env, "INDEXER_SEARCH_CA_CERTS")
+    if ca_certs and not os.path.isfile(ca_certs):
+        raise SettingsError(f"INDEXER_SEARCH_CA_CERTS={ca_certs!r} is not a readable file")
+    return SearchSettings(
+        engine=engine,
+        urls=urls,
+        username=username,
+        password=password,
+        api_key=api_key,
+        ca_certs=ca_certs,
+        verify_certs=env_bool(env, "INDEXER_SEARCH_VERIFY_CERTS", True),
+        request_timeout_s=env_float(env, "INDEXER_SEARCH_TIMEOUT_S", 30.0, minimum=1.0, maximum=300.0),
+    )

@@ -1,0 +1,49 @@
+"""What Seldon Core v1's executor sends when it logs a request, a response or a feedback.
+
+HTTP logging (to the collector) is a CloudEvent in binary mode: ``Ce-Type``, ``Ce-Id`` (a fresh UUID per event,
+never a join key), ``Ce-Requestid`` (the request puid: the join key), ``Ce-Modelid`` (graph node),
+``Ce-Inferenceservicename`` (SeldonDeployment), ``Ce-Namespace``, ``Ce-Endpoint`` (predictor), ``Ce-Protocol``,
+``Ce-Source``, ``Ce-Time``. Direct Kafka logging (``LOGGER_KAFKA_BROKER``) carries the same values as plain
+Kafka headers ``type``, ``requestid``, ``modelid``, ``inferenceservicename``, ``namespace``, ``endpoint``,
+``protocol``, ``content-type``, with the raw payload as value and no key.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    REQUEST = "request"
+    RESPONSE = "response"
+    FEEDBACK = "feedback"
+
+
+EVENT_TYPES: dict[str, EventKind] = {
+    "io.seldon.serving.inference.request": EventKind.REQUEST,
+    "io.seldon.serving.inference.response": EventKind.RESPONSE,
+    "io.seldon.serving.feedback": EventKind.FEEDBACK,
+}
+
+# CloudEvent extension attributes the executor sets (lower-case, as the SDK names them).
+ATTR_REQUEST_ID = "requestid"
+ATTR_MODEL_ID = "modelid"
+ATTR_DEPLOYMENT = "inferenceservicename"
+ATTR_NAMESPACE = "namespace"
+ATTR_PREDICTOR = "endpoint"
+ATTR_PROTOCOL = "protocol"
+
+# Header names of the executor's direct Kafka logging.
+DIRECT_TYPE_HEADER = "type"
+DIRECT_HEADERS = (ATTR_REQUEST_ID, ATTR_MODEL_ID, ATTR_DEPLOYMENT, ATTR_NAMESPACE, ATTR_PREDICTOR, ATTR_PROTOCOL)
+
+JSON_CONTENT_TYPES = ("application/json", "text/json")
+
+
+def is_json_content_type(content_type: str | None) -> bool:
+    """True for JSON media types (``application/json``, ``...+json``, with or without parameters); None counts
+    as JSON because the executor's direct Kafka logging may omit the header for REST payloads."""
+    if content_type is None or content_type.strip() == "":
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in JSON_CONTENT_TYPES or media.endswith("+json")
