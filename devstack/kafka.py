@@ -23,6 +23,7 @@ from devstack.java import java_executable, java_process_env, jvm_options
 from devstack.maven import classpath_string
 from devstack.ports import HOST, ensure_free, free_ports, is_listening
 from devstack.process import ManagedProcess, tail
+from devstack.startup import start_failure
 
 log = logging.getLogger(__name__)
 _client_log = logging.getLogger(__name__ + ".admin")  # librdkafka's own lines go to logging, not stderr
@@ -167,7 +168,10 @@ class KafkaServer:
             env=self._env(),
             ports=[self.port, self.controller_port],
         ).start()
-        self.process.wait_ready(self._ready, timeout)
+        try:
+            self.process.wait_ready(self._ready, timeout)
+        except DevstackError as exc:
+            raise start_failure(self.name, exc, self.log_path, self.config_path) from None
         log.info("kafka ready at %s in %.1f s (data %s)", self.bootstrap, time.monotonic() - began, self.data_dir)
         return self
 

@@ -21,6 +21,7 @@ from devstack.java import java_executable, java_process_env, jvm_options
 from devstack.maven import classpath_string
 from devstack.ports import HOST, ensure_free, free_port, is_listening
 from devstack.process import ManagedProcess
+from devstack.startup import start_failure
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,10 @@ class S3Server:
         self.process = ManagedProcess(
             "s3", argv, self.log_dir, env=java_process_env(classpath_string(ARTIFACT)), ports=[self.port]
         ).start()
-        self.process.wait_ready(self._ready, timeout)
+        try:
+            self.process.wait_ready(self._ready, timeout)
+        except DevstackError as exc:
+            raise start_failure(self.name, exc, self.log_path, self.config_path) from None
         log.info("s3 ready at %s in %.1f s (data %s)", self.endpoint, time.monotonic() - began, self.data_dir)
         return self
 

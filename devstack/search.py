@@ -27,6 +27,7 @@ from devstack.java import java_executable, java_process_env, jvm_options
 from devstack.maven import classpath_string
 from devstack.ports import HOST, ensure_free, is_listening
 from devstack.process import ManagedProcess
+from devstack.startup import start_failure
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,10 @@ class SearchServer:
         began = time.monotonic()
         env = java_process_env(classpath_string(RUNNER_ARTIFACT))
         self.process = ManagedProcess("search", self._argv(), self.log_dir, env=env, ports=[self.port]).start()
-        self.process.wait_ready(self._ready, timeout)
+        try:
+            self.process.wait_ready(self._ready, timeout)
+        except DevstackError as exc:
+            raise start_failure(self.name, exc, self.log_path, self.node_home / "config" / "opensearch.yml") from None
         log.info("search ready at %s in %.1f s (data %s)", self.url, time.monotonic() - began, self.node_home)
         return self
 

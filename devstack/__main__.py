@@ -1,0 +1,150 @@
+"""The local stack's command line.
+
+python -m devstack up [--keep]     start Kafka, search and S3 (foreground; --keep: leave them running)
+python -m devstack status          what runs, where, its memory and log
+python -m devstack logs NAME [-n N]
+python -m devstack down            stop a stack left running by `up --keep`
+python -m devstack demo            start everything, show each part works, report, stop
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from devstack.errors import DevstackError
+from devstack.paths import new_run_dir
+from devstack.process import tail
+from devstack.stack import LocalStack, current_state_path, pid_alive, read_state, stop_pid
+
+log = logging.getLogger("devstack")
+
+
+def _alive_servers(state: dict) -> dict[str, dict]:
+    return {
+        name: info for name, info in state.get("servers", {}).items() if pid_alive(info.get("pid"), state["run_dir"])
+    }
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from devstack.demo import default_servers
+
+    previous = read_state()
+    if previous and _alive_servers(previous):
+        raise DevstackError(
+            f"a local stack is already running (run dir {previous['run_dir']}); "
+            "use it (`python -m devstack status`) or stop it first (`python -m devstack down`)"
+        )
+    run_dir = new_run_dir("stack-")
+    stack = LocalStack(default_servers(run_dir), run_dir).start()
+    print(_format_status(stack.state()))
+    if args.keep:
+        stack.detach()
+        print("\nthe servers keep running; stop them with: python -m devstack down")
+        return 0
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    print("\nrunning; press Ctrl-C to stop")
+    try:
+        stopped.wait()
+    finally:
+        stack.stop()
+    return 0
+
+
+def _format_status(state: dict) -> str:
+    alive = _alive_servers(state)
+    lines = [f"run dir: {state['run_dir']}"]
+    for name, info in state.get("servers", {}).items():
+        address = info.get("bootstrap") or info.get("url") or info.get("endpoint") or ""
+        running = name in alive
+        memory = f"{info.get('rss_bytes', 0) / 2**20:.0f} MiB" if running else "-"
+        lines.append(
+            f"  {name:<8} {'up' if running else 'down':<5} {address:<28} pid {info.get('pid') or '-':<8} "
+            f"rss {memory:<9} log {info.get('log')}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_status(_args: argparse.Namespace) -> int:
+    state = read_state()
+    if state is None:
+        print(f"no local stack has been started (no {current_state_path()})")
+        return 1
+    print(_format_status(state))
+    return 0 if _alive_servers(state) else 1
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    state = read_state()
+    if state is None:
+        raise DevstackError(f"no local stack has been started (no {current_state_path()}); run `python -m devstack up`")
+    info = state.get("servers", {}).get(args.name)
+    if info is None:
+        known = ", ".join(state.get("servers", {}))
+        raise DevstackError(f"no server called {args.name!r} in the last stack; choose one of: {known}")
+    print(tail(Path(info["log"]), args.lines))
+    return 0
+
+
+def cmd_down(_args: argparse.Namespace) -> int:
+    state = read_state()
+    if state is None:
+        print("nothing to stop: no local stack has been started")
+        return 0
+    alive = _alive_servers(state)
+    for name, info in reversed(list(alive.items())):
+        log.info("stopping %s (pid %s)", name, info["pid"])
+        stop_pid(int(info["pid"]))
+    state["status"] = "stopped"
+    for info in state.get("servers", {}).values():
+        info["pid"] = None
+    current_state_path().write_text(__import__("json").dumps(state, indent=2) + "\n")
+    print(f"stopped {len(alive)} server(s): {', '.join(alive) or 'none was running'}")
+    return 0
+
+
+def cmd_demo(_args: argparse.Namespace) -> int:
+    from devstack.demo import format_report, run
+
+    report = run()
+    print(format_report(report))
+    return 0 if report.ok else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m devstack", description="Real Kafka, search and S3 on 127.0.0.1.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start Kafka, search and S3")
+    up.add_argument("--keep", action="store_true", help="leave the servers running after this command exits")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("status", help="show the last stack's servers").set_defaults(func=cmd_status)
+    logs = sub.add_parser("logs", help="print the end of a server's log")
+    logs.add_argument("name", help="kafka, search, s3, ...")
+    logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines (default 50)")
+    logs.set_defaults(func=cmd_logs)
+    sub.add_parser("down", help="stop the servers left running by `up --keep`").set_defaults(func=cmd_down)
+    sub.add_parser("demo", help="start everything, show it works, report, stop").set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except DevstackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
