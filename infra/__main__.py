@@ -1,0 +1,225 @@
+"""The Pulumi program: stack config in, platform components out, in dependency order, then the stack outputs.
+
+Order (data dependencies, plus `depends_on` only where data cannot express it):
+namespaces -> Kafka, search, object store, Argo -> feedback pipeline (needs Kafka topics and the search
+credentials Secret) -> Seldon operator (its default logger endpoint is the collector URL) -> classifier charts
+(SeldonDeployments need the operator's CRD and webhook) -> batch WorkflowTemplate (needs Argo's CRD and the
+real-time SeldonDeployment). The outputs are the contract the smoke tests read (docs/deploy.md, "Stack outputs").
+"""
+
+import sys
+from pathlib import Path
+
+# `pulumi up` runs this file from infra/; make `infra.*` importable the same way the tests import it.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pulumi
+
+from infra import config
+from infra.feedback import (
+    BatchWorkflow,
+    BatchWorkflowArgs,
+    Classifier,
+    ClassifierArgs,
+    FeedbackPipeline,
+    FeedbackPipelineArgs,
+    KafkaClient,
+)
+from infra.kafka import KafkaPlatform, KafkaPlatformArgs
+from infra.namespaces import Namespaces, NamespacesArgs
+from infra.objectstore import ObjectStore, ObjectStoreArgs
+from infra.search import SearchPlatform, SearchPlatformArgs
+from infra.seldon import SeldonOperator, SeldonOperatorArgs
+from infra.transforms import platform_transforms
+from infra.workflows import Workflows, WorkflowsArgs
+
+cfg = config.load()
+labels = {"app.kubernetes.io/part-of": "seldon-feedback", "seldon-feedback/stack": cfg.platform.stack}
+labels.update(cfg.platform.labels)
+
+
+def options(namespace: str | None) -> pulumi.ResourceOptions:
+    """Component options: common labels, default requests and the component's namespace as the default."""
+    requests = cfg.platform.default_requests
+    return pulumi.ResourceOptions(
+        transforms=platform_transforms(labels=labels, namespace=namespace, cpu=requests.cpu, memory=requests.memory)
+    )
+
+
+app = cfg.platform.app_namespace
+namespaces = Namespaces(
+    "namespaces",
+    NamespacesArgs(
+        names={
+            "app": app,
+            "kafkaOperator": cfg.kafka.operator_namespace,
+            "searchOperator": cfg.search.operator_namespace,
+            "objectStore": cfg.objectstore.namespace,
+            "workflows": cfg.workflows.namespace,
+            "seldonOperator": cfg.seldon.namespace,
+        },
+        labels=labels,
+    ),
+    opts=options(None),
+)
+app_ns = namespaces.names["app"]
+pdb = cfg.platform.pod_disruption_budgets
+
+kafka = KafkaPlatform(
+    "kafka",
+    KafkaPlatformArgs(
+        settings=cfg.kafka,
+        operator_namespace=namespaces.names["kafkaOperator"],
+        namespace=app_ns,
+        protect=cfg.platform.protect,
+        pod_disruption_budgets=pdb,
+    ),
+    opts=options(app),
+)
+search = SearchPlatform(
+    "search",
+    SearchPlatformArgs(
+        settings=cfg.search,
+        operator_namespace=namespaces.names["searchOperator"],
+        namespace=app_ns,
+        protect=cfg.platform.protect,
+        pod_disruption_budgets=pdb,
+    ),
+    opts=options(app),
+)
+objectstore = ObjectStore(
+    "objectstore",
+    ObjectStoreArgs(
+        settings=cfg.objectstore,
+        namespace=namespaces.names["objectStore"],
+        client_namespace=app_ns,
+        protect=cfg.platform.protect,
+        pod_disruption_budgets=pdb,
+    ),
+    opts=options(cfg.objectstore.namespace),
+)
+workflows = Workflows(
+    "workflows",
+    WorkflowsArgs(settings=cfg.workflows, namespace=namespaces.names["workflows"], watched_namespaces=[app_ns]),
+    opts=options(cfg.workflows.namespace),
+)
+
+
+def kafka_client(role: str) -> KafkaClient:
+    return KafkaClient(
+        bootstrap_servers=kafka.bootstrap_servers,
+        security_protocol=kafka.security_protocol,
+        cluster_name=cfg.kafka.cluster_name,
+        ca_secret_name=kafka.ca_secret_name,
+        credentials_secret_name=kafka.credentials_secret_names.get(role),
+        username=kafka.usernames.get(role, ""),
+    )
+
+
+pipeline = FeedbackPipeline(
+    "feedback",
+    FeedbackPipelineArgs(
+        settings=cfg.feedback,
+        namespace=app_ns,
+        kafka=kafka_client("feedback"),
+        capture_topic=kafka.topic_names["capture"],
+        dead_letter_topic=kafka.topic_names["deadLetter"],
+        search_url=search.url,
+        search_cluster_name=cfg.search.cluster_name,
+        search_credentials_secret_name=search.credentials_secret_name,
+        search_credentials_secret_key=search.credentials_secret_key,
+        search_username=search.username,
+        search_ca_secret_name=search.ca_secret_name,
+        seldon_namespaces=[app_ns],
+        pod_disruption_budgets=pdb,
+    ),
+    opts=options(app),
+)
+seldon = SeldonOperator(
+    "seldon",
+    SeldonOperatorArgs(
+        settings=cfg.seldon,
+        namespace=namespaces.names["seldonOperator"],
+        request_logger_endpoint=pipeline.collector_url,
+    ),
+    opts=options(cfg.seldon.namespace),
+)
+classifier = Classifier(
+    "classifier",
+    ClassifierArgs(
+        settings=cfg.classifier,
+        namespace=app_ns,
+        kafka=kafka_client("executor"),
+        model_input_topic=kafka.topic_names["modelInput"],
+        model_output_topic=kafka.topic_names["modelOutput"],
+        capture_topic=kafka.topic_names["capture"],
+        collector_url=pipeline.collector_url,
+        pod_disruption_budgets=pdb,
+    ),
+    # SeldonDeployments need the operator's CRD and its validating webhook up.
+    opts=pulumi.ResourceOptions.merge(options(app), pulumi.ResourceOptions(depends_on=[seldon])),
+)
+batch = BatchWorkflow(
+    "batch",
+    BatchWorkflowArgs(
+        settings=cfg.batch,
+        namespace=app_ns,
+        seldon_deployment=classifier.realtime_deployment,
+        rest_host=classifier.rest_url.apply(lambda url: url.split("://", 1)[1]),
+        processor_image=cfg.classifier.image,
+        objectstore_endpoint=objectstore.endpoint,
+        bucket=objectstore.bucket,
+        objectstore_secret_name=objectstore.credentials_secret_name,
+    ),
+    # The WorkflowTemplate needs Argo's CRDs; its batch runs call the real-time SeldonDeployment.
+    opts=pulumi.ResourceOptions.merge(options(app), pulumi.ResourceOptions(depends_on=[workflows, classifier])),
+)
+
+# ---- stack outputs: the contract the smoke tests read (docs/deploy.md) ----
+pulumi.export("namespaces", namespaces.names)
+pulumi.export(
+    "prediction",
+    {
+        "restUrl": classifier.rest_url,
+        "grpcAddress": classifier.grpc_address,
+        "deployment": classifier.realtime_deployment,
+        "streamingDeployment": classifier.streaming_deployment,
+        "predictor": "default",
+        "namespace": app_ns,
+    },
+)
+pulumi.export(
+    "kafka",
+    {
+        "bootstrap": kafka.bootstrap_servers,
+        "securityProtocol": kafka.security_protocol,
+        "caSecret": kafka.ca_secret_name,
+        "topics": kafka.topic_names,
+    },
+)
+pulumi.export(
+    "search",
+    {
+        "url": search.url,
+        "kibanaUrl": search.kibana_url,
+        "index": pipeline.index,
+        "indexPattern": f"{pipeline.index}*",
+        "username": search.username,
+        "credentialsSecret": search.credentials_secret_name,
+        "credentialsSecretKey": search.credentials_secret_key,
+    },
+)
+pulumi.export(
+    "objectStore",
+    {
+        "endpoint": objectstore.endpoint,
+        "bucket": objectstore.bucket,
+        "credentialsSecret": objectstore.credentials_secret_name,
+    },
+)
+pulumi.export(
+    "collector",
+    {"url": pipeline.collector_url, "executorDefaultEndpoint": seldon.request_logger_endpoint},
+)
+pulumi.export("batch", {"workflowTemplate": batch.template_name, "namespace": app_ns})
+pulumi.export("seldonVersion", seldon.version)

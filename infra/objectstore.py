@@ -1,0 +1,112 @@
+"""Object store: MinIO (pinned chart and images) with the batch bucket, credentials from Pulumi secrets.
+
+MinIO's server is AGPL-3.0: it runs as an unmodified service in the cluster, never inside our code or tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import ObjectStoreSettings
+from infra.refs import metadata_name, service_host
+
+MINIO_REPO = "https://charts.min.io/"
+MINIO_IMAGE = "quay.io/minio/minio"
+MC_IMAGE = "quay.io/minio/mc"
+FULLNAME = "minio"
+API_PORT = 9000
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObjectStoreArgs:
+    """Inputs of the object store.
+
+    settings: validated objectstore:* config (versions, mode, sizing, bucket, root credentials).
+    namespace: namespace of MinIO.
+    client_namespace: namespace of the batch workflow, which gets its own copy of the credentials Secret.
+    protect: protect the MinIO release (and its volumes) from deletion.
+    pod_disruption_budgets: let the chart create a PodDisruptionBudget (distributed mode).
+    """
+
+    settings: ObjectStoreSettings
+    namespace: pulumi.Input[str]
+    client_namespace: pulumi.Input[str]
+    protect: bool = False
+    pod_disruption_budgets: bool = False
+
+
+class ObjectStore(pulumi.ComponentResource):
+    """MinIO with one bucket and a client credentials Secret in the application namespace."""
+
+    release: k8s.helm.v3.Release
+    endpoint: pulumi.Output[str]
+    bucket: pulumi.Output[str]
+    credentials_secret_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ObjectStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("feedback:objectstore:ObjectStore", name, None, opts)
+        s = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+
+        root = k8s.core.v1.Secret(
+            f"{name}-root-credentials",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="minio-root-credentials", namespace=args.namespace),
+            type="Opaque",
+            string_data={"rootUser": s.root_user, "rootPassword": s.root_password},
+            opts=child,
+        )
+        values: dict[str, object] = {
+            "fullnameOverride": FULLNAME,
+            "image": {"repository": MINIO_IMAGE, "tag": s.image_tag},
+            "mcImage": {"repository": MC_IMAGE, "tag": s.mc_image_tag},
+            "mode": s.mode,
+            "replicas": s.replicas,
+            "existingSecret": metadata_name(root),
+            "persistence": {"enabled": True, "size": s.storage},
+            "resources": {"requests": s.resources.requests()},
+            "buckets": [{"name": s.bucket, "policy": "none", "purge": False}],
+            # The chart's default user list ships a fixed password ("console123"): create no extra users.
+            "users": [],
+            "podDisruptionBudget": {"enabled": args.pod_disruption_budgets},
+        }
+        # helm.v3.Release, not v4 Chart: the chart creates buckets in a post-install Helm hook Job, and Chart v4
+        # drops hooks.
+        self.release = k8s.helm.v3.Release(
+            f"{name}-minio",
+            name=FULLNAME,
+            chart="minio",
+            version=s.chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=MINIO_REPO),
+            namespace=args.namespace,
+            values=values,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect)),
+        )
+        self.endpoint = pulumi.Output.concat(
+            "http://",
+            service_host(self.release.status.apply(lambda st: st.name if st and st.name else FULLNAME), args.namespace),
+            f":{API_PORT}",
+        )
+        self.bucket = self.release.status.apply(lambda _st: s.bucket)
+        client = k8s.core.v1.Secret(
+            f"{name}-client-credentials",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="objectstore-credentials", namespace=args.client_namespace),
+            type="Opaque",
+            string_data={
+                "accessKey": s.root_user,
+                "secretKey": s.root_password,
+                "endpoint": self.endpoint,
+                "bucket": s.bucket,
+            },
+            opts=child,
+        )
+        self.credentials_secret_name = metadata_name(client)
+        self.register_outputs(
+            {
+                "endpoint": self.endpoint,
+                "bucket": self.bucket,
+                "credentials_secret_name": self.credentials_secret_name,
+            }
+        )

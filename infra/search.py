@@ -1,0 +1,168 @@
+"""Search: the ECK operator chart, an Elasticsearch cluster and Kibana.
+
+Credentials are never read: ECK writes the `elastic` user's password into the Secret `<name>-es-elastic-user`,
+and consumers get that Secret's name and key (a `secretKeyRef`), not its value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import SearchSettings
+from infra.refs import metadata_name, service_host
+
+ELASTIC_REPO = "https://helm.elastic.co"
+ES_API_VERSION = "elasticsearch.k8s.elastic.co/v1"
+KIBANA_API_VERSION = "kibana.k8s.elastic.co/v1"
+ELASTIC_USER = "elastic"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchPlatformArgs:
+    """Inputs of the search platform.
+
+    settings: validated search:* config (versions, sizing, TLS, Kibana).
+    operator_namespace: namespace of the ECK operator.
+    namespace: application namespace holding Elasticsearch and Kibana (and the clients of their Secrets).
+    protect: protect the Elasticsearch cluster from deletion.
+    pod_disruption_budgets: an explicit budget allowing one node down at a time; off means no budget at all.
+    """
+
+    settings: SearchSettings
+    operator_namespace: pulumi.Input[str]
+    namespace: pulumi.Input[str]
+    protect: bool = False
+    pod_disruption_budgets: bool = False
+
+
+class SearchPlatform(pulumi.ComponentResource):
+    """ECK operator + Elasticsearch + Kibana."""
+
+    operator: k8s.helm.v4.Chart
+    elasticsearch: k8s.apiextensions.CustomResource
+    kibana: k8s.apiextensions.CustomResource | None
+    url: pulumi.Output[str]
+    kibana_url: pulumi.Output[str] | None
+    username: str
+    credentials_secret_name: pulumi.Output[str]
+    credentials_secret_key: str
+    ca_secret_name: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: SearchPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("feedback:search:SearchPlatform", name, None, opts)
+        s = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.operator = k8s.helm.v4.Chart(
+            f"{name}-operator",
+            chart="eck-operator",
+            version=s.operator_chart_version,
+            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=ELASTIC_REPO),
+            namespace=args.operator_namespace,
+            values={
+                "installCRDs": True,
+                "managedNamespaces": [args.namespace],
+                "image": {"tag": s.operator_chart_version},
+                "telemetry": {"disabled": True},
+            },
+            opts=child,
+        )
+        after_operator = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.operator]))
+        http = {"tls": {"selfSignedCertificate": {"disabled": True}}} if not s.tls else {}
+        volume_spec: dict[str, object] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": s.storage}},
+        }
+        if s.storage_class:
+            volume_spec["storageClassName"] = s.storage_class
+        es_spec: dict[str, object] = {
+            "version": s.version,
+            "nodeSets": [
+                {
+                    "name": "default",
+                    "count": s.nodes,
+                    "config": {"node.store.allow_mmap": False},
+                    "podTemplate": {
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "elasticsearch",
+                                    "resources": {
+                                        "requests": s.resources.requests(),
+                                        "limits": {"memory": s.resources.memory},
+                                    },
+                                }
+                            ]
+                        }
+                    },
+                    "volumeClaimTemplates": [{"metadata": {"name": "elasticsearch-data"}, "spec": volume_spec}],
+                }
+            ],
+            # An empty budget turns ECK's default off (it blocks drains of a single-node cluster).
+            "podDisruptionBudget": (
+                {
+                    "spec": {
+                        "maxUnavailable": 1,
+                        "selector": {"matchLabels": {"elasticsearch.k8s.elastic.co/cluster-name": s.cluster_name}},
+                    }
+                }
+                if args.pod_disruption_budgets
+                else {}
+            ),
+        }
+        if http:
+            es_spec["http"] = http
+        self.elasticsearch = k8s.apiextensions.CustomResource(
+            f"{name}-elasticsearch",
+            api_version=ES_API_VERSION,
+            kind="Elasticsearch",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=s.cluster_name, namespace=args.namespace),
+            spec=es_spec,
+            opts=pulumi.ResourceOptions.merge(after_operator, pulumi.ResourceOptions(protect=args.protect)),
+        )
+        es_name = metadata_name(self.elasticsearch)
+        scheme = "https" if s.tls else "http"
+
+        self.kibana = None
+        self.kibana_url = None
+        if s.kibana:
+            kibana_spec: dict[str, object] = {
+                "version": s.version,
+                "count": s.kibana_replicas,
+                "elasticsearchRef": {"name": es_name},
+            }
+            if http:
+                kibana_spec["http"] = http
+            self.kibana = k8s.apiextensions.CustomResource(
+                f"{name}-kibana",
+                api_version=KIBANA_API_VERSION,
+                kind="Kibana",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=s.cluster_name, namespace=args.namespace),
+                spec=kibana_spec,
+                opts=after_operator,
+            )
+            kibana_name = metadata_name(self.kibana)
+            self.kibana_url = pulumi.Output.concat(
+                scheme, "://", service_host(pulumi.Output.concat(kibana_name, "-kb-http"), args.namespace), ":5601"
+            )
+
+        self.url = pulumi.Output.concat(
+            scheme, "://", service_host(pulumi.Output.concat(es_name, "-es-http"), args.namespace), ":9200"
+        )
+        self.username = ELASTIC_USER
+        self.credentials_secret_name = pulumi.Output.concat(es_name, "-es-elastic-user")
+        self.credentials_secret_key = ELASTIC_USER
+        self.ca_secret_name = pulumi.Output.concat(es_name, "-es-http-certs-public") if s.tls else None
+        self.register_outputs(
+            {
+                "url": self.url,
+                "kibana_url": self.kibana_url,
+                "username": self.username,
+                "credentials_secret_name": self.credentials_secret_name,
+                "credentials_secret_key": self.credentials_secret_key,
+                "ca_secret_name": self.ca_secret_name,
+            }
+        )

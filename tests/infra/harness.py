@@ -1,0 +1,195 @@
+"""Runs the Pulumi program (infra/__main__.py) in-process under `pulumi.runtime.set_mocks`, once per call.
+
+No cluster and no Pulumi CLI: mocks stand in for the engine and record every resource with its resolved inputs.
+Each run installs fresh mocks, sets the stack's config (from `stacks/Pulumi.<env>.yaml`, plus test secrets),
+executes `infra/__main__.py` anew with `runpy` and collects the stack outputs, with their secret flag.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MAIN = REPO_ROOT / "infra" / "__main__.py"
+STACKS = REPO_ROOT / "stacks"
+PROJECT = "seldon-feedback"
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+# Secrets a deployer sets with `pulumi config set --secret` (docs/deploy.md step 3); test values only.
+TEST_SECRETS = {
+    "objectstore:rootPassword": "test-root-password-1",
+    "kafka:feedbackPassword": "test-feedback-password",
+    "kafka:executorPassword": "test-executor-password",
+}
+
+
+def shared_dir() -> Path:
+    """`shared/` beside the checkout (CI places it there): upstream CRDs and chart values."""
+    path = REPO_ROOT.parent / "shared"
+    if not (path / "upstream").is_dir():
+        raise FileNotFoundError(
+            f"{path / 'upstream'} is missing: the infra tests read upstream CRDs and chart values from shared/ "
+            f"beside the checkout ({REPO_ROOT}); place the shared/ folder there"
+        )
+    return path
+
+
+@dataclass
+class Resource:
+    """One registered resource: type token, logical name, resolved inputs, transforms from its options."""
+
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    transforms: list[Any] = field(default_factory=list)
+    custom: bool = True
+
+
+@dataclass
+class Run:
+    """What one program run produced."""
+
+    resources: list[Resource]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+    globals: dict[str, Any]
+
+    def of_type(self, typ: str) -> list[Resource]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def one(self, typ: str, name: str | None = None) -> Resource:
+        found = [r for r in self.of_type(typ) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {typ} {name or ''}, got {[r.name for r in found]}"
+        return found[0]
+
+    def named(self, name: str) -> Resource:
+        found = [r for r in self.resources if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name}, got {len(found)}"
+        return found[0]
+
+    def charts(self) -> list[Resource]:
+        return [r for r in self.resources if r.typ in ("kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release")]
+
+    def custom_resources(self, kind: str) -> list[Resource]:
+        return [r for r in self.resources if r.typ.startswith("kubernetes:") and r.typ.endswith(f":{kind}")]
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Returns realistic outputs (auto-named metadata.name, Release status) and records every resource."""
+
+    def __init__(self) -> None:
+        self.resources: list[Resource] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        outputs = dict(inputs)
+        if args.typ.startswith("kubernetes:") and args.custom and "helm.sh" not in args.typ:
+            metadata = dict(outputs.get("metadata") or {})
+            metadata.setdefault("name", f"{args.name}-a1b2c3d4")
+            outputs["metadata"] = metadata
+        if args.typ == "kubernetes:helm.sh/v3:Release":
+            outputs["status"] = {
+                "name": inputs.get("name") or args.name,
+                "namespace": inputs.get("namespace"),
+                "status": "deployed",
+                "version": inputs.get("version"),
+                "chart": inputs.get("chart"),
+            }
+        self.resources.append(Resource(args.typ, args.name, inputs, list(args.transforms), bool(args.custom)))
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+def stack_config(env: str) -> dict[str, Any]:
+    """The `config:` mapping of stacks/Pulumi.<env>.yaml."""
+    document = yaml.safe_load((STACKS / f"Pulumi.{env}.yaml").read_text())
+    return dict(document.get("config") or {})
+
+
+def as_engine_config(config: Mapping[str, Any]) -> dict[str, str]:
+    """Config values the way the engine hands them to the program: strings, objects as JSON."""
+    engine: dict[str, str] = {}
+    for key, value in config.items():
+        if isinstance(value, bool):
+            engine[key] = "true" if value else "false"
+        elif isinstance(value, dict | list):
+            engine[key] = json.dumps(value)
+        else:
+            engine[key] = str(value)
+    return engine
+
+
+def run_program(
+    env: str = "dev",
+    *,
+    config: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    plain: Mapping[str, str] | None = None,
+) -> Run:
+    """Runs infra/__main__.py fresh with stack `env`'s config (or `config`), `overrides` on top, `secrets` set as
+    Pulumi secrets (default: TEST_SECRETS) and `plain` set as plain-text values."""
+    values = dict(stack_config(env) if config is None else config)
+    values.update(overrides or {})
+    secret_values = dict(TEST_SECRETS if secrets is None else secrets)
+    engine = as_engine_config(values)
+    engine.update(secret_values)
+    engine.update(plain or {})
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=env, preview=False)
+    pulumi.runtime.set_all_config(engine, list(secret_values))
+
+    exported: dict[str, Any] = {}
+    resolved: dict[str, Any] = {}
+    secret_outputs: set[str] = set()
+    program_globals: dict[str, Any] = {}
+    original_export = pulumi.export
+
+    def record_export(name: str, value: Any) -> None:
+        exported[name] = value
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[Any]:
+        program_globals.update(runpy.run_path(str(MAIN), run_name="__main__"))
+
+        def keep(name: str) -> Any:
+            output = pulumi.Output.from_input(exported[name])
+
+            def store(args: list[Any]) -> None:
+                value, is_secret = args
+                resolved[name] = value
+                if is_secret:
+                    secret_outputs.add(name)
+
+            return pulumi.Output.all(output, pulumi.Output.from_input(output.is_secret())).apply(store)
+
+        return pulumi.Output.all(*(keep(name) for name in exported))
+
+    pulumi.export = record_export
+    try:
+        program()
+    finally:
+        pulumi.export = original_export
+    return Run(mocks.resources, resolved, secret_outputs, program_globals)
+
+
+def walk(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every (path, leaf) of a nested dict/list structure."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from walk(value, (*path, str(key)))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk(value, (*path, str(index)))
+    else:
+        yield path, node
