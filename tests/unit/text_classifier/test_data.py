@@ -1,0 +1,67 @@
+"""The shipped dataset: reproducible from its generator and seed, readable, split without leakage."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from textclf.dataset import DatasetError, read_labelled_csv
+from textclf.split import is_held_out, split_rows
+
+CONTEXT = Path(__file__).resolve().parents[3] / "images" / "text-classifier"
+DATA = CONTEXT / "data" / "comments.csv"
+
+
+def test_generator_and_seed_reproduce_the_shipped_csv_byte_for_byte(tmp_path: Path) -> None:
+    out = tmp_path / "comments.csv"
+    result = subprocess.run(
+        [sys.executable, str(CONTEXT / "generate_comments.py"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "style ceiling 0.834" in result.stdout
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == hashlib.sha256(DATA.read_bytes()).hexdigest()
+
+
+def test_dataset_is_large_balanced_enough_and_small_on_disk() -> None:
+    rows = read_labelled_csv(DATA)
+    removed = sum(label for _, label in rows)
+    assert len(rows) == 6000
+    assert 0.35 < removed / len(rows) < 0.5
+    assert DATA.stat().st_size < 2_000_000
+
+
+def test_held_out_split_is_a_fifth_and_never_splits_equal_texts() -> None:
+    rows = read_labelled_csv(DATA)
+    train, held_out = split_rows(rows)
+    assert len(train) + len(held_out) == len(rows)
+    assert 0.17 < len(held_out) / len(rows) < 0.23
+    assert not {text for text, _ in train} & {text for text, _ in held_out}
+    assert is_held_out("same text") == is_held_out("same text")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("body,removed\nhi,1\n", "the header must contain text,label"),
+        ("text,label\nhi,2\n", ":2: label must be 0 (kept) or 1 (removed), got '2'"),
+        ("text,label\nhi,1\nho,\n", ":3: label must be 0 (kept) or 1 (removed), got ''"),
+        ("text,label\nhi,1\nho,1\n", "both labels 0 and 1 must occur; found [1]"),
+    ],
+)
+def test_bad_csv_is_rejected_with_the_row(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(DatasetError) as raised:
+        read_labelled_csv(path)
+    assert message in str(raised.value)
+
+
+def test_missing_csv_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="no such file; pass --data with a CSV"):
+        read_labelled_csv(tmp_path / "absent.csv")
