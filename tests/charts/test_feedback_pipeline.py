@@ -1,0 +1,285 @@
+"""feedback-pipeline chart: selectors, the environment the real collector and indexer settings accept, Secret
+references (never inlined), NetworkPolicies, ServiceMonitors, the Kibana dashboard, and rejected values."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from feedback.collector.settings import CollectorSettings
+from feedback.indexer.core import index_template
+from feedback.indexer.settings import IndexerSettings
+
+from devstack.helm import CHARTS_DIR, REPO_ROOT
+from tests.fixtures.charts import RenderFn, by_kind, env_of, one, profile_id, profiles
+
+CHART = "feedback-pipeline"
+FULLNAME = "feedback-pipeline"
+PROFILES = [None, *profiles(CHART)]
+FEEDBACK_SOURCES = [
+    REPO_ROOT / "images/feedback/feedback/config.py",
+    REPO_ROOT / "images/feedback/feedback/collector/settings.py",
+    REPO_ROOT / "images/feedback/feedback/indexer/settings.py",
+]
+
+
+def variables_the_services_read() -> set[str]:
+    """Every environment variable name the feedback settings modules read (string literals in env_* calls)."""
+    names: set[str] = set()
+    for path in FEEDBACK_SOURCES:
+        names |= set(re.findall(r'env_\w+\(\s*env,\s*"([A-Z][A-Z0-9_]*)"', path.read_text()))
+    return names
+
+
+def container_env(objects: list[dict[str, Any]], component: str, mounts: dict[str, Path]) -> dict[str, str]:
+    """What the container sees: its ConfigMap, its Secret-referenced variables (fake values), mount paths mapped."""
+    deployment = one(objects, "Deployment", f"{FULLNAME}-{component}")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    [source] = container["envFrom"]
+    env = dict(one(objects, "ConfigMap", source["configMapRef"]["name"])["data"])
+    for name, value in env_of(container).items():
+        env[name] = f"secret:{value['secretKeyRef']['name']}/{value['secretKeyRef']['key']}"
+    for name, value in env.items():
+        for prefix, local in mounts.items():
+            if value.startswith(prefix):
+                env[name] = str(local)
+    return env
+
+
+@pytest.fixture
+def ca_files(tmp_path: Path) -> dict[str, Path]:
+    files = {}
+    for prefix in ("/etc/feedback/kafka-ca/", "/etc/feedback/search-ca/"):
+        path = tmp_path / prefix.strip("/").replace("/", "_")
+        path.write_text("-----BEGIN CERTIFICATE-----\n")
+        files[prefix] = path
+    return files
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=profile_id)
+def test_services_accept_the_rendered_environment(
+    render: RenderFn, profile: Path | None, ca_files: dict[str, Path]
+) -> None:
+    objects = render(CHART, profile=profile)
+    known = variables_the_services_read()
+    collector_env = container_env(objects, "collector", ca_files)
+    indexer_env = container_env(objects, "indexer", ca_files)
+    for component, env in (("collector", collector_env), ("indexer", indexer_env)):
+        unknown = sorted(set(env) - known)
+        assert not unknown, f"{component} gets variables no feedback service reads: {unknown}"
+
+    collector = CollectorSettings.from_env(collector_env)
+    indexer = IndexerSettings.from_env(indexer_env)
+    assert collector.topic == indexer.topic, "the indexer must consume the topic the collector produces to"
+    assert collector.kafka.bootstrap_servers == indexer.kafka.bootstrap_servers
+    deployment = one(objects, "Deployment", f"{FULLNAME}-collector")
+    ports = {p["name"]: p["containerPort"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert collector.port == ports["http"]
+    deployment = one(objects, "Deployment", f"{FULLNAME}-indexer")
+    ports = {p["name"]: p["containerPort"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert indexer.metrics_port == ports["metrics"]
+
+
+def test_configured_values_reach_the_services(render: RenderFn, ca_files: dict[str, Path]) -> None:
+    values = {
+        "kafka": {"bootstrapServers": "k1:9092,k2:9092", "captureTopic": "cap", "deadLetterTopic": "cap-dlq"},
+        "search": {"engine": "opensearch", "url": "https://os:9200", "index": "captures", "indexReplicas": 0},
+        "collector": {"samplingRate": 0.25, "maxBodyBytes": 1048576, "redact": {"regexes": ["ID-[0-9]+"]}},
+        "indexer": {"groupId": "g1", "batchSize": 200},
+    }
+    objects = render(CHART, values)
+    collector = CollectorSettings.from_env(container_env(objects, "collector", ca_files))
+    indexer = IndexerSettings.from_env(container_env(objects, "indexer", ca_files))
+    assert collector.kafka.bootstrap_servers == indexer.kafka.bootstrap_servers == "k1:9092,k2:9092"
+    assert (collector.topic, indexer.topic, indexer.dead_letter_topic) == ("cap", "cap", "cap-dlq")
+    assert (collector.sampling_rate, collector.max_body_bytes) == (0.25, 1048576)
+    assert [p.pattern for p in collector.redactor.regexes] == ["ID-[0-9]+"]
+    assert (indexer.search.engine, indexer.index) == ("opensearch", "captures")
+    assert indexer.search.urls == ("https://os:9200",)
+    assert (indexer.group_id, indexer.batch_size, indexer.index_replicas) == ("g1", 200, 0)
+
+
+SEARCH_SECRETS = {"opensearch": ("opensearch-admin", "password")}
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=profile_id)
+def test_credentials_are_secret_references_never_values(render: RenderFn, profile: Path | None) -> None:
+    objects = render(CHART, profile=profile)
+    assert not by_kind(objects, "Secret"), "the chart must reference existing Secrets, never create them"
+    for config_map in by_kind(objects, "ConfigMap"):
+        leaked = [key for key in config_map["data"] if re.search("PASSWORD|SECRET|TOKEN|API_KEY", key)]
+        assert not leaked, f"{config_map['metadata']['name']} carries credentials: {leaked}"
+    indexer = one(objects, "Deployment", f"{FULLNAME}-indexer")["spec"]["template"]["spec"]["containers"][0]
+    secret, key = SEARCH_SECRETS.get(profile_id(profile), ("seldon-search-es-elastic-user", "elastic"))
+    assert env_of(indexer)["INDEXER_SEARCH_PASSWORD"] == {"secretKeyRef": {"name": secret, "key": key}}
+
+
+def test_sasl_password_is_referenced_in_both_services(render: RenderFn) -> None:
+    objects = render(CHART, profile=CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
+    for component in ("collector", "indexer"):
+        container = one(objects, "Deployment", f"{FULLNAME}-{component}")["spec"]["template"]["spec"]["containers"][0]
+        assert env_of(container)["KAFKA_SASL_PASSWORD"] == {
+            "secretKeyRef": {"name": "feedback-pipeline", "key": "password"}
+        }
+
+
+def test_selectors_select_only_their_component(render: RenderFn) -> None:
+    objects = render(CHART, profile=CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
+    for component in ("collector", "indexer"):
+        deployment = one(objects, "Deployment", f"{FULLNAME}-{component}")
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector == {
+            "app.kubernetes.io/name": "feedback-pipeline",
+            "app.kubernetes.io/instance": "feedback-pipeline",
+            "app.kubernetes.io/component": component,
+        }
+        assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+        pdb = one(objects, "PodDisruptionBudget", f"{FULLNAME}-{component}")
+        assert pdb["spec"]["selector"]["matchLabels"] == selector
+        policy = one(objects, "NetworkPolicy", f"{FULLNAME}-{component}")
+        assert policy["spec"]["podSelector"]["matchLabels"] == selector
+    collector_selector = one(objects, "Deployment", f"{FULLNAME}-collector")["spec"]["selector"]["matchLabels"]
+    assert one(objects, "Service", f"{FULLNAME}-collector")["spec"]["selector"] == collector_selector
+
+
+def test_collector_is_reachable_from_seldon_pods_only(render: RenderFn) -> None:
+    policy = one(render(CHART), "NetworkPolicy", f"{FULLNAME}-collector")["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    [rule] = policy["ingress"]
+    [peer] = rule["from"]
+    assert peer["podSelector"] == {"matchExpressions": [{"key": "seldon-deployment-id", "operator": "Exists"}]}
+    assert peer["namespaceSelector"]["matchExpressions"][0]["values"] == ["seldon"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]
+
+    prod_objects = render(CHART, profile=CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
+    prod = one(prod_objects, "NetworkPolicy", f"{FULLNAME}-collector")
+    seldon_rule, metrics_rule = prod["spec"]["ingress"]
+    assert seldon_rule["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["seldon", "seldon-batch"]
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    assert metrics_rule["from"] == [monitoring]
+
+
+def egress_ports(policy: dict[str, Any]) -> list[tuple[str, tuple[int | str, ...]]]:
+    ports = []
+    for rule in policy["spec"]["egress"]:
+        namespace = rule["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        ports.append((namespace, tuple(p["port"] for p in rule["ports"])))
+    return ports
+
+
+def test_egress_is_limited_to_dns_kafka_and_search(render: RenderFn) -> None:
+    objects = render(CHART)
+    collector = one(objects, "NetworkPolicy", f"{FULLNAME}-collector")
+    indexer = one(objects, "NetworkPolicy", f"{FULLNAME}-indexer")
+    assert egress_ports(collector) == [("kube-system", (53, 53)), ("kafka", (9092, 9093))]
+    assert egress_ports(indexer) == [("kube-system", (53, 53)), ("kafka", (9092, 9093)), ("search", (9200,))]
+    assert indexer["spec"]["egress"][2]["to"][0]["podSelector"] == {
+        "matchLabels": {"elasticsearch.k8s.elastic.co/cluster-name": "seldon-search"}
+    }
+    assert indexer["spec"]["ingress"] == [], "nothing may connect to the indexer unless metrics are scraped"
+    assert not by_kind(render(CHART, {"networkPolicy": {"enabled": False}}), "NetworkPolicy")
+
+
+def test_service_monitors_scrape_named_ports_when_enabled(render: RenderFn) -> None:
+    assert not by_kind(render(CHART), "ServiceMonitor")
+    objects = render(CHART, profile=CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
+    monitors = by_kind(objects, "ServiceMonitor")
+    assert [m["metadata"]["name"] for m in monitors] == [f"{FULLNAME}-collector", f"{FULLNAME}-indexer"]
+    for monitor in monitors:
+        assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        wanted = monitor["spec"]["selector"]["matchLabels"].items()
+        [service] = [s for s in by_kind(objects, "Service") if s["metadata"]["labels"].items() >= wanted]
+        [endpoint] = monitor["spec"]["endpoints"]
+        assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+        assert (endpoint["path"], endpoint["interval"]) == ("/metrics", "15s")
+
+
+def dashboard_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    data = one(objects, "ConfigMap", f"{FULLNAME}-kibana-dashboard")["data"]["dashboard.ndjson"]
+    return [json.loads(line) for line in data.splitlines() if line.strip()]
+
+
+def test_kibana_dashboard_is_complete_and_uses_indexed_fields(render: RenderFn) -> None:
+    shipped = (CHARTS_DIR / CHART / "files" / "kibana-dashboard.ndjson").read_text().splitlines()
+    saved = dashboard_objects(render(CHART))
+    assert len(saved) == len(shipped)
+    ids = {(o["type"], o["id"]) for o in saved}
+    for obj in saved:
+        for ref in obj["references"]:
+            assert (ref["type"], ref["id"]) in ids, f"{obj['id']} references missing {ref['type']} {ref['id']}"
+    [dashboard] = [o for o in saved if o["type"] == "dashboard"]
+    panels = json.loads(dashboard["attributes"]["panelsJSON"])
+    assert {p["panelRefName"] for p in panels} == {r["name"] for r in dashboard["references"]}
+    [pattern] = [o for o in saved if o["type"] == "index-pattern"]
+    assert pattern["attributes"] == {"title": "seldon-feedback*", "timeFieldName": "@timestamp"}
+
+    mapped = set(index_template("seldon-feedback", 1, 1)["template"]["mappings"]["properties"])
+    used: set[str] = set()
+    for obj in saved:
+        if obj["type"] == "visualization":
+            state = json.loads(obj["attributes"]["visState"])
+            used |= {agg["params"]["field"] for agg in state["aggs"] if "field" in agg["params"]}
+        if obj["type"] == "search":
+            used |= set(obj["attributes"]["columns"])
+    assert used, "the dashboard must chart some fields"
+    assert used <= mapped, f"fields the indexer does not map: {sorted(used - mapped)}"
+
+
+def test_dashboard_follows_the_index_name(render: RenderFn) -> None:
+    saved = dashboard_objects(render(CHART, {"search": {"index": "captures"}}))
+    [pattern] = [o for o in saved if o["type"] == "index-pattern"]
+    assert pattern["attributes"]["title"] == "captures*"
+    names = [c["metadata"]["name"] for c in by_kind(render(CHART, {"dashboard": {"enabled": False}}), "ConfigMap")]
+    assert names == [f"{FULLNAME}-collector", f"{FULLNAME}-indexer"]
+
+
+SCHEMA_ERRORS = (
+    "Error: values don't meet the specifications of the schema(s) in the following chart(s):\nfeedback-pipeline:\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"collector": {"samplingRate": 2}}, "- at '/collector/samplingRate': maximum: got 2, want 1"),
+        ({"search": {"engine": "solr"}}, "- at '/search/engine': value must be one of 'elasticsearch', 'opensearch'"),
+        (
+            {"kafka": {"securityProtocol": "SASL_SSL"}},
+            "- at '/kafka/securityProtocol': value must be one of 'plaintext', 'ssl', 'sasl_plaintext', 'sasl_ssl'",
+        ),
+        ({"collector": {"resources": None}}, "- at '/collector': missing property 'resources'"),
+        ({"indexer": {"replicas": "1"}}, "- at '/indexer/replicas': got string, want integer"),
+        (
+            {"image": {"tag": "latest"}},
+            "- at '/image/tag': value must be 'a fixed version such as 0.1.0 (latest is not allowed), or set "
+            "image.digest'",
+        ),
+        (
+            {"collector": {"redact": {"patterns": "email,ssn"}}},
+            "- at '/collector/redact/patterns': 'email,ssn' does not match pattern",
+        ),
+        ({"securityContext": {"runAsNonRoot": False}}, "- at '/securityContext/runAsNonRoot': value must be true"),
+        ({"search": {"password": "hunter2"}}, "- at '/search': additional properties 'password' not allowed"),
+    ],
+    ids=[
+        "sampling",
+        "engine",
+        "protocol-case",
+        "no-resources",
+        "replicas-type",
+        "latest",
+        "pattern",
+        "root",
+        "inline-password",
+    ],
+)
+def test_schema_rejects_bad_values(render_error: Any, values: dict[str, Any], message: str) -> None:
+    assert SCHEMA_ERRORS + message in render_error(CHART, values)
+
+
+def test_sasl_without_credentials_is_rejected_with_the_fix(render_error: Any) -> None:
+    error = render_error(CHART, {"kafka": {"securityProtocol": "sasl_ssl"}})
+    assert "kafka.securityProtocol sasl_ssl needs kafka.sasl.username and kafka.sasl.existingSecret" in error

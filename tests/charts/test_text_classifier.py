@@ -1,0 +1,197 @@
+"""text-classifier chart: the rendered SeldonDeployment's wiring (graph, modes, topics, brokers, capture sink, the
+collector URL) and the values the schema or the templates reject, with Helm's message asserted verbatim."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.fixtures.charts import NAMESPACE, RenderFn, env_of, one, service_url
+
+CHART = "text-classifier"
+BROKER = "kafka-a.kafka.svc:9092,kafka-b.kafka.svc:9092"
+
+
+def sdep(render: RenderFn, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    objects = render(CHART, values)
+    assert [o["kind"] for o in objects] == ["SeldonDeployment"]
+    return objects[0]
+
+
+def executor_env(deployment: dict[str, Any]) -> dict[str, Any]:
+    return env_of(deployment["spec"]["predictors"][0]["svcOrchSpec"])
+
+
+def test_realtime_defaults_are_the_contract_the_local_stack_reads(render: RenderFn) -> None:
+    deployment = sdep(render)
+    assert deployment["apiVersion"] == "machinelearning.seldon.io/v1"
+    assert deployment["metadata"] == {**deployment["metadata"], "name": "text-classifier", "namespace": NAMESPACE}
+    spec = deployment["spec"]
+    assert (spec["serverType"], spec["protocol"], spec["transport"]) == ("rpc", "seldon", "rest")
+    [predictor] = spec["predictors"]
+    assert predictor["name"] == "default"
+    graph = predictor["graph"]
+    assert (graph["name"], graph["type"], graph["children"]) == ("classifier", "MODEL", [])
+    assert graph["logger"]["mode"] == "all"
+    [component] = predictor["componentSpecs"]
+    [container] = component["spec"]["containers"]
+    assert container["name"] == graph["name"], "Seldon finds the model container by the graph node's name"
+    assert container["image"] == "ghcr.io/seldon-feedback/text-classifier:0.1.0"
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": 9000, "grpc": 9500, "metrics": 6000}
+    assert "env" not in predictor["svcOrchSpec"], "real-time capture through the collector needs no executor env"
+
+
+def test_logger_url_is_the_collector_service_in_cluster_url(render: RenderFn) -> None:
+    collector = one(render("feedback-pipeline"), "Service", "feedback-pipeline-collector")
+    url = sdep(render)["spec"]["predictors"][0]["graph"]["logger"]["url"]
+    assert url == service_url(collector) == "http://feedback-pipeline-collector.seldon.svc.cluster.local:8080/"
+
+
+def test_logger_url_follows_a_renamed_or_remote_collector(render: RenderFn) -> None:
+    collector = one(
+        render("feedback-pipeline", {"collector": {"service": {"port": 80}}}, release="capture", namespace="feedback"),
+        "Service",
+    )
+    located = {"serviceName": collector["metadata"]["name"], "namespace": "feedback", "port": 80}
+    values = {"logger": {"collector": located}}
+    url = sdep(render, values)["spec"]["predictors"][0]["graph"]["logger"]["url"]
+    assert url == service_url(collector) == "http://capture-feedback-pipeline-collector.feedback.svc.cluster.local:80/"
+    explicit = sdep(render, {"logger": {"url": "https://collector.example.com/capture"}})
+    assert explicit["spec"]["predictors"][0]["graph"]["logger"]["url"] == "https://collector.example.com/capture"
+
+
+def test_streaming_mode_consumes_and_produces_the_configured_topics(render: RenderFn) -> None:
+    deployment = sdep(render, {"mode": "streaming", "kafka": {"broker": BROKER}, "streaming": {"workers": 8}})
+    assert deployment["metadata"]["name"] == "text-classifier-streaming", "a streaming release is its own SDep"
+    assert deployment["spec"]["serverType"] == "kafka"
+    env = executor_env(deployment)
+    assert env == {
+        "KAFKA_BROKER": BROKER,
+        "KAFKA_INPUT_TOPIC": "model_input",
+        "KAFKA_OUTPUT_TOPIC": "model_output",
+        "KAFKA_WORKERS": "8",
+    }
+    assert deployment["spec"]["predictors"][0]["graph"]["logger"]["url"].startswith(
+        "http://feedback-pipeline-collector"
+    )
+
+    renamed = sdep(render, {"mode": "streaming", "streaming": {"inputTopic": "in.v2", "outputTopic": "out.v2"}})
+    assert executor_env(renamed)["KAFKA_INPUT_TOPIC"] == "in.v2"
+    assert executor_env(renamed)["KAFKA_OUTPUT_TOPIC"] == "out.v2"
+
+
+def test_direct_kafka_capture_sets_logger_env_and_no_url(render: RenderFn) -> None:
+    deployment = sdep(render, {"kafka": {"broker": BROKER}, "logger": {"sink": "kafka", "mode": "request"}})
+    logger = deployment["spec"]["predictors"][0]["graph"]["logger"]
+    assert logger == {"mode": "request"}, "with LOGGER_KAFKA_BROKER the executor ignores the URL; none is rendered"
+    assert executor_env(deployment) == {"LOGGER_KAFKA_BROKER": BROKER, "LOGGER_KAFKA_TOPIC": "seldon-capture"}
+
+    own_broker = sdep(render, {"logger": {"sink": "kafka", "kafka": {"broker": "capture:9092", "topic": "cap"}}})
+    assert executor_env(own_broker) == {"LOGGER_KAFKA_BROKER": "capture:9092", "LOGGER_KAFKA_TOPIC": "cap"}
+
+
+def test_streaming_with_direct_kafka_capture_uses_one_broker(render: RenderFn) -> None:
+    env = executor_env(sdep(render, {"mode": "streaming", "kafka": {"broker": BROKER}, "logger": {"sink": "kafka"}}))
+    assert env["KAFKA_BROKER"] == env["LOGGER_KAFKA_BROKER"] == BROKER
+
+
+def test_capture_off_renders_no_logger(render: RenderFn) -> None:
+    deployment = sdep(render, {"logger": {"mode": "off", "sink": "kafka"}})
+    assert "logger" not in deployment["spec"]["predictors"][0]["graph"]
+    assert "env" not in deployment["spec"]["predictors"][0]["svcOrchSpec"]
+
+
+def test_sasl_credentials_come_from_secrets_only(render: RenderFn) -> None:
+    values = {
+        "mode": "streaming",
+        "kafka": {
+            "securityProtocol": "SASL_SSL",
+            "tls": {"existingSecret": "cluster-ca", "caCertKey": "ca.crt", "clientCertKey": "user.crt"},
+            "sasl": {"existingSecret": "kafka-user", "mechanism": "SCRAM-SHA-512"},
+        },
+    }
+    env = executor_env(sdep(render, values))
+    assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert env["KAFKA_SASL_USERNAME"] == {"secretKeyRef": {"name": "kafka-user", "key": "username"}}
+    assert env["KAFKA_SASL_PASSWORD"] == {"secretKeyRef": {"name": "kafka-user", "key": "password"}}
+    assert env["KAFKA_SSL_CA_CERT"] == {"secretKeyRef": {"name": "cluster-ca", "key": "ca.crt"}}
+    assert env["KAFKA_SSL_CLIENT_CERT"] == {"secretKeyRef": {"name": "cluster-ca", "key": "user.crt"}}
+    assert "KAFKA_SSL_CLIENT_KEY" not in env
+
+
+def test_image_digest_wins_over_tag(render: RenderFn) -> None:
+    digest = "sha256:" + "ab" * 32
+    deployment = sdep(render, {"image": {"tag": "9.9.9", "digest": digest}})
+    container = deployment["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]
+    assert container["image"] == f"ghcr.io/seldon-feedback/text-classifier@{digest}"
+
+
+def test_hpa_replaces_fixed_replicas(render: RenderFn) -> None:
+    predictor = sdep(render, {"hpa": {"enabled": True, "minReplicas": 2, "maxReplicas": 5}})["spec"]["predictors"][0]
+    assert "replicas" not in predictor
+    hpa = predictor["componentSpecs"][0]["hpaSpec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 5)
+    assert hpa["metricsv2"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
+    assert sdep(render, {"replicas": 3})["spec"]["predictors"][0]["replicas"] == 3
+
+
+def test_seldon_annotations_reach_the_spec(render: RenderFn) -> None:
+    deployment = sdep(render, {"annotations": {"seldon.io/rest-timeout": "5000"}})
+    assert deployment["spec"]["annotations"] == {"seldon.io/rest-timeout": "5000"}
+
+
+SCHEMA_ERRORS = (
+    "Error: values don't meet the specifications of the schema(s) in the following chart(s):\ntext-classifier:\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"mode": "batch"}, "- at '/mode': value must be one of 'realtime', 'streaming'"),
+        (
+            {"logger": {"mode": "verbose"}},
+            "- at '/logger/mode': value must be one of 'all', 'request', 'response', 'off'",
+        ),
+        ({"logger": {"sink": "http"}}, "- at '/logger/sink': value must be one of 'collector', 'kafka'"),
+        (
+            {"image": {"tag": "latest"}},
+            "- at '/image/tag': value must be 'a fixed version such as 0.1.0 (latest is not allowed), or set "
+            "image.digest'",
+        ),
+        ({"replicas": "two"}, "- at '/replicas': got string, want integer"),
+        ({"hpa": {"enabled": "yes"}}, "- at '/hpa/enabled': got string, want boolean"),
+        ({"streaming": {"workers": -1}}, "- at '/streaming/workers': minimum: got -1, want 0"),
+        (
+            {"kafka": {"securityProtocol": "TLS"}},
+            "- at '/kafka/securityProtocol': value must be one of 'PLAINTEXT', 'SSL', 'SASL_SSL'",
+        ),
+        ({"replica": 2}, "- at '': additional properties 'replica' not allowed"),
+        ({"securityContext": {"runAsNonRoot": False}}, "- at '/securityContext/runAsNonRoot': value must be true"),
+    ],
+    ids=[
+        "mode",
+        "logger-mode",
+        "logger-sink",
+        "latest",
+        "replicas-type",
+        "bool-type",
+        "workers",
+        "protocol",
+        "unknown",
+        "root",
+    ],
+)
+def test_schema_rejects_bad_values(render_error: Any, values: dict[str, Any], message: str) -> None:
+    error = render_error(CHART, values)
+    assert SCHEMA_ERRORS + message in error
+
+
+def test_sasl_without_a_secret_is_rejected_with_the_fix(render_error: Any) -> None:
+    error = render_error(CHART, {"kafka": {"securityProtocol": "SASL_SSL"}})
+    assert (
+        "kafka.securityProtocol SASL_SSL needs kafka.sasl.existingSecret: the name of a Secret with the SASL user "
+        "name and password" in error
+    )
