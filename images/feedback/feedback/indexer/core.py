@@ -18,7 +18,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -42,6 +42,7 @@ from feedback.seldon import (
 )
 
 RAW_FORMAT = RawDataFormat()
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ID_BYTES = 400
 MAX_TEXT_CHARS = 32_766 // 4  # a keyword/text term must stay below Lucene's 32 766-byte limit
 
@@ -64,7 +65,7 @@ class CaptureEvent:
     namespace: str | None
     predictor: str | None
     protocol: str | None
-    event_time_ms: float
+    event_time_us: int  # microseconds since the epoch (0 when unknown)
     payload: Any
     capture_format: str  # "cloudevent" (collector) or "direct" (executor's LOGGER_KAFKA_BROKER)
 
@@ -117,8 +118,13 @@ def _kind(event_type: str | None) -> EventKind:
     return kind
 
 
-def _time_ms(value: datetime) -> float:
-    return round(value.timestamp() * 1000.0, 3)
+def _time_us(value: datetime) -> int:
+    return (value - EPOCH) // timedelta(microseconds=1)  # exact, no float rounding
+
+
+def iso_time(time_us: int) -> str:
+    """RFC 3339 UTC with microseconds, e.g. 2024-05-01T12:00:00.100000Z (what date fields parse exactly)."""
+    return datetime.fromtimestamp(time_us / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def decode_message(
@@ -164,7 +170,7 @@ def _decode_cloudevent(headers: dict[str, bytes], value: bytes | None, redactor:
         namespace=event.get_extension(ATTR_NAMESPACE),
         predictor=event.get_extension(ATTR_PREDICTOR),
         protocol=event.get_extension(ATTR_PROTOCOL),
-        event_time_ms=_time_ms(time) if time is not None else 0.0,
+        event_time_us=_time_us(time) if time is not None else 0,
         payload=payload,
         capture_format="cloudevent",
     )
@@ -184,7 +190,7 @@ def _decode_direct(
         namespace=_text(headers, ATTR_NAMESPACE),
         predictor=_text(headers, ATTR_PREDICTOR),
         protocol=_text(headers, ATTR_PROTOCOL),
-        event_time_ms=float(kafka_timestamp_ms) if kafka_timestamp_ms and kafka_timestamp_ms > 0 else 0.0,
+        event_time_us=kafka_timestamp_ms * 1000 if kafka_timestamp_ms and kafka_timestamp_ms > 0 else 0,
         payload=payload,
         capture_format="direct",
     )
@@ -355,6 +361,12 @@ def _common(event: CaptureEvent, instance: int) -> dict[str, Any]:
     return fields
 
 
+def _times(kind: str, time_us: int) -> dict[str, Any]:
+    if time_us <= 0:
+        return {}
+    return {f"{kind}_time": iso_time(time_us), f"{kind}_time_us": time_us}
+
+
 def _per_instance(event: CaptureEvent) -> list[dict[str, Any]]:
     payload = event.payload
     if event.kind is EventKind.REQUEST:
@@ -368,7 +380,7 @@ def _per_instance(event: CaptureEvent) -> list[dict[str, Any]]:
                 fields["input_text"] = text
             parts.append(fields)
         for fields in parts:
-            fields["request_time"] = event.event_time_ms
+            fields.update(_times("request", event.event_time_us))
             fields["request_raw"] = payload
         return parts
     if event.kind is EventKind.RESPONSE:
@@ -378,7 +390,7 @@ def _per_instance(event: CaptureEvent) -> list[dict[str, Any]]:
         for row in rows or [None]:
             fields = dict(tags)
             fields.update(_prediction(row, names))
-            fields["response_time"] = event.event_time_ms
+            fields.update(_times("response", event.event_time_us))
             fields["response_raw"] = payload
             parts.append(fields)
         return parts
@@ -393,7 +405,7 @@ def _per_instance(event: CaptureEvent) -> list[dict[str, Any]]:
         fields = _truth(truth_rows[index]) if index < len(truth_rows) else {}
         if reward is not None:
             fields["reward"] = reward
-        fields["feedback_time"] = event.event_time_ms
+        fields.update(_times("feedback", event.event_time_us))
         fields["feedback_raw"] = payload
         parts.append(fields)
     return parts
@@ -428,12 +440,12 @@ MERGE_SCRIPT = """
 for (entry in params.doc.entrySet()) { ctx._source[entry.getKey()] = entry.getValue(); }
 def s = ctx._source;
 s.mode = s.batch_id != null ? 'batch' : params.mode_hint;
-if (s.request_time != null && s.response_time != null) {
-  s.latency_ms = ((Number) s.response_time).doubleValue() - ((Number) s.request_time).doubleValue();
+if (s.request_time_us != null && s.response_time_us != null) {
+  s.latency_ms = (((Number) s.response_time_us).longValue() - ((Number) s.request_time_us).longValue()) / 1000.0;
 }
 if (s.request_time != null) { s['@timestamp'] = s.request_time; }
 else if (s.response_time != null) { s['@timestamp'] = s.response_time; }
-else { s['@timestamp'] = s.feedback_time; }
+else if (s.feedback_time != null) { s['@timestamp'] = s.feedback_time; }
 if (s.truth_index != null && s.class_names != null) {
   int t = ((Number) s.truth_index).intValue();
   if (t >= 0 && t < s.class_names.size()) { s.truth_label = s.class_names.get(t); }
@@ -552,7 +564,10 @@ def index_template(index: str, shards: int, replicas: int) -> dict[str, Any]:
                     "request_time": date,
                     "response_time": date,
                     "feedback_time": date,
-                    "latency_ms": {"type": "float"},
+                    "request_time_us": {"type": "long"},
+                    "response_time_us": {"type": "long"},
+                    "feedback_time_us": {"type": "long"},
+                    "latency_ms": {"type": "double"},
                     "request_raw": not_indexed,
                     "response_raw": not_indexed,
                     "feedback_raw": not_indexed,

@@ -87,7 +87,7 @@ class Indexer:
         self.consumer = create_consumer(settings, self._on_stats)
         self.dead_letters = DeadLetterProducer(settings)
         self.carry: list[Message] = []
-        self._all_settled = True  # False when a stop interrupted a write or dead-letter retry
+        self._interrupted = False  # a stop cut a write or dead-letter retry short: do not commit that batch
 
     # ---------------------------------------------------------------------------------------- lifecycle
 
@@ -150,9 +150,10 @@ class Indexer:
                 log.warning("consumer error: %s", error.str())
         if not records:
             return
+        self._interrupted = False
         poisoned: list[Poisoned] = []
         parts: list[tuple[int, DocumentPart]] = []
-        event_times: list[float] = []
+        event_times: list[int] = []
         for position, message in enumerate(records):
             timestamp_type, timestamp = message.timestamp()
             try:
@@ -163,34 +164,40 @@ class Indexer:
                 poisoned.append(Poisoned(message, exc.reason, exc.detail))
                 continue
             self.metrics.consumed.labels(event.capture_format, event.kind.value).inc()
-            event_times.append(event.event_time_ms)
+            event_times.append(event.event_time_us)
             parts.extend((position, part) for part in document_parts(event, self.settings.streaming_deployments))
-        documents = coalesce(parts)
-        rejected = self._write(documents, records)
-        for position, detail in rejected.items():
-            poisoned.append(Poisoned(records[position], "rejected_by_search", detail))
+        rejected = self._write(coalesce(parts))
+        shared = {position for part, _ in rejected if len(part.sources) > 1 for position in part.sources}
+        for part, detail in rejected:
+            if len(part.sources) == 1:
+                poisoned.append(Poisoned(records[part.sources[0]], "rejected_by_search", detail))
+        for position in sorted(shared):
+            # A merged document was refused: write each contributing message alone, so only the bad one is
+            # dead-lettered and the good ones still reach the index.
+            alone = coalesce((pos, part) for pos, part in parts if pos == position)
+            for _, detail in self._write(alone):
+                poisoned.append(Poisoned(records[position], "rejected_by_search", detail))
+                break
         self._dead_letter(poisoned)
-        if not self._all_settled:
+        if self._interrupted:
             return  # stopped while retrying: do not commit, the batch is replayed after restart
         self._commit(records)
-        now_ms = time.time() * 1000.0
-        indexed = len(records) - len(poisoned)
-        self.metrics.indexed.inc(indexed)
-        for event_ms in event_times:
-            if event_ms > 0:
-                self.metrics.freshness_seconds.observe(max(0.0, (now_ms - event_ms) / 1000.0))
+        now_us = time.time() * 1_000_000
+        self.metrics.indexed.inc(len(records) - len(poisoned))
+        for event_us in event_times:
+            if event_us > 0:
+                self.metrics.freshness_seconds.observe(max(0.0, (now_us - event_us) / 1_000_000))
         if event_times:
-            self.metrics.last_event_time.set(max(event_times) / 1000.0)
+            self.metrics.last_event_time.set(max(event_times) / 1_000_000)
 
-    def _write(self, documents: list[DocumentPart], records: list[Message]) -> dict[int, str]:
-        """Write every document until each is acknowledged or permanently rejected; returns rejected positions."""
-        self._all_settled = False
+    def _write(self, documents: list[DocumentPart]) -> list[tuple[DocumentPart, str]]:
+        """Write every document until each is acknowledged or permanently rejected; returns the rejected ones."""
         pending = {part.doc_id: part for part in documents}
-        rejected: dict[int, str] = {}
+        rejected: list[tuple[DocumentPart, str]] = []
         backoff = Backoff(self.settings.retry_initial_s, self.settings.retry_max_s, self.stop)
         paused = False
         try:
-            while pending and not self.stop.is_set():
+            while pending:  # one attempt even when stopping; retries only while running
                 actions = [bulk_action(part, self.settings.index) for part in pending.values()]
                 started = time.perf_counter()
                 try:
@@ -204,6 +211,8 @@ class Indexer:
                         backoff.delay,
                         exc,
                     )
+                    if self.stop.is_set():
+                        break
                     paused = paused or self._pause()
                     backoff.wait(self._keep_alive)
                     continue
@@ -219,8 +228,7 @@ class Indexer:
                     elif outcome is ItemOutcome.PERMANENT:
                         detail = error_reason(result.error)
                         log.error("document %s rejected permanently: %s", part.doc_id, detail)
-                        for position in part.sources:
-                            rejected[position] = detail
+                        rejected.append((part, detail))
                     else:
                         retry[part.doc_id] = part
                 answered = {result.doc_id for result in results}
@@ -228,6 +236,8 @@ class Indexer:
                 pending = retry
                 if pending:
                     self.metrics.retries.labels("item_rejected").inc(len(pending))
+                    if self.stop.is_set():
+                        break
                     log.warning("%d documents not accepted yet (429/5xx); retry in %.1f s", len(pending), backoff.delay)
                     paused = paused or self._pause()
                     backoff.wait(self._keep_alive)
@@ -236,7 +246,8 @@ class Indexer:
         finally:
             if paused:
                 self._resume()
-        self._all_settled = not pending
+        if pending:
+            self._interrupted = True
         return rejected
 
     def _dead_letter(self, poisoned: list[Poisoned]) -> None:
@@ -271,7 +282,7 @@ class Indexer:
                 return
             self.metrics.retries.labels("dead_letter_unavailable").inc()
             backoff.wait(self.metrics.beat)
-        self._all_settled = False
+        self._interrupted = True
 
     def _commit(self, records: list[Message]) -> None:
         for message in records:

@@ -1,0 +1,190 @@
+"""The feedback collector and indexer as local processes on 127.0.0.1, configured through their environment
+variables exactly as in a container (see images/feedback/README.md):
+
+    collector = CollectorServer(run_dir, kafka.bootstrap, "seldon-capture").start()
+    requests.post(collector.url, headers={"Ce-Type": ..., "Ce-Requestid": ...}, data=payload)
+    indexer = IndexerServer(run_dir, kafka.bootstrap, "seldon-capture", search.url, "seldon-feedback").start()
+    indexer.kill(); indexer.start()  # crash test: same group, resumes from committed offsets
+
+Extra keyword arguments become environment variables: `sampling_rate=0.25` on the collector sets
+`COLLECTOR_SAMPLING_RATE=0.25`, `batch_size=100` on the indexer sets `INDEXER_BATCH_SIZE=100`; upper-case names
+(`LOG_LEVEL="debug"`) are passed as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from devstack.paths import REPO_ROOT
+from devstack.ports import HOST, free_port
+from devstack.process import ManagedProcess
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = REPO_ROOT / "images" / "feedback"
+START_TIMEOUT_S = 60.0
+
+
+def _env(prefix: str, base: dict[str, str], settings: dict[str, Any]) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_DIR), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(base)
+    for key, value in settings.items():
+        name = key if key.isupper() else f"{prefix}{key.upper()}"
+        env[name] = value if isinstance(value, str) else str(value)
+    return env
+
+
+def _get_ok(url: str) -> bool:
+    return requests.get(url, timeout=2).status_code == 200
+
+
+class _Service:
+    name = "service"
+    module = ""
+
+    def __init__(self, run_dir: Path, port: int, env: dict[str, str]) -> None:
+        self.run_dir = run_dir
+        self.port = port
+        self.process = ManagedProcess(
+            self.name,
+            [sys.executable, "-m", self.module],
+            run_dir / self.name,
+            env=env,
+            cwd=PACKAGE_DIR,
+            ports=[port],
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"{self.base_url}/metrics"
+
+    @property
+    def log_path(self) -> Path:
+        return self.process.log_path
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> Any:
+        self.process.start()
+        self.process.wait_ready(lambda: _get_ok(f"{self.base_url}/readyz"), timeout)
+        log.info("%s ready at %s", self.name, self.base_url)
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no commit (for crash tests)."""
+        self.process.kill()
+
+    def running(self) -> bool:
+        return self.process.running()
+
+    def rss_bytes(self) -> int:
+        return self.process.rss_bytes()
+
+    def metrics(self) -> dict[str, float]:
+        """Current Prometheus samples summed over labels: {"feedback_indexer_retries_total": 3.0, ...}."""
+        totals: dict[str, float] = {}
+        for line in requests.get(self.metrics_url, timeout=5).text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            name_labels, _, value = line.rpartition(" ")
+            name = name_labels.split("{", 1)[0]
+            totals[name] = totals.get(name, 0.0) + float(value)
+        return totals
+
+    def metric(self, name: str, **labels: str) -> float:
+        """One Prometheus sample summed over the series whose labels include `labels`."""
+        total = 0.0
+        for line in requests.get(self.metrics_url, timeout=5).text.splitlines():
+            if not line.startswith(name) or line.startswith("#"):
+                continue
+            name_labels, _, value = line.rpartition(" ")
+            if name_labels.split("{", 1)[0] != name:
+                continue
+            if all(f'{key}="{wanted}"' in name_labels for key, wanted in labels.items()):
+                total += float(value)
+        return total
+
+    def describe(self) -> dict[str, Any]:
+        return {"url": self.base_url, "metrics": self.metrics_url, "log": str(self.log_path)}
+
+
+class CollectorServer(_Service):
+    """`python -m feedback.collector` on 127.0.0.1: `.url` receives CloudEvents, `.metrics_url` serves metrics."""
+
+    name = "collector"
+    module = "feedback.collector"
+
+    def __init__(
+        self,
+        run_dir: Path,
+        bootstrap: str | None = None,
+        topic: str = "seldon-capture",
+        port: int | None = None,
+        **settings: Any,
+    ) -> None:
+        bootstrap = bootstrap or settings.pop("kafka_bootstrap")
+        port = port or free_port()
+        base = {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "CAPTURE_TOPIC": topic,
+            "COLLECTOR_HOST": HOST,
+            "COLLECTOR_PORT": str(port),
+            "COLLECTOR_READINESS_INTERVAL_S": "1",
+        }
+        super().__init__(run_dir, port, _env("COLLECTOR_", base, settings))
+        self.topic = topic
+
+    @property
+    def url(self) -> str:
+        return self.base_url + "/"
+
+
+class IndexerServer(_Service):
+    """`python -m feedback.indexer` against a local OpenSearch; `.metrics_url`, `.kill()` for crash tests."""
+
+    name = "indexer"
+    module = "feedback.indexer"
+
+    def __init__(
+        self,
+        run_dir: Path,
+        bootstrap: str | None = None,
+        topic: str = "seldon-capture",
+        search_url: str | None = None,
+        index: str = "seldon-feedback",
+        port: int | None = None,
+        **settings: Any,
+    ) -> None:
+        bootstrap = bootstrap or settings.pop("kafka_bootstrap")
+        if search_url is None:
+            raise ValueError("IndexerServer needs search_url (for example SearchServer(...).url)")
+        port = port or free_port()
+        base = {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "CAPTURE_TOPIC": topic,
+            "INDEXER_SEARCH_ENGINE": "opensearch",
+            "INDEXER_SEARCH_URL": search_url,
+            "INDEXER_INDEX": index,
+            "INDEXER_INDEX_REPLICAS": "0",
+            "INDEXER_METRICS_HOST": HOST,
+            "INDEXER_METRICS_PORT": str(port),
+            "INDEXER_RETRY_MAX_S": "5",
+        }
+        super().__init__(run_dir, port, _env("INDEXER_", base, settings))
+        self.topic = topic
+        self.index = index
+        self.search_url = search_url
+        self.dead_letter_topic = settings.get("dead_letter_topic", f"{topic}-dead-letter")

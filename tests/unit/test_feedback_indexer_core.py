@@ -1,0 +1,254 @@
+"""Indexer pure logic: both capture formats, documents per request id and instance, merge actions, bulk outcomes."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+
+from feedback.collector.core import CaptureRecord, build_record
+from feedback.indexer.core import (
+    MERGE_SCRIPT,
+    CaptureEvent,
+    ItemOutcome,
+    PoisonMessage,
+    bulk_action,
+    classify_item,
+    coalesce,
+    decode_message,
+    document_id,
+    document_parts,
+    index_template,
+    mode_hint,
+)
+from feedback.redaction import Redactor, build_redactor
+from feedback.seldon import EventKind
+
+TYPES = {
+    "request": "io.seldon.serving.inference.request",
+    "response": "io.seldon.serving.inference.response",
+    "feedback": "io.seldon.serving.feedback",
+}
+
+
+def collector_message(kind: str, payload: Any, request_id: str = "puid-1", **headers: str) -> CaptureRecord:
+    base = {
+        "Ce-Type": TYPES[kind],
+        "Ce-Id": "id-1",
+        "Ce-Source": "http://pod:8000/",
+        "Ce-Specversion": "1.0",
+        "Ce-Requestid": request_id,
+        "Ce-Modelid": "classifier",
+        "Ce-Inferenceservicename": "text-classifier",
+        "Ce-Namespace": "seldon",
+        "Ce-Endpoint": "default",
+        "Ce-Time": "2024-05-01T12:00:00.100Z",
+        "Content-Type": "application/json",
+    }
+    base.update(headers)
+    record = build_record(base, json.dumps(payload).encode(), max_body_bytes=1 << 20, redactor=Redactor())
+    assert isinstance(record, CaptureRecord)
+    return record
+
+
+def direct_headers(kind: str, request_id: str = "puid-1", **extra: str) -> list[tuple[str, bytes]]:
+    headers = {
+        "type": TYPES[kind],
+        "requestid": request_id,
+        "modelid": "classifier",
+        "inferenceservicename": "text-classifier-streaming",
+        "namespace": "seldon",
+        "endpoint": "default",
+        "protocol": "seldon",
+        "content-type": "application/json",
+    }
+    headers.update(extra)
+    return [(name, value.encode()) for name, value in headers.items()]
+
+
+def decode_record(record: CaptureRecord) -> CaptureEvent:
+    return decode_message(record.headers, record.value, 1714564800999)
+
+
+def test_collector_format_is_decoded_with_cloudevent_time() -> None:
+    event = decode_record(collector_message("request", {"data": {"ndarray": ["hello"]}}))
+    assert event.capture_format == "cloudevent"
+    assert event.kind is EventKind.REQUEST
+    assert (event.request_id, event.node, event.deployment, event.namespace, event.predictor) == (
+        "puid-1",
+        "classifier",
+        "text-classifier",
+        "seldon",
+        "default",
+    )
+    assert event.event_time_us == 1714564800100000
+
+
+def test_direct_kafka_format_is_decoded_with_kafka_timestamp() -> None:
+    event = decode_message(direct_headers("response"), b'{"data": {"ndarray": [[0.1, 0.9]]}}', 1714564800999)
+    assert event.capture_format == "direct"
+    assert event.kind is EventKind.RESPONSE
+    assert event.deployment == "text-classifier-streaming"
+    assert event.protocol == "seldon"
+    assert event.event_time_us == 1714564800999000
+
+
+@pytest.mark.parametrize(
+    ("headers", "value", "reason"),
+    [
+        ([], b"{}", "missing_type"),
+        (None, b"{}", "missing_type"),
+        (direct_headers("request", **{"type": "io.seldon.serving.inference.drift"}), b"{}", "unknown_type"),
+        ([(n, v) for n, v in direct_headers("request") if n != "requestid"], b"{}", "missing_request_id"),
+        (direct_headers("request"), b"", "empty_payload"),
+        (direct_headers("request"), None, "empty_payload"),
+        (direct_headers("request"), b"{not json", "invalid_json"),
+        (direct_headers("request"), b"\xff\xfe\x00", "not_utf8"),
+        (direct_headers("request", **{"content-type": "application/protobuf"}), b"\x08\x01", "unsupported_content_type"),
+        ([("type", b"\xff")], b"{}", "invalid_header"),
+        ([("ce_type", TYPES["request"].encode()), ("ce_requestid", b"x")], b"{}", "invalid_cloudevent"),
+    ],
+)
+def test_poison_messages_have_a_reason(headers: Any, value: bytes | None, reason: str) -> None:
+    with pytest.raises(PoisonMessage) as error:
+        decode_message(headers, value, 0)
+    assert error.value.reason == reason
+
+
+def fields_of(kind: str, payload: Any, **headers: str) -> list[dict[str, Any]]:
+    event = decode_record(collector_message(kind, payload, **headers))
+    return [part.fields for part in document_parts(event, ("*-streaming",))]
+
+
+def test_request_with_two_texts_gives_two_instances() -> None:
+    docs = fields_of("request", {"data": {"ndarray": ["good", "bad"]}})
+    assert [doc["input_text"] for doc in docs] == ["good", "bad"]
+    assert [doc["instance"] for doc in docs] == [0, 1]
+    assert all(doc["request_time"] == "2024-05-01T12:00:00.100000Z" for doc in docs)
+    assert all(doc["request_time_us"] == 1714564800100000 for doc in docs)
+    assert all(doc["request_raw"] == {"data": {"ndarray": ["good", "bad"]}} for doc in docs)
+
+
+def test_response_gives_class_names_probabilities_and_prediction() -> None:
+    docs = fields_of("response", {"data": {"names": ["t:0", "t:1"], "ndarray": [[0.2, 0.8], [0.7, 0.3]]}})
+    assert docs[0]["class_names"] == ["t:0", "t:1"]
+    assert docs[0]["probabilities"] == [0.2, 0.8]
+    assert (docs[0]["predicted_label"], docs[0]["predicted_index"], docs[0]["predicted_score"]) == ("t:1", 1, 0.8)
+    assert (docs[1]["predicted_label"], docs[1]["predicted_index"], docs[1]["predicted_score"]) == ("t:0", 0, 0.7)
+
+
+def test_batch_tags_are_read_including_the_old_nested_form() -> None:
+    tags = {"batch_id": "b-7", "batch_instance_id": "puid-1", "batch_index": 41.0}
+    for meta in ({"tags": tags}, {"tags": {"tags": tags}}):
+        docs = fields_of("request", {"data": {"ndarray": [["text"]]}, "meta": meta})
+        assert (docs[0]["batch_id"], docs[0]["batch_instance_id"], docs[0]["batch_index"]) == ("b-7", "puid-1", 41)
+
+
+def test_feedback_gives_truth_per_instance_and_reward() -> None:
+    docs = fields_of("feedback", {"truth": {"data": {"ndarray": [[1], [0]]}}, "reward": 1})
+    assert [(doc["truth"], doc["truth_index"], doc["reward"]) for doc in docs] == [("1", 1, 1.0), ("0", 0, 1.0)]
+    one_hot = fields_of("feedback", {"truth": {"data": {"ndarray": [[0, 1]]}}})
+    assert (one_hot[0]["truth"], one_hot[0]["truth_index"]) == ("1", 1)
+    labelled = fields_of("feedback", {"truth": {"data": {"ndarray": ["spam"]}}, "reward": 0})
+    assert labelled[0]["truth"] == "spam" and "truth_index" not in labelled[0]
+
+
+@pytest.mark.parametrize(
+    ("payload", "texts"),
+    [
+        ({"strData": "one text"}, ["one text"]),
+        ({"data": {"tensor": {"shape": [2, 1], "values": [1.0, 2.0]}}}, [None, None]),
+        ({"instances": ["a", "b", "c"]}, ["a", "b", "c"]),
+        ({"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["x", "y"]}]}, ["x", "y"]),
+        ({"jsonData": {"text": "inside json"}}, ["inside json"]),
+        ({"meta": {}}, [None]),
+    ],
+)
+def test_protocol_variants(payload: dict[str, Any], texts: list[str | None]) -> None:
+    docs = fields_of("request", payload)
+    assert [doc.get("input_text") for doc in docs] == texts
+
+
+def test_mode_hint_from_deployment_name() -> None:
+    assert mode_hint("text-classifier-streaming", ["*-streaming"]) == "streaming"
+    assert mode_hint("text-classifier", ["*-streaming"]) == "realtime"
+    assert mode_hint(None, ["*-streaming"]) == "realtime"
+    assert mode_hint("reddit-kafka", ["*-streaming", "*-kafka"]) == "streaming"
+
+
+def test_document_ids_are_deterministic_and_bounded() -> None:
+    assert document_id("puid-1", "classifier", 0) == "puid-1:classifier:0"
+    long_id = document_id("x" * 600, "classifier", 3)
+    assert long_id.startswith("sha256-") and long_id == document_id("x" * 600, "classifier", 3)
+    assert document_id("x" * 600, "classifier", 3) != document_id("x" * 600, "classifier", 4)
+
+
+def test_coalesced_parts_are_the_same_for_any_order_and_repetition() -> None:
+    events = [
+        decode_record(collector_message("request", {"data": {"ndarray": ["a", "b"]}})),
+        decode_record(collector_message("response", {"data": {"names": ["t:0", "t:1"], "ndarray": [[0.4, 0.6]] * 2}})),
+        decode_record(collector_message("feedback", {"truth": {"data": {"ndarray": [1, 0]}}, "reward": 1})),
+    ]
+    parts = [part for event in events for part in document_parts(event, ())]
+    expected = {part.doc_id: part.fields for part in coalesce(enumerate(parts))}
+    rng = random.Random(7)
+    for _ in range(20):
+        shuffled = parts + rng.sample(parts, 3)
+        rng.shuffle(shuffled)
+        assert {part.doc_id: part.fields for part in coalesce(enumerate(shuffled))} == expected
+    assert len(expected) == 2
+
+
+def test_bulk_action_is_an_idempotent_scripted_upsert() -> None:
+    event = decode_record(collector_message("request", {"data": {"ndarray": ["a"]}}))
+    (part,) = coalesce((0, part) for part in document_parts(event, ()))
+    action = bulk_action(part, "seldon-feedback")
+    assert action["_op_type"] == "update" and action["_id"] == "puid-1:classifier:0"
+    assert action["scripted_upsert"] is True and action["upsert"] == {}
+    assert action["script"]["params"]["doc"]["input_text"] == "a"
+    assert action["script"]["params"]["mode_hint"] == "realtime"
+    assert action["retry_on_conflict"] > 0
+    assert "latency_ms" in MERGE_SCRIPT and "'batch'" in MERGE_SCRIPT
+
+
+def test_indexer_redaction_for_direct_kafka_events() -> None:
+    redactor = build_redactor([], ["email"], [], patterns_variable="INDEXER_REDACT_PATTERNS")
+    event = decode_message(direct_headers("request"), b'{"data": {"ndarray": ["mail x@y.com"]}}', 1, redactor)
+    (part,) = document_parts(event, ())
+    assert part.fields["input_text"] == "mail [REDACTED:email]"
+    assert "x@y.com" not in json.dumps(part.fields)
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "outcome"),
+    [
+        (200, None, ItemOutcome.OK),
+        (201, None, ItemOutcome.OK),
+        (429, {"type": "es_rejected_execution_exception"}, ItemOutcome.RETRY),
+        (503, {"type": "unavailable_shards_exception"}, ItemOutcome.RETRY),
+        (409, {"type": "version_conflict_engine_exception"}, ItemOutcome.RETRY),
+        (403, {"type": "cluster_block_exception", "reason": "index read-only / allow delete"}, ItemOutcome.RETRY),
+        (400, {"type": "mapper_parsing_exception"}, ItemOutcome.PERMANENT),
+        (400, {"type": "document_parsing_exception"}, ItemOutcome.PERMANENT),
+        (400, {"type": "illegal_argument_exception", "caused_by": {"type": "x"}}, ItemOutcome.PERMANENT),
+        (400, {"type": "script_exception", "caused_by": {"type": "mapper_parsing_exception"}}, ItemOutcome.PERMANENT),
+        (400, {"type": "script_exception", "caused_by": {"type": "null_pointer_exception"}}, ItemOutcome.RETRY),
+    ],
+)
+def test_bulk_item_classification(status: int, error: Any, outcome: ItemOutcome) -> None:
+    assert classify_item(status, error) is outcome
+
+
+def test_index_template_maps_keywords_dates_and_keeps_raw_payloads_unindexed() -> None:
+    template = index_template("seldon-feedback", 1, 0)
+    assert template["index_patterns"] == ["seldon-feedback", "seldon-feedback-*"]
+    mappings = template["template"]["mappings"]["properties"]
+    for name in ("request_id", "deployment", "namespace", "predictor", "node", "mode", "batch_id", "predicted_label"):
+        assert mappings[name]["type"] == "keyword", name
+    for name in ("@timestamp", "request_time", "response_time", "feedback_time"):
+        assert mappings[name]["type"] == "date", name
+    for name in ("request_raw", "response_raw", "feedback_raw"):
+        assert mappings[name] == {"type": "object", "enabled": False}
+    assert template["template"]["settings"] == {"number_of_shards": 1, "number_of_replicas": 0}
