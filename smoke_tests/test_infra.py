@@ -38,14 +38,26 @@ def cluster_components(target: Target) -> dict[str, ClusterComponent]:
     return dict(target.cluster.components)
 
 
+LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}  # Java servers report the IPv4-mapped form
+WILDCARD = {"0.0.0.0", "::", "*", "::ffff:0.0.0.0"}
+
+
 def test_local_ports_listen_on_loopback_only(local_host: Any, target: Target) -> None:
     assert target.local is not None
+    by_port: dict[int, set[str]] = {}
+    for url in local_host.socket.get_listening_sockets():
+        if url.startswith("tcp://"):
+            address, _, port = url[len("tcp://") :].rpartition(":")
+            by_port.setdefault(int(port), set()).add(address.strip("[]"))
     problems = []
     for name, port in sorted(target.local.listeners.items()):
-        if not local_host.socket(f"tcp://127.0.0.1:{port}").is_listening:
+        addresses = by_port.get(port, set())
+        if not addresses & LOOPBACK:
             problems.append(f"{name}: nothing listens on 127.0.0.1:{port}")
-        if local_host.socket(f"tcp://0.0.0.0:{port}").is_listening:
-            problems.append(f"{name}: port {port} listens on all interfaces (0.0.0.0)")
+        if addresses & WILDCARD:
+            problems.append(f"{name}: port {port} listens on all interfaces ({sorted(addresses & WILDCARD)})")
+        if addresses - LOOPBACK - WILDCARD:
+            problems.append(f"{name}: port {port} listens on {sorted(addresses - LOOPBACK - WILDCARD)}")
     assert problems == []
 
 
