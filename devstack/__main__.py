@@ -10,6 +10,7 @@ python -m devstack demo            start everything, show each part works, repor
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -57,13 +58,23 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def _format_status(state: dict) -> str:
     alive = _alive_servers(state)
     lines = [f"run dir: {state['run_dir']}"]
     for name, info in state.get("servers", {}).items():
         address = info.get("bootstrap") or info.get("url") or info.get("endpoint") or ""
         running = name in alive
-        memory = f"{info.get('rss_bytes', 0) / 2**20:.0f} MiB" if running else "-"
+        memory = f"{_rss_bytes(int(info['pid'])) / 2**20:.0f} MiB" if running else "-"
         lines.append(
             f"  {name:<8} {'up' if running else 'down':<5} {address:<28} pid {info.get('pid') or '-':<8} "
             f"rss {memory:<9} log {info.get('log')}"
@@ -104,7 +115,7 @@ def cmd_down(_args: argparse.Namespace) -> int:
     state["status"] = "stopped"
     for info in state.get("servers", {}).values():
         info["pid"] = None
-    current_state_path().write_text(__import__("json").dumps(state, indent=2) + "\n")
+    current_state_path().write_text(json.dumps(state, indent=2) + "\n")
     print(f"stopped {len(alive)} server(s): {', '.join(alive) or 'none was running'}")
     return 0
 

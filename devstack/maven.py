@@ -119,17 +119,19 @@ def _valid_entry(entry: Path) -> list[Path] | None:
 def _readable_jar(jar: Path) -> bool:
     try:
         return jar.stat().st_size > 0 and zipfile.is_zipfile(jar)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a garbled path (e.g. a NUL byte)
         return False
 
 
 def _remove_bad_jars(entry: Path) -> None:
-    """Remove jars that are truncated, so that Maven (which trusts any file it finds) downloads them again."""
+    """Remove truncated jars of the local repository, so that Maven (which trusts any file it finds) fetches them
+    again. Only files inside the local repository are touched, whatever a corrupt classpath file lists."""
+    repository = local_repository().resolve()
     for jar in _bad_jars(entry) or []:
-        with contextlib.suppress(FileNotFoundError):
-            jar.unlink()
-        for sidecar in jar.parent.glob("_remote.repositories"):
-            sidecar.unlink(missing_ok=True)
+        with contextlib.suppress(OSError, ValueError):
+            if jar.resolve().is_relative_to(repository) and jar.is_file():
+                jar.unlink()
+                (jar.parent / "_remote.repositories").unlink(missing_ok=True)
     (entry / CLASSPATH_FILE).unlink(missing_ok=True)
 
 

