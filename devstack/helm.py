@@ -60,7 +60,6 @@ def go_env(bin_dir: Path) -> dict[str, str]:
         GOMODCACHE=str(cache_dir("go", "modcache")),
         GOCACHE=str(cache_dir("go", "build-cache")),
         GOFLAGS="-buildvcs=false -modcacherw",
-        GOTOOLCHAIN="local",
         CGO_ENABLED="0",
     )
     return env
