@@ -606,7 +606,7 @@ def _resources(reader: _Reader, name: str) -> Resources:
 
 def _image(reader: _Reader, name: str) -> Image:
     value = {**KEYS_BY_NAME[name].default, **reader.get(name)}
-    repository, tag, digest = (str(value.get(part) or "") for part in _IMAGE)
+    repository, tag, digest = ("" if value.get(part) is None else str(value[part]) for part in _IMAGE)
     if not repository or ":" in repository.rsplit("/", 1)[-1] or "@" in repository:
         reader.error(f"{name}.repository={repository!r} must be an image name without tag or digest")
     if digest:
@@ -618,7 +618,9 @@ def _image(reader: _Reader, name: str) -> Image:
 
 
 def _topic(reader: _Reader, role: str, default_name: str, partitions: int, retention: int) -> Topic:
-    overrides = reader.get("kafka:topics").get(role) or {}
+    overrides = reader.get("kafka:topics").get(role)
+    if overrides is None:
+        overrides = {}
     where = f"kafka:topics.{role}"
     if not isinstance(overrides, dict):
         reader.error(f"{where}={overrides!r} is not an object; allowed fields: {', '.join(_TOPIC)}")

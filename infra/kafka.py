@@ -152,8 +152,10 @@ class KafkaPlatform(pulumi.ComponentResource):
         self.usernames = {}
         self.users: dict[str, k8s.apiextensions.CustomResource] = {}
         if s.scram:
+            # Users are stateless (credentials come from our Secrets): no protect, so rotating them stays easy.
+            users_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.operator]))
             for role in CLIENT_ROLES:
-                self._user(name, role, s.passwords[role], args, cluster_label, after_operator)
+                self._user(name, role, s.passwords[role], args, cluster_label, users_opts)
 
         self.security_protocol = ("SASL_SSL" if s.scram else "SSL") if s.tls else "PLAINTEXT"
         self.ca_secret_name = pulumi.Output.concat(cluster_name, "-cluster-ca-cert") if s.tls else None

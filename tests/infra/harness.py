@@ -54,6 +54,16 @@ class Resource:
 
 
 @dataclass
+class Registration:
+    """A resource object as the program created it, with the options it passed (mocks do not see options)."""
+
+    typ: str
+    name: str
+    resource: pulumi.Resource
+    opts: pulumi.ResourceOptions
+
+
+@dataclass
 class Run:
     """What one program run produced."""
 
@@ -61,6 +71,17 @@ class Run:
     outputs: dict[str, Any]
     secret_outputs: set[str]
     globals: dict[str, Any]
+    registrations: list[Registration] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+
+    def registration(self, name: str) -> Registration:
+        found = [r for r in self.registrations if r.name == name]
+        assert len(found) == 1, f"expected one registration named {name}, got {len(found)}"
+        return found[0]
+
+    def parent_of(self, name: str) -> Registration | None:
+        parent = self.registration(name).opts.parent
+        return next((r for r in self.registrations if r.resource is parent), None)
 
     def of_type(self, typ: str) -> list[Resource]:
         return [r for r in self.resources if r.typ == typ]
@@ -87,6 +108,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def __init__(self) -> None:
         self.resources: list[Resource] = []
+        self.calls: list[str] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = dict(args.inputs)
@@ -107,6 +129,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        self.calls.append(args.token)
         return {}, None
 
 
@@ -149,6 +172,14 @@ def run_program(
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=env, preview=False)
     pulumi.runtime.set_all_config(engine, list(secret_values))
 
+    registrations: list[Registration] = []
+    original_init = pulumi.Resource.__init__
+
+    def recording_init(self: pulumi.Resource, t: str, name: str, *args: Any, **kwargs: Any) -> None:
+        opts = kwargs.get("opts", args[2] if len(args) > 2 else None)
+        registrations.append(Registration(t, name, self, opts or pulumi.ResourceOptions()))
+        original_init(self, t, name, *args, **kwargs)
+
     exported: dict[str, Any] = {}
     resolved: dict[str, Any] = {}
     secret_outputs: set[str] = set()
@@ -176,11 +207,13 @@ def run_program(
         return pulumi.Output.all(*(keep(name) for name in exported))
 
     pulumi.export = record_export
+    pulumi.Resource.__init__ = recording_init  # type: ignore[method-assign]
     try:
         program()
     finally:
         pulumi.export = original_export
-    return Run(mocks.resources, resolved, secret_outputs, program_globals)
+        pulumi.Resource.__init__ = original_init  # type: ignore[method-assign]
+    return Run(mocks.resources, resolved, secret_outputs, program_globals, registrations, mocks.calls)
 
 
 def walk(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:

@@ -1,0 +1,208 @@
+"""Stack config: every bad value fails before the first resource, with a message that names the key and the fix;
+the stack files, their JSON schema and the docs table agree with infra/config.py."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from infra import config
+from tests.infra.harness import ENVIRONMENTS, REPO_ROOT, STACKS, TEST_SECRETS, run_program, stack_config
+
+SCRAM_ON = {"kafka:tls": True, "kafka:authentication": "scram-sha-512"}
+
+
+def config_error(env: str = "dev", **kwargs: Any) -> str:
+    """Runs the program expecting a ConfigError and returns its message; asserts no resource was created."""
+    from tests.infra import harness
+
+    created: list[Any] = []
+    original = harness.RecordingMocks.new_resource
+
+    def spy(self: harness.RecordingMocks, args: Any) -> Any:
+        created.append(args.typ)
+        return original(self, args)
+
+    harness.RecordingMocks.new_resource = spy  # type: ignore[method-assign]
+    try:
+        with pytest.raises(config.ConfigError) as caught:
+            run_program(env, **kwargs)
+    finally:
+        harness.RecordingMocks.new_resource = original  # type: ignore[method-assign]
+    assert created == [], f"resources were created before the config error: {created}"
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"kafka:replicationFactor": 3}, "kafka:replicationFactor=3 exceeds kafka:brokers=1"),
+        ({"kafka:minInsyncReplicas": 2}, "kafka:minInsyncReplicas=2 exceeds kafka:replicationFactor=1"),
+        ({"kafka:brokrs": 3}, "kafka:brokrs is not a known key (did you mean kafka:brokers?)"),
+        ({"kafka:brokers": "three"}, "kafka:brokers='three' is not an integer"),
+        ({"kafka:controllers": 2}, "kafka:controllers=2 must be 1, 3 or 5"),
+        ({"kafka:tls": "yes"}, "kafka:tls='yes' is not a boolean; use true or false"),
+        ({"kafka:authentication": "scram-sha-512"}, "kafka:authentication=scram-sha-512 needs kafka:tls=true"),
+        ({"kafka:topics": {"captur": {}}}, "has unknown field(s) captur; allowed: modelInput, modelOutput, capture"),
+        ({"kafka:topics": {"capture": {"partitons": 6}}}, "kafka:topics.capture.partitons is not a known field"),
+        ({"kafka:topics": {"capture": {"name": "model_input"}}}, "gives two roles the same topic name"),
+        ({"kafka:topics": {"deadLetter": {"name": "bad topic"}}}, "kafka:topics.deadLetter.name='bad topic' is not"),
+        ({"kafka:brokerResources": {"cpu": "lots"}}, "kafka:brokerResources.cpu='lots' is not a Kubernetes quantity"),
+        (
+            {"seldon:version": "1.2.0"},
+            "seldon:version=1.2.0 is older than 1.3.0: the streaming classifier needs the executor's Kafka server type",
+        ),
+        ({"seldon:version": "1.18.2"}, "seldon:version=1.18.2 is licensed under the Business Source License 1.1"),
+        ({"seldon:version": "1.17"}, "seldon:version='1.17' is not a version; write MAJOR.MINOR.PATCH"),
+        (
+            {"seldon:version": "1.12.0", "kafka:tls": True},
+            "kafka:tls=true needs seldon:version >= 1.13.0",
+        ),
+        (
+            {"seldon:version": "1.14.0", **SCRAM_ON},
+            "kafka:authentication=scram-sha-512 needs seldon:version >= 1.15.0",
+        ),
+        (
+            {"seldon:version": "1.10.0", "classifier:captureSink": "kafka"},
+            "classifier:captureSink=kafka needs seldon:version >= 1.11.0",
+        ),
+        ({"classifier:loggerMode": "everything"}, "is not allowed; use one of all, request, response, off"),
+        (
+            {"classifier:image": {"repository": "ghcr.io/x/y", "tag": "latest"}},
+            "classifier:image.tag='latest' is not a fixed tag",
+        ),
+        ({"feedback:image": {"repository": "ghcr.io/x/y", "digest": "sha256:abc"}}, "feedback:image.digest="),
+        ({"search:version": "9.1.0"}, "search:version=9.1.0 is not an 8.x release"),
+        (
+            {"platform:podDisruptionBudgets": True},
+            "platform:podDisruptionBudgets=true needs feedback:collectorReplicas",
+        ),
+        ({"platform:labels": {"team": 7}}, "platform:labels='{\"team\": 7}' must map strings to strings"),
+        ({"platform:appNamespace": "Seldon_NS"}, "platform:appNamespace='Seldon_NS' is not a DNS label"),
+        ({"objectstore:mode": "distributed"}, "objectstore:replicas=1 is too few for objectstore:mode=distributed"),
+        ({"objectstore:replicas": 4}, "objectstore:replicas=4 needs objectstore:mode=distributed"),
+        ({"objectstore:bucket": "B"}, "objectstore:bucket='B' is not a valid S3 bucket name"),
+        ({"feedback:samplingRate": 1.5}, "feedback:samplingRate=1.5 must be between 0 and 1"),
+        ({"feedback:indexerReplicas": 4}, "feedback:indexerReplicas=4 exceeds the capture topic's partitions (3)"),
+    ],
+)
+def test_bad_config_is_rejected_with_the_key_and_the_fix(overrides: dict[str, Any], expected: str) -> None:
+    assert expected in config_error("dev", overrides=overrides)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    message = config_error("dev", overrides={"kafka:replicationFactor": 2, "seldon:version": "1.2.0"})
+    assert message.startswith("stack configuration has 2 problem(s):")
+    assert "kafka:replicationFactor=2 exceeds kafka:brokers=1" in message
+    assert "seldon:version=1.2.0 is older than 1.3.0" in message
+
+
+def test_bsl_versions_need_the_explicit_opt_in() -> None:
+    run = run_program("dev", overrides={"seldon:version": "1.18.2", "seldon:acceptBsl": True})
+    release = run.one("kubernetes:helm.sh/v3:Release", "seldon-operator")
+    assert release.inputs["version"] == "1.18.2"
+    assert release.inputs["values"]["executor"]["image"]["tag"] == "1.18.2"
+
+
+@pytest.mark.parametrize(
+    ("secrets", "plain", "expected"),
+    [
+        (
+            {},
+            {},
+            "objectstore:rootPassword is required (MinIO root credentials); set it with `pulumi config set --secret",
+        ),
+        (
+            {},
+            {"objectstore:rootPassword": "in-clear-text"},
+            "objectstore:rootPassword is stored in plain text; store it encrypted with `pulumi config set --secret",
+        ),
+        (
+            {"objectstore:rootPassword": "x" * 12},
+            {},
+            "kafka:feedbackPassword is required when kafka:authentication=scram-sha-512",
+        ),
+    ],
+    ids=["missing", "plain-text", "scram-password-missing"],
+)
+def test_secrets_must_be_present_and_encrypted(secrets: dict[str, str], plain: dict[str, str], expected: str) -> None:
+    overrides = SCRAM_ON if "kafka" in expected else {}
+    assert expected in config_error("dev", overrides=overrides, secrets=secrets, plain=plain)
+
+
+def test_keys_of_other_namespaces_are_left_alone() -> None:
+    run = run_program("dev", overrides={"kubernetes:context": "kind-dev", "aws:region": "eu-west-1"})
+    assert run.of_type("kubernetes:kafka.strimzi.io/v1:Kafka")
+
+
+def test_an_explicit_zero_is_not_replaced_by_the_default() -> None:
+    run = run_program("dev", overrides={"classifier:streamingWorkers": 0, "batch:retries": 0})
+    batch = run.one("kubernetes:helm.sh/v4:Chart", "batch-workflow")
+    assert batch.inputs["values"]["batch"]["retries"] == 0
+
+
+# ---- stack files, schema and docs ------------------------------------------------------------------------------
+
+SCHEMA_PATH = STACKS / "config.schema.json"
+
+
+def test_schema_file_is_generated_from_the_declared_keys() -> None:
+    committed = json.loads(SCHEMA_PATH.read_text())
+    assert committed == config.json_schema(), "regenerate: python -m infra.config schema > stacks/config.schema.json"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_stack_files_follow_the_schema(env: str) -> None:
+    document = yaml.safe_load((STACKS / f"Pulumi.{env}.yaml").read_text())
+    jsonschema.Draft7Validator(config.json_schema()).validate(document)
+
+
+def test_schema_rejects_unknown_keys_and_plain_secrets() -> None:
+    validator = jsonschema.Draft7Validator(config.json_schema())
+    assert not validator.is_valid({"config": {"kafka:brokrs": 1}})
+    assert not validator.is_valid({"config": {"objectstore:rootPassword": "in-clear-text"}})
+    assert validator.is_valid({"config": {"objectstore:rootPassword": {"secure": "v1:abc"}, "aws:region": "x"}})
+
+
+def test_password_like_keys_are_declared_secret_and_never_plain_in_stack_files() -> None:
+    for key in config.KEYS:
+        if config.SECRET_NAME.search(key.name.split(":", 1)[1]):
+            assert key.kind == "secret", f"{key.name} looks like a credential but is declared {key.kind}"
+    for env in ENVIRONMENTS:
+        for name, value in stack_config(env).items():
+            if config.SECRET_NAME.search(name.split(":", 1)[-1]):
+                assert isinstance(value, dict) and set(value) == {"secure"}, (
+                    f"stacks/Pulumi.{env}.yaml stores {name} in plain text; use `pulumi config set --secret {name}`"
+                )
+
+
+def test_test_secrets_are_the_secret_keys() -> None:
+    assert set(TEST_SECRETS) == {key.name for key in config.KEYS if key.kind == "secret"}
+
+
+def test_docs_list_every_key() -> None:
+    docs = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    assert config.markdown_table() in docs, "regenerate the table: python -m infra.config table"
+
+
+def test_project_file_points_at_the_program_and_the_stacks() -> None:
+    project = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())
+    assert project["main"] == "infra/"
+    assert project["stackConfigDir"] == "stacks"
+    assert project["runtime"]["name"] == "python"
+    # Pulumi refuses types on keys outside the project namespace; ours are namespaced (kafka:, seldon:, ...).
+    for key, declaration in (project.get("config") or {}).items():
+        if ":" in key and not key.startswith(project["name"] + ":"):
+            assert "type" not in declaration and "default" not in declaration, key
+
+
+def test_defaults_live_in_one_place() -> None:
+    names = [key.name for key in config.KEYS]
+    assert len(names) == len(set(names))
+    source = (REPO_ROOT / "infra" / "config.py").read_text()
+    assert not re.search(r"\.get(_int|_bool|_object)?\([^)]*\)\s+or\s", source), "use `is None`, never `or`"

@@ -1,0 +1,448 @@
+"""The Pulumi program under mocks, once per stack config (dev, staging, prod): the resources it creates and how
+they are wired (one Kafka bootstrap address, the executor logger pointing at the collector Service, topics that
+exist, pins, sizing, budgets, secrets, ordering, transforms, and the stack outputs the smoke tests read)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+from infra import config
+from tests.infra.harness import ENVIRONMENTS, REPO_ROOT, TEST_SECRETS, Run, run_program, stack_config, walk
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value in serialized inputs
+CHART = "kubernetes:helm.sh/v4:Chart"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+KAFKA = "kubernetes:kafka.strimzi.io/v1:Kafka"
+TOPIC = "kubernetes:kafka.strimzi.io/v1:KafkaTopic"
+USER = "kubernetes:kafka.strimzi.io/v1:KafkaUser"
+POOL = "kubernetes:kafka.strimzi.io/v1:KafkaNodePool"
+ES = "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch"
+KIBANA = "kubernetes:kibana.k8s.elastic.co/v1:Kibana"
+SECRET = "kubernetes:core/v1:Secret"
+
+
+@pytest.fixture(scope="module", params=ENVIRONMENTS)
+def run(request: pytest.FixtureRequest) -> Run:
+    return run_program(request.param)
+
+
+@pytest.fixture(scope="module")
+def prod() -> Run:
+    return run_program("prod")
+
+
+@pytest.fixture(scope="module")
+def dev() -> Run:
+    return run_program("dev")
+
+
+def values(run: Run, name: str) -> dict[str, Any]:
+    chart = next(r for r in run.resources if r.name == name and r.typ in (CHART, RELEASE))
+    return chart.inputs.get("values") or {}
+
+
+def local_default(chart: str, *path: str) -> Any:
+    node: Any = yaml.safe_load((REPO_ROOT / "charts" / chart / "values.yaml").read_text())
+    for step in path:
+        node = node[step]
+    return node
+
+
+def kafka_cluster(run: Run) -> tuple[str, str, int]:
+    cluster = run.one(KAFKA)
+    listener = cluster.inputs["spec"]["kafka"]["listeners"]
+    assert len(listener) == 1, "clients must have exactly one listener to connect to"
+    return cluster.inputs["metadata"]["name"], cluster.inputs["metadata"]["namespace"], int(listener[0]["port"])
+
+
+# ---- wiring -----------------------------------------------------------------------------------------------------
+
+
+def test_one_kafka_bootstrap_address_everywhere(run: Run) -> None:
+    name, namespace, port = kafka_cluster(run)
+    expected = f"{name}-kafka-bootstrap.{namespace}.svc.cluster.local:{port}"
+    feedback = values(run, "feedback-pipeline")
+    realtime = values(run, "classifier-realtime")
+    streaming = values(run, "classifier-streaming")
+    used = {
+        "collector and indexer (feedback-pipeline kafka.bootstrapServers)": feedback["kafka"]["bootstrapServers"],
+        "streaming SeldonDeployment (KAFKA_BROKER)": streaming["kafka"]["broker"],
+        "streaming executor logger (LOGGER_KAFKA_BROKER)": streaming["logger"]["kafka"]["broker"],
+        "real-time executor (kafka.broker)": realtime["kafka"]["broker"],
+        "real-time executor logger (LOGGER_KAFKA_BROKER)": realtime["logger"]["kafka"]["broker"],
+        "stack output kafka.bootstrap": run.outputs["kafka"]["bootstrap"],
+    }
+    wrong = {who: address for who, address in used.items() if address != expected}
+    assert not wrong, f"expected {expected} everywhere, got {wrong}"
+    # The batch workflow reaches Kafka through the real-time SeldonDeployment it calls (its executor captures).
+    batch = values(run, "batch-workflow")
+    assert batch["seldonDeployment"]["name"] == realtime["deploymentName"]
+    assert batch["seldonDeployment"]["predictorName"] == realtime["predictorName"]
+    assert batch["seldonDeployment"]["namespace"] == namespace
+    assert batch["seldonDeployment"]["host"] == run.outputs["prediction"]["restUrl"].removeprefix("http://")
+
+
+def test_executor_logger_endpoint_is_the_collector_service_url(run: Run) -> None:
+    feedback_chart = run.one(CHART, "feedback-pipeline")
+    feedback = feedback_chart.inputs["values"]
+    namespace = feedback_chart.inputs["namespace"]
+    port = local_default("feedback-pipeline", "collector", "service", "port")
+    # The chart's own helper decides the Service URL; build it the way the helper does.
+    helpers = (REPO_ROOT / "charts" / "feedback-pipeline" / "templates" / "_helpers.tpl").read_text()
+    helper = re.search(
+        r'define "feedback-pipeline\.collectorUrl".*?printf "([^"]+)" \(include "feedback-pipeline\.fullname" \.\) '
+        r"\.Release\.Namespace \(int \.Values\.collector\.service\.port\)",
+        helpers,
+        re.DOTALL,
+    )
+    assert helper, "feedback-pipeline.collectorUrl changed shape; update infra/feedback.py and this test"
+    expected = helper[1].replace("%s", feedback["fullnameOverride"], 1).replace("%s", namespace, 1) % port
+    seldon = values(run, "seldon-operator")
+    endpoints = {
+        "seldon executor.requestLogger.defaultEndpoint": seldon["executor"]["requestLogger"]["defaultEndpoint"],
+        "real-time graph logger url": values(run, "classifier-realtime")["logger"]["url"],
+        "streaming graph logger url": values(run, "classifier-streaming")["logger"]["url"],
+        "stack output collector.url": run.outputs["collector"]["url"],
+    }
+    wrong = {who: url for who, url in endpoints.items() if url != expected}
+    assert not wrong, f"expected {expected}, got {wrong}"
+    assert values(run, "classifier-realtime")["logger"]["sink"] == "collector"
+
+
+def test_topics_in_use_exist_as_kafka_topics(run: Run) -> None:
+    name, namespace, _ = kafka_cluster(run)
+    topics = {r.inputs["spec"]["topicName"]: r for r in run.of_type(TOPIC)}
+    for topic in topics.values():
+        assert topic.inputs["metadata"]["labels"]["strimzi.io/cluster"] == name, topic.name
+        assert topic.inputs["metadata"]["namespace"] == namespace, topic.name
+    feedback = values(run, "feedback-pipeline")["kafka"]
+    streaming = values(run, "classifier-streaming")
+    used = {
+        "capture (collector, indexer)": feedback["captureTopic"],
+        "dead letter (indexer)": feedback["deadLetterTopic"],
+        "streaming input": streaming["streaming"]["inputTopic"],
+        "streaming output": streaming["streaming"]["outputTopic"],
+        "direct Kafka capture (real-time)": values(run, "classifier-realtime")["logger"]["kafka"]["topic"],
+        "direct Kafka capture (streaming)": streaming["logger"]["kafka"]["topic"],
+        **{f"stack output kafka.topics.{role}": topic for role, topic in run.outputs["kafka"]["topics"].items()},
+    }
+    missing = {who: topic for who, topic in used.items() if topic not in topics}
+    assert not missing, f"topics used but not declared as KafkaTopics: {missing}"
+    assert set(topics) == set(run.outputs["kafka"]["topics"].values())
+    assert run.one(KAFKA).inputs["spec"]["kafka"]["config"]["auto.create.topics.enable"] is False
+
+
+def test_search_credentials_are_handed_on_by_reference(run: Run) -> None:
+    es = run.one(ES).inputs["metadata"]
+    search = values(run, "feedback-pipeline")["search"]
+    assert search["existingSecret"] == f"{es['name']}-es-elastic-user"
+    assert search["passwordKey"] == search["username"] == "elastic"
+    assert search["url"] == run.outputs["search"]["url"]
+    assert search["url"].endswith(f"{es['name']}-es-http.{es['namespace']}.svc.cluster.local:9200")
+    assert run.calls == [], "the program must not read anything from the cluster (e.g. the ECK password)"
+    assert not any(r.name.startswith("search-") and r.typ == SECRET for r in run.resources)
+
+
+def test_object_store_wiring(run: Run) -> None:
+    minio = values(run, "objectstore-minio")
+    batch = values(run, "batch-workflow")["objectStore"]
+    client = run.one(SECRET, "objectstore-client-credentials").inputs
+    root = run.one(SECRET, "objectstore-root-credentials").inputs
+    assert [b["name"] for b in minio["buckets"]] == [run.outputs["objectStore"]["bucket"]] == [batch["bucket"]]
+    assert batch["endpoint"] == run.outputs["objectStore"]["endpoint"]
+    assert batch["existingSecret"] == client["metadata"]["name"] == run.outputs["objectStore"]["credentialsSecret"]
+    assert client["metadata"]["namespace"] == run.outputs["namespaces"]["app"]
+    assert {batch["accessKeyKey"], batch["secretKeyKey"]} <= set(client["stringData"]["value"])
+    assert minio["existingSecret"] == root["metadata"]["name"]
+    assert minio["users"] == [], "the chart's default user has a fixed password"
+
+
+def test_namespaces_and_watch_lists(run: Run) -> None:
+    app = run.outputs["namespaces"]["app"]
+    for kind in (KAFKA, ES, KIBANA, TOPIC, POOL):
+        for resource in run.of_type(kind):
+            assert resource.inputs["metadata"]["namespace"] == app, resource.name
+    for chart in ("feedback-pipeline", "classifier-realtime", "classifier-streaming", "batch-workflow"):
+        assert run.one(CHART, chart).inputs["namespace"] == app
+    assert values(run, "kafka-operator")["watchNamespaces"] == [app]
+    assert values(run, "search-operator")["managedNamespaces"] == [app]
+    assert values(run, "workflows-argo")["controller"]["workflowNamespaces"] == [app]
+    created = {r.inputs["metadata"]["name"] for r in run.of_type("kubernetes:core/v1:Namespace")}
+    assert set(run.outputs["namespaces"].values()) == created
+
+
+# ---- pins -------------------------------------------------------------------------------------------------------
+
+SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = copy.deepcopy(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base.get(key), value)
+        return merged
+    return copy.deepcopy(override)
+
+
+def test_every_chart_and_image_is_pinned(run: Run) -> None:
+    for chart in run.charts():
+        assert SEMVER.match(str(chart.inputs.get("version", ""))), f"{chart.name}: chart version not pinned"
+    for chart in run.of_type(CHART):
+        path = chart.inputs["chart"]
+        if "/" in path:  # our charts: a local path pinned by its Chart.yaml version
+            local = (REPO_ROOT / path).resolve()
+            assert local.parent == REPO_ROOT / "charts", f"{chart.name}: {path} is not one of our charts"
+            assert chart.inputs["version"] == yaml.safe_load((local / "Chart.yaml").read_text())["version"]
+            effective = deep_merge(yaml.safe_load((local / "values.yaml").read_text()), chart.inputs["values"])
+            images = [node for _, node in walk_dicts(effective) if "repository" in node and "tag" in node]
+            assert images, f"{chart.name}: no image found"
+            for image in images:
+                assert image.get("digest") or (image["tag"] and image["tag"] != "latest"), f"{chart.name}: {image}"
+    settings = {k.name: k.default for k in config.KEYS} | stack_config(run.globals["cfg"].platform.stack)
+    strimzi, eck = values(run, "kafka-operator"), values(run, "search-operator")
+    argo, minio, seldon = (
+        values(run, "workflows-argo"),
+        values(run, "objectstore-minio"),
+        values(run, "seldon-operator"),
+    )
+    assert strimzi["defaultImageTag"] == run.one(CHART, "kafka-operator").inputs["version"]
+    assert eck["image"]["tag"] == run.one(CHART, "search-operator").inputs["version"]
+    assert argo["images"]["tag"] == settings["workflows:imageTag"]
+    assert minio["image"]["tag"].startswith("RELEASE.") and minio["mcImage"]["tag"].startswith("RELEASE.")
+    seldon_version = run.one(RELEASE, "seldon-operator").inputs["version"]
+    assert seldon["image"]["tag"] == seldon["executor"]["image"]["tag"] == seldon_version
+    assert seldon["storageInitializer"]["image"].endswith(f":{seldon_version}")
+    assert SEMVER.match(run.one(KAFKA).inputs["spec"]["kafka"]["version"])
+    assert SEMVER.match(run.one(ES).inputs["spec"]["version"])
+    assert run.one(KIBANA).inputs["spec"]["version"] == run.one(ES).inputs["spec"]["version"]
+
+
+def walk_dicts(node: Any, path: tuple[str, ...] = ()) -> Any:
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from walk_dicts(value, (*path, str(key)))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk_dicts(value, (*path, str(index)))
+
+
+# ---- sizing, budgets, security per environment -----------------------------------------------------------------
+
+
+def test_resources_follow_the_stack_config(run: Run) -> None:
+    cfg = run.globals["cfg"]
+    pools = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in run.of_type(POOL)}
+    assert pools["brokers"]["replicas"] == cfg.kafka.brokers and pools["brokers"]["roles"] == ["broker"]
+    assert pools["controllers"]["replicas"] == cfg.kafka.controllers and pools["controllers"]["roles"] == ["controller"]
+    for topic in run.of_type(TOPIC):
+        assert topic.inputs["spec"]["replicas"] == cfg.kafka.replication_factor <= cfg.kafka.brokers
+    assert run.one(ES).inputs["spec"]["nodeSets"][0]["count"] == cfg.search.nodes
+    assert values(run, "feedback-pipeline")["collector"]["replicas"] == cfg.feedback.collector_replicas
+    assert values(run, "classifier-realtime")["replicas"] == cfg.classifier.replicas
+
+
+def test_prod_sizing(prod: Run) -> None:
+    pools = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in prod.of_type(POOL)}
+    assert pools["brokers"]["replicas"] == 3
+    assert pools["controllers"]["replicas"] == 3
+    assert pools["brokers"]["resources"]["requests"] == {"cpu": "1", "memory": "4Gi"}
+    assert prod.one(ES).inputs["spec"]["nodeSets"][0]["count"] == 3
+    kafka_config = prod.one(KAFKA).inputs["spec"]["kafka"]["config"]
+    assert kafka_config["default.replication.factor"] == 3 and kafka_config["min.insync.replicas"] == 2
+    retention = {r.inputs["spec"]["topicName"]: r.inputs["spec"]["config"]["retention.ms"] for r in prod.of_type(TOPIC)}
+    week = 7 * 24 * 3_600_000
+    assert retention == {
+        "model_input": week,
+        "model_output": week,
+        "seldon-capture": week,
+        "seldon-capture-dlq": 4 * week + 2 * 24 * 3_600_000,
+    }
+    assert values(prod, "objectstore-minio")["mode"] == "distributed"
+    assert values(prod, "objectstore-minio")["replicas"] == 4
+
+
+def test_prod_pod_disruption_budgets(prod: Run, dev: Run) -> None:
+    for run, on in ((prod, True), (dev, False)):
+        feedback = values(run, "feedback-pipeline")
+        assert feedback["collector"]["pdb"]["enabled"] is on
+        assert feedback["indexer"]["pdb"]["enabled"] is on
+        assert values(run, "classifier-realtime")["pdb"]["enabled"] is on
+        assert values(run, "objectstore-minio")["podDisruptionBudget"]["enabled"] is on
+        es_budget = run.one(ES).inputs["spec"]["podDisruptionBudget"]
+        kafka_template = run.one(KAFKA).inputs["spec"]["kafka"].get("template", {})
+        if on:
+            assert es_budget["spec"]["maxUnavailable"] == 1
+            assert kafka_template["podDisruptionBudget"]["maxUnavailable"] == 1
+        else:
+            assert es_budget == {}
+            assert "podDisruptionBudget" not in kafka_template
+
+
+def test_prod_tls_and_scram(prod: Run) -> None:
+    name, namespace, port = kafka_cluster(prod)
+    listener = prod.one(KAFKA).inputs["spec"]["kafka"]["listeners"][0]
+    assert (port, listener["tls"], listener["authentication"]) == (9093, True, {"type": "scram-sha-512"})
+    users = {r.inputs["metadata"]["name"]: r for r in prod.of_type(USER)}
+    secrets = {r.inputs["metadata"]["name"]: r for r in prod.of_type(SECRET)}
+    for user in users.values():
+        assert user.inputs["metadata"]["labels"]["strimzi.io/cluster"] == name
+        ref = user.inputs["spec"]["authentication"]["password"]["valueFrom"]["secretKeyRef"]
+        assert ref["key"] == "password" and ref["name"] in secrets
+        assert secrets[ref["name"]].inputs["metadata"]["namespace"] == namespace
+    ca = f"{name}-cluster-ca-cert"
+    feedback = values(prod, "feedback-pipeline")["kafka"]
+    assert feedback["securityProtocol"] == "sasl_ssl"
+    assert feedback["tls"]["existingSecret"] == ca
+    assert feedback["sasl"]["username"] in users
+    assert (
+        secrets[feedback["sasl"]["existingSecret"]].inputs["stringData"]["value"]["username"]
+        == feedback["sasl"]["username"]
+    )
+    for chart in ("classifier-realtime", "classifier-streaming"):
+        kafka = values(prod, chart)["kafka"]
+        assert kafka["securityProtocol"] == "SASL_SSL"
+        assert kafka["tls"]["existingSecret"] == ca
+        assert kafka["sasl"]["existingSecret"] in secrets
+        assert secrets[kafka["sasl"]["existingSecret"]].inputs["stringData"]["value"]["username"] in users
+    search = values(prod, "feedback-pipeline")["search"]
+    assert search["url"].startswith("https://")
+    assert search["tls"]["caSecret"] == f"{prod.one(ES).inputs['metadata']['name']}-es-http-certs-public"
+    assert "http" not in prod.one(ES).inputs["spec"], "ECK's TLS must stay on in prod"
+
+
+def test_dev_is_plain_and_small(dev: Run) -> None:
+    listener = dev.one(KAFKA).inputs["spec"]["kafka"]["listeners"][0]
+    assert (listener["port"], listener["tls"], "authentication" in listener) == (9092, False, False)
+    assert dev.of_type(USER) == []
+    assert values(dev, "feedback-pipeline")["kafka"]["securityProtocol"] == "plaintext"
+    assert dev.one(ES).inputs["spec"]["http"]["tls"]["selfSignedCertificate"]["disabled"] is True
+
+
+# ---- secrets ----------------------------------------------------------------------------------------------------
+
+
+def plaintext_leaks(node: Any, needles: set[str], path: str = "") -> list[str]:
+    """Paths where a secret value appears outside a Pulumi secret wrapper."""
+    if isinstance(node, dict):
+        if node.get(SECRET_SIG) is not None:
+            return []
+        return [leak for key, value in node.items() for leak in plaintext_leaks(value, needles, f"{path}.{key}")]
+    if isinstance(node, list):
+        return [leak for i, value in enumerate(node) for leak in plaintext_leaks(value, needles, f"{path}[{i}]")]
+    if isinstance(node, str) and any(needle in node for needle in needles):
+        return [path]
+    return []
+
+
+def test_secrets_stay_secret(run: Run) -> None:
+    needles = set(TEST_SECRETS.values())
+    leaks = [leak for r in run.resources for leak in plaintext_leaks(r.inputs, needles, r.name)]
+    assert not leaks, f"secret values in plain text at {leaks}"
+    assert not any(needle in json.dumps(run.outputs) for needle in needles), "a stack output exposes a secret"
+    carrying = [r for r in run.of_type(SECRET) if any(n in json.dumps(r.inputs) for n in needles)]
+    assert carrying, "the Pulumi secrets must reach Kubernetes Secrets"
+    for secret in carrying:
+        assert set(secret.inputs["stringData"]) == {SECRET_SIG, "value"}, f"{secret.name}: stringData not secret"
+    for name, value in values(run, "objectstore-minio").items():
+        assert "password" not in name.lower() or value == "", "MinIO credentials go through existingSecret"
+
+
+# ---- ordering and options ---------------------------------------------------------------------------------------
+
+
+def depends_on(run: Run, name: str) -> set[str]:
+    deps = run.registration(name).opts.depends_on or []
+    assert isinstance(deps, list)
+    return {next(r.name for r in run.registrations if r.resource is dep) for dep in deps}
+
+
+def test_custom_resources_wait_for_their_operator(run: Run) -> None:
+    for kind, operator in (
+        (KAFKA, "kafka-operator"),
+        (POOL, "kafka-operator"),
+        (TOPIC, "kafka-operator"),
+        (USER, "kafka-operator"),
+        (ES, "search-operator"),
+        (KIBANA, "search-operator"),
+    ):
+        for resource in run.of_type(kind):
+            assert operator in depends_on(run, resource.name), f"{resource.name} does not wait for {operator}"
+    assert "seldon" in depends_on(run, "classifier"), "SeldonDeployments must wait for the Seldon operator"
+    assert {"workflows", "classifier"} <= depends_on(run, "batch"), "the WorkflowTemplate needs Argo's CRDs"
+
+
+def test_stateful_resources_are_protected_only_where_the_stack_asks(run: Run) -> None:
+    protect = run.globals["cfg"].platform.protect
+    for kind in (KAFKA, POOL, TOPIC, ES):
+        for resource in run.of_type(kind):
+            assert bool(run.registration(resource.name).opts.protect) is protect, resource.name
+    assert bool(run.registration("objectstore-minio").opts.protect) is protect
+
+
+def test_transforms_reach_every_kubernetes_object(run: Run) -> None:
+    stack = run.globals["cfg"].platform.stack
+    checked = 0
+    for resource in run.resources:
+        if not resource.custom or not resource.typ.startswith("kubernetes:") or "helm.sh" in resource.typ:
+            continue
+        props = copy.deepcopy(resource.inputs)
+        ancestor = run.parent_of(resource.name)
+        assert ancestor is not None, f"{resource.name} is not inside a component"
+        while ancestor is not None:
+            for transform in ancestor.opts.transforms or []:
+                args = pulumi.ResourceTransformArgs(True, resource.typ, resource.name, props, pulumi.ResourceOptions())
+                result = transform(args)
+                props = result.props if result is not None else props
+            ancestor = run.parent_of(ancestor.name)
+        labels = props["metadata"].get("labels", {})
+        assert labels.get("app.kubernetes.io/part-of") == "seldon-feedback", resource.name
+        assert labels.get("seldon-feedback/stack") == stack, resource.name
+        if props["kind"] != "Namespace":
+            assert props["metadata"].get("namespace"), f"{resource.name} has no namespace"
+        checked += 1
+    assert checked >= 10
+
+
+# ---- outputs ----------------------------------------------------------------------------------------------------
+
+OUTPUT_SHAPE = {
+    "prediction": {"restUrl", "grpcAddress", "deployment", "streamingDeployment", "predictor", "namespace"},
+    "kafka": {"bootstrap", "securityProtocol", "caSecret", "topics"},
+    "search": {"url", "kibanaUrl", "index", "indexPattern", "username", "credentialsSecret", "credentialsSecretKey"},
+    "objectStore": {"endpoint", "bucket", "credentialsSecret"},
+    "namespaces": {"app", "kafkaOperator", "searchOperator", "objectStore", "workflows", "seldonOperator"},
+    "collector": {"url", "executorDefaultEndpoint"},
+    "batch": {"workflowTemplate", "namespace"},
+    "seldonVersion": None,
+}
+
+
+def test_stack_outputs_contract(run: Run) -> None:
+    assert set(run.outputs) == set(OUTPUT_SHAPE)
+    for name, keys in OUTPUT_SHAPE.items():
+        if keys is not None:
+            assert set(run.outputs[name]) == keys, name
+    outputs = run.outputs
+    assert re.fullmatch(r"http://[a-z0-9.-]+:8000", outputs["prediction"]["restUrl"])
+    assert re.fullmatch(r"[a-z0-9.-]+:5001", outputs["prediction"]["grpcAddress"])
+    assert set(outputs["kafka"]["topics"]) == {"modelInput", "modelOutput", "capture", "deadLetter"}
+    assert outputs["search"]["indexPattern"] == outputs["search"]["index"] + "*"
+    assert outputs["search"]["index"] == values(run, "feedback-pipeline")["search"]["index"]
+    assert outputs["collector"]["executorDefaultEndpoint"] == outputs["collector"]["url"]
+    assert outputs["batch"]["workflowTemplate"] == values(run, "batch-workflow")["fullnameOverride"]
+    docs = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    for name, keys in OUTPUT_SHAPE.items():
+        for key in sorted(keys or [""]):
+            documented = f"`{name}.{key}`" if key else f"`{name}`"
+            assert documented in docs, f"stack output {documented} is not documented in docs/deploy.md"
+    for name, value in walk(outputs):
+        assert value is None or isinstance(value, str | int | float | bool), name
