@@ -404,8 +404,34 @@ def readme_with_table(chart: str) -> str:
     return f"{head}{TABLE_START}\n{values_table(chart)}\n{TABLE_END}{tail}"
 
 
+def _schema_property(schema: dict[str, Any], dotted: str) -> dict[str, Any] | None:
+    """The schema node of a dotted values key (following local $refs to reach children); None if undefined."""
+    node: dict[str, Any] = schema
+    for part in dotted.split("."):
+        while "$ref" in node and "properties" not in node:
+            node = schema["definitions"][node["$ref"].rsplit("/", 1)[-1]]
+        child = node.get("properties", {}).get(part)
+        if child is None:
+            return None
+        node = child
+    return node
+
+
+def schema_with_descriptions(chart: str) -> str:
+    """The chart's values.schema.json text with every documented key's description set to its values.yaml comment."""
+    path = chart_path(chart) / "values.schema.json"
+    schema = json.loads(path.read_text())
+    for key, text, _ in documented_values(chart):
+        node = _schema_property(schema, key)
+        if node is None:
+            raise DevstackError(f"{path}: no property for value {key}; add it (with additionalProperties false)")
+        node["description"] = text
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m devstack.helm tables` rewrites the values table of every chart README; `helm-path` builds Helm."""
+    """`python -m devstack.helm tables` rewrites every chart's README values table and schema descriptions from
+    the values.yaml comments; `helm-path` builds Helm and prints its path."""
     import sys
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -413,7 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args == ["tables"]:
         for chart in sorted(p.name for p in CHARTS_DIR.iterdir() if (p / "Chart.yaml").is_file()):
             (CHARTS_DIR / chart / "README.md").write_text(readme_with_table(chart))
-            log.info("updated charts/%s/README.md", chart)
+            (CHARTS_DIR / chart / "values.schema.json").write_text(schema_with_descriptions(chart))
+            log.info("updated charts/%s/README.md and values.schema.json descriptions", chart)
         return 0
     if args == ["helm-path"]:
         sys.stdout.write(f"{helm_binary()}\n")
