@@ -29,6 +29,7 @@ import importlib.util
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -325,6 +326,7 @@ def main(argv: list[str]) -> int:
     elif command == "artifacts":
         sys.stdout.write(f"{trained_artifacts()}\n")
     elif command == "serve":
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` stops the server too, not only Ctrl-C
         with ModelServer(new_run_dir("model-")) as server:
             sys.stdout.write(f"text classifier at {server.url} (grpc {HOST}:{server.grpc_port}); Ctrl-C stops it\n")
             sys.stdout.flush()

@@ -33,7 +33,7 @@ def _truth_label(truth: Any) -> str:
         value = value[0]
     if isinstance(value, list) and len(value) == len(CLASS_NAMES):
         return CLASS_NAMES[int(np.argmax(value))]
-    if isinstance(value, int | float) and int(value) in (0, 1) and value == int(value):
+    if isinstance(value, (int, float)) and int(value) in (0, 1) and value == int(value):
         return CLASS_NAMES[int(value)]
     return "unknown"
 

@@ -36,10 +36,10 @@ def texts_from_payload(
 
     `payload` is plain Python (call `.tolist()` on a numpy array first). Raises InputError.
     """
-    if isinstance(payload, bytes | bytearray):
+    if isinstance(payload, (bytes, bytearray)):
         raise InputError(f"got binary data ({len(payload)} bytes); send texts as JSON strings, e.g. {EXAMPLE}")
     rows: Sequence[Any] = [payload] if isinstance(payload, str) else payload
-    if not isinstance(rows, list | tuple):
+    if not isinstance(rows, (list, tuple)):
         raise InputError(f"expected a list of texts, got {_describe(payload)}; send e.g. {EXAMPLE}")
     if not rows:
         raise InputError(f"the ndarray is empty; send at least one text, e.g. {EXAMPLE}")
@@ -48,14 +48,14 @@ def texts_from_payload(
     texts: list[str] = []
     for index, row in enumerate(rows):
         item = row
-        if isinstance(row, list | tuple):
+        if isinstance(row, (list, tuple)):
             if len(row) != 1:
                 raise InputError(
                     f"item {index} is a nested array of {len(row)} values; send one text per item, "
                     f'either a flat list of strings or one string per row ([["text"]]), e.g. {EXAMPLE}'
                 )
             item = row[0]
-        if isinstance(item, list | tuple | dict):
+        if isinstance(item, (list, tuple, dict)):
             kind = type(item).__name__
             raise InputError(f"item {index} is a nested {kind}; send a flat list of strings, e.g. {EXAMPLE}")
         if not isinstance(item, str):
