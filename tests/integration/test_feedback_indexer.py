@@ -1,0 +1,82 @@
+"""The indexer against the real local Kafka and OpenSearch.
+
+What: capture traffic in both formats (the collector's CloudEvent headers and the executor's direct Kafka
+logging), request, response and feedback mixed, shuffled and partly repeated, written to a 4-partition capture
+topic; then the indexer is crashed (SIGKILL) or the search engine is stopped mid-stream.
+Wait: until the indexer's metrics say every message was consumed and the index holds the expected count.
+Assert: exactly one document per request id and instance, every field right, zero duplicates; no dead letters;
+retries counted during the outage.
+Cleanup: each test has its own topics and index; the indexer processes are stopped in `finally`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.fixtures.feedback import FeedbackPipeline, generate_traffic
+
+pytestmark = pytest.mark.integration
+
+
+def consumed(indexer) -> float:
+    return indexer.metric("feedback_indexer_messages_consumed_total")
+
+
+def test_ten_thousand_mixed_shuffled_repeated_events(feedback_pipeline: FeedbackPipeline) -> None:
+    traffic = generate_traffic(ids=2800, total_events=10_000)
+    assert len(traffic.records) == 10_000 and len(traffic.expected) == 3500
+    feedback_pipeline.produce(traffic.records)
+    indexer = feedback_pipeline.indexer()
+    feedback_pipeline.wait_for(lambda: consumed(indexer) >= 10_000, 240, "the indexer consuming 10,000 events")
+    feedback_pipeline.wait_for(lambda: feedback_pipeline.count() >= 3500, 60, "3,500 documents searchable")
+    feedback_pipeline.assert_matches(traffic.expected)
+    assert indexer.metric("feedback_indexer_messages_indexed_total") == 10_000
+    assert indexer.metric("feedback_indexer_dead_lettered_total") == 0
+    assert indexer.metric("feedback_indexer_messages_consumed_total", format="direct") > 0
+    assert indexer.metric("feedback_indexer_messages_consumed_total", format="cloudevent") > 0
+    assert indexer.metric("feedback_indexer_freshness_seconds_count") == 10_000
+
+
+def test_indexer_killed_mid_stream_and_restarted_gives_the_same_documents(feedback_pipeline: FeedbackPipeline) -> None:
+    traffic = generate_traffic(ids=1600, total_events=5_000, seed=11)
+    feedback_pipeline.produce(traffic.records)
+    indexer = feedback_pipeline.indexer(batch_size="100")
+    feedback_pipeline.wait_for(lambda: consumed(indexer) >= 1_000, 120, "the indexer reaching 1,000 events")
+    indexer.kill()
+    progress = feedback_pipeline.count()
+    assert 0 < progress < len(traffic.expected), "the kill must happen mid-stream"
+    indexer.start()  # same consumer group: resumes from the last committed offsets
+    feedback_pipeline.wait_for(
+        lambda: feedback_pipeline.count() >= len(traffic.expected), 180, "all documents after the restart"
+    )
+    time.sleep(2)  # replayed batches are idempotent: give them time to (not) change anything
+    feedback_pipeline.assert_matches(traffic.expected)
+    assert indexer.metric("feedback_indexer_dead_lettered_total") == 0
+
+
+def test_search_engine_down_for_thirty_seconds_loses_and_duplicates_nothing(
+    feedback_pipeline: FeedbackPipeline,
+) -> None:
+    traffic = generate_traffic(ids=1200, seed=23)
+    half = len(traffic.records) // 2
+    indexer = feedback_pipeline.indexer(batch_size="200", retry_max_s="2")
+    feedback_pipeline.produce(traffic.records[:half])
+    feedback_pipeline.wait_for(lambda: consumed(indexer) >= half, 120, "the first half consumed")
+    search = feedback_pipeline.search
+    search.stop()
+    try:
+        feedback_pipeline.produce(traffic.records[half:])
+        time.sleep(30)
+        assert indexer.running(), "the indexer must wait for the search engine, not exit"
+        assert indexer.metric("feedback_indexer_retries_total", reason="search_unavailable") > 0
+    finally:
+        search.start()
+    feedback_pipeline.wait_for(
+        lambda: feedback_pipeline.count() >= len(traffic.expected), 240, "all documents after the outage"
+    )
+    time.sleep(2)
+    feedback_pipeline.assert_matches(traffic.expected)
+    assert indexer.metric("feedback_indexer_messages_indexed_total") == len(traffic.records)
+    assert indexer.metric("feedback_indexer_dead_lettered_total") == 0
