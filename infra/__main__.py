@@ -74,7 +74,8 @@ kafka = KafkaPlatform(
         protect=cfg.platform.protect,
         pod_disruption_budgets=pdb,
     ),
-    opts=options(app),
+    # Operator chart and cluster sit in different namespaces: every object names its own, no default.
+    opts=options(None),
 )
 search = SearchPlatform(
     "search",
@@ -85,7 +86,7 @@ search = SearchPlatform(
         protect=cfg.platform.protect,
         pod_disruption_budgets=pdb,
     ),
-    opts=options(app),
+    opts=options(None),
 )
 objectstore = ObjectStore(
     "objectstore",
@@ -109,7 +110,7 @@ def kafka_client(role: str) -> KafkaClient:
     return KafkaClient(
         bootstrap_servers=kafka.bootstrap_servers,
         security_protocol=kafka.security_protocol,
-        cluster_name=cfg.kafka.cluster_name,
+        cluster_name=kafka.cluster_name,
         ca_secret_name=kafka.ca_secret_name,
         credentials_secret_name=kafka.credentials_secret_names.get(role),
         username=kafka.usernames.get(role, ""),
@@ -125,7 +126,7 @@ pipeline = FeedbackPipeline(
         capture_topic=kafka.topic_names["capture"],
         dead_letter_topic=kafka.topic_names["deadLetter"],
         search_url=search.url,
-        search_cluster_name=cfg.search.cluster_name,
+        search_cluster_name=search.cluster_name,
         search_credentials_secret_name=search.credentials_secret_name,
         search_credentials_secret_key=search.credentials_secret_key,
         search_username=search.username,

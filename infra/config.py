@@ -545,7 +545,8 @@ class _Reader:
             if required:
                 self.error(f"{key.name} is required {why}; set it with `pulumi config set --secret {key.name} <value>`")
             return None
-        if not runtime_config.is_config_secret(config.full_key(short)):
+        full_key = config.full_key(short)
+        if not (runtime_config.is_config_secret(full_key) or full_key in runtime_config.get_config_secret_keys_env()):
             self.error(
                 f"{key.name} is stored in plain text; store it encrypted with "
                 f"`pulumi config set --secret {key.name} <value>`"

@@ -61,7 +61,7 @@ class KafkaClient:
 
     bootstrap_servers: pulumi.Input[str]
     security_protocol: str
-    cluster_name: str
+    cluster_name: pulumi.Input[str]
     ca_secret_name: pulumi.Input[str] | None = None
     credentials_secret_name: pulumi.Input[str] | None = None
     username: str = ""
@@ -91,7 +91,7 @@ class FeedbackPipelineArgs:
     capture_topic: pulumi.Input[str]
     dead_letter_topic: pulumi.Input[str]
     search_url: pulumi.Input[str]
-    search_cluster_name: str
+    search_cluster_name: pulumi.Input[str]
     search_credentials_secret_name: pulumi.Input[str]
     search_credentials_secret_key: str
     search_username: str

@@ -44,6 +44,7 @@ class KafkaPlatform(pulumi.ComponentResource):
 
     operator: k8s.helm.v4.Chart
     cluster: k8s.apiextensions.CustomResource
+    cluster_name: pulumi.Output[str]
     bootstrap_servers: pulumi.Output[str]
     topic_names: dict[str, pulumi.Output[str]]
     security_protocol: str
@@ -111,6 +112,7 @@ class KafkaPlatform(pulumi.ComponentResource):
             opts=after_operator,
         )
         cluster_name = metadata_name(self.cluster)
+        self.cluster_name = cluster_name
         cluster_label = {"strimzi.io/cluster": cluster_name}
 
         self.node_pools = [
@@ -155,7 +157,7 @@ class KafkaPlatform(pulumi.ComponentResource):
             # Users are stateless (credentials come from our Secrets): no protect, so rotating them stays easy.
             users_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.operator]))
             for role in CLIENT_ROLES:
-                self._user(name, role, s.passwords[role], args, cluster_label, users_opts)
+                self._user(name, role, s.passwords[role], args, cluster_label, child, users_opts)
 
         self.security_protocol = ("SASL_SSL" if s.scram else "SSL") if s.tls else "PLAINTEXT"
         self.ca_secret_name = pulumi.Output.concat(cluster_name, "-cluster-ca-cert") if s.tls else None
@@ -166,11 +168,13 @@ class KafkaPlatform(pulumi.ComponentResource):
         )
         self.register_outputs(
             {
+                "cluster_name": self.cluster_name,
                 "bootstrap_servers": self.bootstrap_servers,
                 "topic_names": self.topic_names,
                 "security_protocol": self.security_protocol,
                 "ca_secret_name": self.ca_secret_name,
                 "credentials_secret_names": self.credentials_secret_names,
+                "usernames": self.usernames,
             }
         )
 
@@ -246,6 +250,7 @@ class KafkaPlatform(pulumi.ComponentResource):
         password: pulumi.Output[str],
         args: KafkaPlatformArgs,
         cluster_label: Mapping[str, pulumi.Input[str]],
+        child: pulumi.ResourceOptions,
         opts: pulumi.ResourceOptions,
     ) -> None:
         """A SCRAM user whose password comes from a Pulumi secret, and a Secret with username and password keys
@@ -256,7 +261,7 @@ class KafkaPlatform(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{username}-credentials", namespace=args.namespace),
             type="Opaque",
             string_data={"username": username, "password": password},
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child,
         )
         secret_name = metadata_name(secret)
         self.users[role] = k8s.apiextensions.CustomResource(

@@ -44,6 +44,7 @@ class SearchPlatform(pulumi.ComponentResource):
     operator: k8s.helm.v4.Chart
     elasticsearch: k8s.apiextensions.CustomResource
     kibana: k8s.apiextensions.CustomResource | None
+    cluster_name: pulumi.Output[str]
     url: pulumi.Output[str]
     kibana_url: pulumi.Output[str] | None
     username: str
@@ -124,6 +125,7 @@ class SearchPlatform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(after_operator, pulumi.ResourceOptions(protect=args.protect)),
         )
         es_name = metadata_name(self.elasticsearch)
+        self.cluster_name = es_name
         scheme = "https" if s.tls else "http"
 
         self.kibana = None
@@ -158,6 +160,7 @@ class SearchPlatform(pulumi.ComponentResource):
         self.ca_secret_name = pulumi.Output.concat(es_name, "-es-http-certs-public") if s.tls else None
         self.register_outputs(
             {
+                "cluster_name": self.cluster_name,
                 "url": self.url,
                 "kibana_url": self.kibana_url,
                 "username": self.username,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -198,7 +199,7 @@ def test_every_chart_and_image_is_pinned(run: Run) -> None:
     for chart in run.of_type(CHART):
         path = chart.inputs["chart"]
         if "/" in path:  # our charts: a local path pinned by its Chart.yaml version
-            local = (REPO_ROOT / path).resolve()
+            local = (Path.cwd() / path).resolve()  # chart paths are relative to the working directory
             assert local.parent == REPO_ROOT / "charts", f"{chart.name}: {path} is not one of our charts"
             assert chart.inputs["version"] == yaml.safe_load((local / "Chart.yaml").read_text())["version"]
             effective = deep_merge(yaml.safe_load((local / "values.yaml").read_text()), chart.inputs["values"])

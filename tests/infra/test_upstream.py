@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.infra.harness import ENVIRONMENTS, REPO_ROOT, Run, run_program, shared_dir
+from tests.infra.harness import ENVIRONMENTS, Run, run_program, shared_dir
 
 CUSTOM_KINDS = ("Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "Elasticsearch", "Kibana")
 
@@ -99,7 +99,7 @@ def integral(node: Any) -> Any:
 )
 def test_values_passed_to_our_charts_exist_and_pass_their_schema(run: Run, chart_resource: str) -> None:
     chart = run.one("kubernetes:helm.sh/v4:Chart", chart_resource)
-    directory = (REPO_ROOT / chart.inputs["chart"]).resolve()
+    directory = (Path.cwd() / chart.inputs["chart"]).resolve()
     defaults = yaml.safe_load((directory / "values.yaml").read_text())
     passed = integral(chart.inputs["values"])
     missing = unknown_keys(passed, defaults)
