@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,92 @@ def lint_chart(
     for path in values_files:
         args += ["--values", str(path)]
     return run_helm(args)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The executor's definition, taken from the text-classifier chart's rendered SeldonDeployment
+
+
+@dataclass(frozen=True)
+class ExecutorDefinition:
+    """What a Seldon executor needs, read from the chart's SeldonDeployment (so local and cluster run one definition).
+
+    deployment, namespace: the SeldonDeployment's name and namespace (Ce-Inferenceservicename, Ce-Namespace).
+    predictor: spec.predictors[0] as the operator hands it to the executor (ENGINE_PREDICTOR), before defaulting.
+    server_type: "rpc" (REST and gRPC) or "kafka" (streaming); protocol and transport as in the spec.
+    env: the executor's plain environment from svcOrchSpec.env (KAFKA_*, LOGGER_KAFKA_*); Secret references are
+        listed in secret_env instead, as (name, secret, key).
+    logger_mode, logger_url: the graph logger (None when capture is off; no URL with direct Kafka capture).
+    model_http_port, model_grpc_port: the model container's named ports.
+    """
+
+    deployment: str
+    namespace: str
+    predictor: dict[str, Any]
+    server_type: str
+    protocol: str
+    transport: str
+    env: dict[str, str]
+    secret_env: tuple[tuple[str, str, str], ...]
+    logger_mode: str | None
+    logger_url: str | None
+    model_http_port: int
+    model_grpc_port: int
+
+    def local_predictor(
+        self, host: str, http_port: int, grpc_port: int, logger_url: str | None = None
+    ) -> dict[str, Any]:
+        """The predictor with the endpoint defaults the operator would set, pointing at a model on `host`.
+
+        Mirrors the operator's setContainerPredictiveUnitDefaults: service_host, service_port (gRPC port when the
+        transport is gRPC), httpPort, grpcPort. `logger_url` replaces the collector URL (e.g. a local collector).
+        """
+        predictor = json.loads(json.dumps(self.predictor))
+        graph = predictor["graph"]
+        endpoint = graph.setdefault("endpoint", {})
+        grpc = endpoint.get("type") == "GRPC" or self.transport == "grpc"
+        endpoint.update(
+            service_host=host, service_port=grpc_port if grpc else http_port, httpPort=http_port, grpcPort=grpc_port
+        )
+        if logger_url is not None and "logger" in graph and "url" in graph["logger"]:
+            graph["logger"]["url"] = logger_url
+        return predictor
+
+
+def executor_definition(
+    values: Mapping[str, Any] | None = None,
+    values_files: Sequence[Path] = (),
+    release: str = "text-classifier",
+    namespace: str = DEFAULT_NAMESPACE,
+) -> ExecutorDefinition:
+    """Render the text-classifier chart and read the executor's definition from its SeldonDeployment."""
+    sdep = find_object(render_chart("text-classifier", values, values_files, release, namespace), "SeldonDeployment")
+    predictor = sdep["spec"]["predictors"][0]
+    container = predictor["componentSpecs"][0]["spec"]["containers"][0]
+    ports = {port["name"]: port["containerPort"] for port in container.get("ports", [])}
+    env: dict[str, str] = {}
+    secret_env: list[tuple[str, str, str]] = []
+    for item in predictor.get("svcOrchSpec", {}).get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            secret_env.append((item["name"], ref["name"], ref["key"]))
+    logger = predictor["graph"].get("logger")
+    return ExecutorDefinition(
+        deployment=sdep["metadata"]["name"],
+        namespace=sdep["metadata"]["namespace"],
+        predictor=predictor,
+        server_type=sdep["spec"]["serverType"],
+        protocol=sdep["spec"]["protocol"],
+        transport=sdep["spec"]["transport"],
+        env=env,
+        secret_env=tuple(secret_env),
+        logger_mode=logger["mode"] if logger else None,
+        logger_url=logger.get("url") if logger else None,
+        model_http_port=ports.get("http", 9000),
+        model_grpc_port=ports.get("grpc", 9500),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
