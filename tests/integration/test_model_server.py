@@ -202,3 +202,24 @@ def test_held_out_accuracy_is_above_the_floor_and_matches_training(model_server:
     assert ACCURACY_FLOOR <= accuracy <= STYLE_CEILING + CEILING_MARGIN, accuracy
     metadata = requests.get(model_server.url + "/api/v1.0/metadata", timeout=10).json()
     assert float(metadata["custom"]["held_out_accuracy"]) == pytest.approx(accuracy, abs=0.001)
+
+
+def test_two_workers_both_serve(run_dir: Path) -> None:
+    """`workers=2` (the benchmark's setting) really runs two gunicorn workers that both answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = ModelServer(run_dir / "two-workers", workers=2)
+    try:
+        server.start()
+        texts = [text for text, _ in read_labelled_csv(DATA)[:32]]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            bodies = list(pool.map(lambda _: predict(server, texts), range(40)))
+        assert all(len(body["data"]["ndarray"]) == 32 for body in bodies)
+        workers = set()
+        for line in requests.get(server.metrics_url, timeout=10).text.splitlines():
+            if line.startswith("text_classifier_batch_size{"):
+                workers.add(line.split('worker_id="', 1)[1].split('"', 1)[0])
+        assert len(workers) == 2, workers
+    finally:
+        server.stop()
+    assert not server.process.running()

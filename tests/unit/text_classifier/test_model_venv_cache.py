@@ -1,0 +1,54 @@
+"""The model virtualenv cache: created once, a half-made one rebuilt, a failed one removed with a clear error.
+
+Uses a throwaway requirements file with no packages (nothing is downloaded) and a cache under tmp_path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import devstack.model as model
+from devstack.errors import DevstackError
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# nothing to install\n")
+    monkeypatch.setattr(model, "REQUIREMENTS", requirements)
+    return requirements
+
+
+def test_created_once_then_reused(isolated: Path) -> None:
+    first = model.model_venv()
+    assert (first / ".complete").is_file()
+    assert (first / "bin" / "python").exists()
+    marker_time = (first / ".complete").stat().st_mtime_ns
+    assert model.model_venv() == first
+    assert (first / ".complete").stat().st_mtime_ns == marker_time  # not rebuilt
+    assert model.model_python() == first / "bin" / "python"
+
+
+def test_half_made_environment_is_rebuilt(isolated: Path, tmp_path: Path) -> None:
+    target = tmp_path / "cache" / "seldon-feedback" / "model-venv" / model.requirements_digest()
+    target.mkdir(parents=True)
+    (target / "left-over-from-an-interrupted-run").write_text("x")
+    built = model.model_venv()
+    assert built == target
+    assert not (target / "left-over-from-an-interrupted-run").exists()
+    assert (target / ".complete").is_file()
+
+
+def test_failed_install_is_removed_and_explained(isolated: Path) -> None:
+    isolated.write_text("this is not === a requirement\n")  # pip rejects it locally, no index lookup
+    with pytest.raises(DevstackError, match=r"pip install -r requirements.txt failed \(exit \d+\)"):
+        model.model_venv()
+    assert not (isolated.parent / "cache" / "seldon-feedback" / "model-venv" / model.requirements_digest()).exists()
+
+
+def test_missing_console_script_names_the_requirements(isolated: Path) -> None:
+    with pytest.raises(DevstackError, match="is 'no-such-tool' a console script of a package in"):
+        model.model_bin("no-such-tool")
