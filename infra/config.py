@@ -6,9 +6,9 @@ cross-key rules (replication factor at most the broker count, Seldon version >= 
 returns a frozen `StackConfig`. All problems are reported together, each naming the full key, the bad value,
 what is allowed and how to fix it, before the first resource is created.
 
-`python -m infra.config schema` prints the JSON schema of the stack files (`stacks/config.schema.json`) and
-`python -m infra.config table` the Markdown table used in `docs/deploy.md`; both come from `KEYS`, so code,
-schema and docs cannot drift apart (a test compares them).
+`python -m infra.config regenerate` rewrites the JSON schema of the stack files (`stacks/config.schema.json`) and
+the key table of `docs/deploy.md` from `KEYS` (`schema` and `table` print them), so code, schema and docs cannot
+drift apart (a test compares them).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -100,7 +101,12 @@ KEYS: tuple[Key, ...] = (
     # kafka
     _k("kafka:operatorNamespace", "str", "strimzi-system", "Namespace of the Strimzi cluster operator."),
     _k("kafka:operatorChartVersion", "str", "0.49.1", "Strimzi operator chart version (also its image tag)."),
-    _k("kafka:version", "str", "4.1.1", "Apache Kafka version run by Strimzi (0.49.x supports 4.0.x and 4.1.x)."),
+    _k(
+        "kafka:version",
+        "str",
+        "4.1.0",
+        "Apache Kafka version run by Strimzi; it must be one the operator version supports (Strimzi release notes).",
+    ),
     _k(
         "kafka:clusterName",
         "str",
@@ -980,12 +986,25 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
+def regenerate(repo_root: Path) -> None:
+    """Rewrites stacks/config.schema.json and the table between the config-table markers of docs/deploy.md."""
+    (repo_root / "stacks" / "config.schema.json").write_text(json.dumps(json_schema(), indent=2) + "\n")
+    docs = repo_root / "docs" / "deploy.md"
+    text = docs.read_text()
+    start, end = "<!-- config-table:start -->\n", "<!-- config-table:end -->"
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    docs.write_text(head + start + markdown_table() + "\n" + end + tail)
+
+
 if __name__ == "__main__":  # pragma: no cover - developer tool
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "schema":
         sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
     elif command == "table":
         sys.stdout.write(markdown_table() + "\n")
+    elif command == "regenerate":
+        regenerate(Path(__file__).resolve().parent.parent)
     else:
-        sys.stderr.write("usage: python -m infra.config schema|table\n")
+        sys.stderr.write("usage: python -m infra.config schema|table|regenerate\n")
         raise SystemExit(2)

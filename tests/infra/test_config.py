@@ -153,7 +153,7 @@ SCHEMA_PATH = STACKS / "config.schema.json"
 
 def test_schema_file_is_generated_from_the_declared_keys() -> None:
     committed = json.loads(SCHEMA_PATH.read_text())
-    assert committed == config.json_schema(), "regenerate: python -m infra.config schema > stacks/config.schema.json"
+    assert committed == config.json_schema(), "regenerate: python -m infra.config regenerate"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -187,7 +187,7 @@ def test_test_secrets_are_the_secret_keys() -> None:
 
 def test_docs_list_every_key() -> None:
     docs = (REPO_ROOT / "docs" / "deploy.md").read_text()
-    assert config.markdown_table() in docs, "regenerate the table: python -m infra.config table"
+    assert config.markdown_table() in docs, "regenerate: python -m infra.config regenerate"
 
 
 def test_project_file_points_at_the_program_and_the_stacks() -> None:

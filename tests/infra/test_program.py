@@ -447,3 +447,15 @@ def test_stack_outputs_contract(run: Run) -> None:
             assert documented in docs, f"stack output {documented} is not documented in docs/deploy.md"
     for name, value in walk(outputs):
         assert value is None or isinstance(value, str | int | float | bool), name
+
+
+def test_program_runs_from_its_own_directory_as_pulumi_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`main: infra/` makes Pulumi run the program with infra/ as the working directory: chart paths must
+    still point at charts/<name>, written relative so that stack state is the same on every machine."""
+    monkeypatch.chdir(REPO_ROOT / "infra")
+    run = run_program("dev")
+    for chart in run.of_type(CHART):
+        path = chart.inputs["chart"]
+        if "/" in path:
+            assert path.startswith("../charts/"), path
+            assert (REPO_ROOT / "infra" / path / "Chart.yaml").is_file(), path
