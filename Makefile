@@ -10,13 +10,14 @@ CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/seldon-feedback
 VENV = $(shell $(PYTHON311) devstack/dev_env.py ensure)
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint unit env servers clean-cache help
+.PHONY: demo test lint unit smoke env servers clean-cache help
 
 help:
 	@echo "make demo   - run the local stack with real traffic and print a report"
 	@echo "make test   - lint and run every test (starts and stops its own servers)"
 	@echo "make lint   - ruff only"
 	@echo "make unit   - tests that need no servers"
+	@echo "make smoke  - the smoke suite (SMOKE_TARGET=<file> for a cluster, else a local stack)"
 	@echo "make env    - create the cached Python environment and print its path"
 
 env:
@@ -35,6 +36,10 @@ test: lint
 
 unit: env
 	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
+
+# smoke: the post-deploy suite; against SMOKE_TARGET=<file> (or SMOKE_* variables), else a local stack it starts
+smoke: env
+	$(VENV)/bin/python -m pytest smoke_tests $(PYTEST_ARGS)
 
 clean-cache:
 	rm -rf "$(CACHE)"

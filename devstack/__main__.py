@@ -120,12 +120,18 @@ def cmd_down(_args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(_args: argparse.Namespace) -> int:
-    from devstack.demo import format_report, run
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.servers_only:
+        from devstack.demo import format_report, run
 
-    report = run()
-    print(format_report(report))
-    return 0 if report.ok else 1
+        report = run()
+        print(format_report(report))
+        return 0 if report.ok else 1
+    from devstack.loop_demo import DemoSizes
+    from devstack.loop_demo import run as run_loop
+
+    sizes = DemoSizes(realtime=args.realtime, streaming=args.streaming, batch=args.batch, timeout_s=args.timeout)
+    return run_loop(sizes, keep=args.keep, verbose=args.verbose)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -141,7 +147,14 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines (default 50)")
     logs.set_defaults(func=cmd_logs)
     sub.add_parser("down", help="stop the servers left running by `up --keep`").set_defaults(func=cmd_down)
-    sub.add_parser("demo", help="start everything, show it works, report, stop").set_defaults(func=cmd_demo)
+    demo = sub.add_parser("demo", help="the whole loop: start everything, send real traffic, report, stop")
+    demo.add_argument("--keep", action="store_true", help="leave the stack running after the report")
+    demo.add_argument("--realtime", type=int, default=600, help="real-time predictions (default 600)")
+    demo.add_argument("--streaming", type=int, default=300, help="streaming messages (default 300)")
+    demo.add_argument("--batch", type=int, default=3000, help="batch input lines (default 3000)")
+    demo.add_argument("--timeout", type=float, default=900.0, help="limit for traffic and indexing, s (default 900)")
+    demo.add_argument("--servers-only", action="store_true", help="only check Kafka, search and S3 work")
+    demo.set_defaults(func=cmd_demo)
     return p
 
 

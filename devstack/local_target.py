@@ -130,6 +130,39 @@ class ModelService:
         }
 
 
+class Tracked:
+    """A server whose `describe()` lacks a pid, made visible to `python -m devstack status|down`: it adds the pid
+    and memory, and puts the run folder in the process environment (how the state file recognises its pids)."""
+
+    def __init__(self, server: Any, run_dir: Path) -> None:
+        self.server = server
+        self.name = server.name
+        self.run_dir = run_dir
+
+    @property
+    def process(self) -> Any:
+        return self.server.process
+
+    def start(self) -> Tracked:
+        if self.server.process is not None:
+            self.server.process.env["DEVSTACK_RUN_DIR"] = str(self.run_dir)
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def describe(self) -> dict[str, Any]:
+        process = self.server.process
+        running = process is not None and process.running()
+        return {
+            "name": self.name,
+            **self.server.describe(),
+            "pid": process.pid if running else None,
+            "rss_bytes": process.rss_bytes() if running else 0,
+        }
+
+
 class LoopStack:
     """Every server of the feedback loop, in dependency order, with the smoke target that describes it."""
 
@@ -173,7 +206,7 @@ class LoopStack:
 
             self.executor_rest, self.executor_kafka = executor.loop_executors(self)  # REST mode, Kafka mode
             servers += [self.executor_rest, self.executor_kafka]
-        servers.append(self.collector)
+        servers.append(Tracked(self.collector, self.run_dir))
         self.indexer = IndexerServer(
             self.run_dir,
             bootstrap=kafka.bootstrap,
@@ -182,7 +215,7 @@ class LoopStack:
             index=INDEX,
             **(indexer_settings or {"batch_wait_s": 0.2}),
         )
-        servers.append(self.indexer)
+        servers.append(Tracked(self.indexer, self.run_dir))
         self.stack = LocalStack(servers, self.run_dir)
         self.target_path = self.run_dir / TARGET_FILE
 
