@@ -223,4 +223,15 @@ pulumi.export(
     {"url": pipeline.collector_url, "executorDefaultEndpoint": seldon.request_logger_endpoint},
 )
 pulumi.export("batch", {"workflowTemplate": batch.template_name, "namespace": app_ns})
+# Where each component's pods run, for the smoke suite's cluster checks (pods running, containers non-root).
+pulumi.export(
+    "components",
+    {
+        **{role: {"namespace": app_ns, "selector": selector} for role, selector in pipeline.pod_selectors.items()},
+        **{role: {"namespace": app_ns, "selector": selector} for role, selector in classifier.pod_selectors.items()},
+        "kafka": {"namespace": app_ns, "selector": kafka.pod_selector},
+        "elasticsearch": {"namespace": app_ns, "selector": search.pod_selector},
+        "minio": {"namespace": namespaces.names["objectStore"], "selector": objectstore.pod_selector},
+    },
+)
 pulumi.export("seldonVersion", seldon.version)

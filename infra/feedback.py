@@ -157,6 +157,7 @@ class FeedbackPipeline(pulumi.ComponentResource):
     chart: k8s.helm.v4.Chart
     collector_url: pulumi.Output[str]
     index: str
+    pod_selectors: dict[str, str]
 
     def __init__(self, name: str, args: FeedbackPipelineArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("feedback:feedback:FeedbackPipeline", name, None, opts)
@@ -164,6 +165,7 @@ class FeedbackPipeline(pulumi.ComponentResource):
         values = feedback_values(args)
         self.chart = k8s.helm.v4.Chart(
             f"{name}-pipeline",
+            name=FEEDBACK_FULLNAME,
             chart=chart_path("feedback-pipeline"),
             version=chart_version("feedback-pipeline"),
             namespace=args.namespace,
@@ -175,7 +177,13 @@ class FeedbackPipeline(pulumi.ComponentResource):
         service = self.chart.urn.apply(lambda _urn: f"{FEEDBACK_FULLNAME}-collector")
         self.collector_url = pulumi.Output.concat("http://", service_host(service, args.namespace), f":{port}/")
         self.index = args.settings.index
-        self.register_outputs({"collector_url": self.collector_url, "index": self.index})
+        self.pod_selectors = {
+            component: f"app.kubernetes.io/instance={FEEDBACK_FULLNAME},app.kubernetes.io/component={component}"
+            for component in ("collector", "indexer")
+        }
+        self.register_outputs(
+            {"collector_url": self.collector_url, "index": self.index, "pod_selectors": self.pod_selectors}
+        )
 
 
 def _chart_default(chart: str, *path: str) -> Any:
@@ -256,6 +264,7 @@ class Classifier(pulumi.ComponentResource):
     grpc_address: pulumi.Output[str]
     realtime_deployment: str
     streaming_deployment: str | None
+    pod_selectors: dict[str, str]
 
     def __init__(self, name: str, args: ClassifierArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("feedback:feedback:Classifier", name, None, opts)
@@ -263,6 +272,7 @@ class Classifier(pulumi.ComponentResource):
         version = chart_version("text-classifier")
         self.realtime = k8s.helm.v4.Chart(
             f"{name}-realtime",
+            name=REALTIME_DEPLOYMENT,
             chart=chart_path("text-classifier"),
             version=version,
             namespace=args.namespace,
@@ -274,6 +284,7 @@ class Classifier(pulumi.ComponentResource):
         if args.settings.streaming:
             self.streaming = k8s.helm.v4.Chart(
                 f"{name}-streaming",
+                name=STREAMING_DEPLOYMENT,
                 chart=chart_path("text-classifier"),
                 version=version,
                 namespace=args.namespace,
@@ -287,8 +298,13 @@ class Classifier(pulumi.ComponentResource):
         self.rest_url = pulumi.Output.concat("http://", host, f":{SELDON_REST_PORT}")
         self.grpc_address = pulumi.Output.concat(host, f":{SELDON_GRPC_PORT}")
         self.realtime_deployment = REALTIME_DEPLOYMENT
+        # The Seldon operator labels every pod of a SeldonDeployment with seldon-deployment-id=<name>.
+        self.pod_selectors = {"classifier": f"seldon-deployment-id={REALTIME_DEPLOYMENT}"}
+        if self.streaming_deployment:
+            self.pod_selectors["classifierStreaming"] = f"seldon-deployment-id={self.streaming_deployment}"
         self.register_outputs(
             {
+                "pod_selectors": self.pod_selectors,
                 "rest_url": self.rest_url,
                 "grpc_address": self.grpc_address,
                 "realtime_deployment": self.realtime_deployment,
@@ -359,6 +375,7 @@ class BatchWorkflow(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.chart = k8s.helm.v4.Chart(
             f"{name}-workflow",
+            name=BATCH_TEMPLATE,
             chart=chart_path("batch-workflow"),
             version=chart_version("batch-workflow"),
             namespace=args.namespace,

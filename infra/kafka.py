@@ -51,6 +51,7 @@ class KafkaPlatform(pulumi.ComponentResource):
     ca_secret_name: pulumi.Output[str] | None
     credentials_secret_names: dict[str, pulumi.Output[str]]
     usernames: dict[str, str]
+    pod_selector: pulumi.Output[str]
 
     def __init__(self, name: str, args: KafkaPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("feedback:kafka:KafkaPlatform", name, None, opts)
@@ -113,6 +114,7 @@ class KafkaPlatform(pulumi.ComponentResource):
         )
         cluster_name = metadata_name(self.cluster)
         self.cluster_name = cluster_name
+        self.pod_selector = pulumi.Output.concat("strimzi.io/cluster=", cluster_name)
         cluster_label = {"strimzi.io/cluster": cluster_name}
 
         self.node_pools = [
@@ -175,6 +177,7 @@ class KafkaPlatform(pulumi.ComponentResource):
                 "ca_secret_name": self.ca_secret_name,
                 "credentials_secret_names": self.credentials_secret_names,
                 "usernames": self.usernames,
+                "pod_selector": self.pod_selector,
             }
         )
 

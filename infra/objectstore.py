@@ -45,6 +45,7 @@ class ObjectStore(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     bucket: pulumi.Output[str]
     credentials_secret_name: pulumi.Output[str]
+    pod_selector: str
 
     def __init__(self, name: str, args: ObjectStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("feedback:objectstore:ObjectStore", name, None, opts)
@@ -103,8 +104,10 @@ class ObjectStore(pulumi.ComponentResource):
             opts=child,
         )
         self.credentials_secret_name = metadata_name(client)
+        self.pod_selector = f"app=minio,release={FULLNAME}"  # the minio chart's pod labels
         self.register_outputs(
             {
+                "pod_selector": self.pod_selector,
                 "endpoint": self.endpoint,
                 "bucket": self.bucket,
                 "credentials_secret_name": self.credentials_secret_name,

@@ -45,6 +45,7 @@ class SearchPlatform(pulumi.ComponentResource):
     elasticsearch: k8s.apiextensions.CustomResource
     kibana: k8s.apiextensions.CustomResource | None
     cluster_name: pulumi.Output[str]
+    pod_selector: pulumi.Output[str]
     url: pulumi.Output[str]
     kibana_url: pulumi.Output[str] | None
     username: str
@@ -126,6 +127,7 @@ class SearchPlatform(pulumi.ComponentResource):
         )
         es_name = metadata_name(self.elasticsearch)
         self.cluster_name = es_name
+        self.pod_selector = pulumi.Output.concat("elasticsearch.k8s.elastic.co/cluster-name=", es_name)
         scheme = "https" if s.tls else "http"
 
         self.kibana = None
@@ -161,6 +163,7 @@ class SearchPlatform(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "cluster_name": self.cluster_name,
+                "pod_selector": self.pod_selector,
                 "url": self.url,
                 "kibana_url": self.kibana_url,
                 "username": self.username,

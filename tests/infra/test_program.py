@@ -423,6 +423,7 @@ OUTPUT_SHAPE = {
     "namespaces": {"app", "kafkaOperator", "searchOperator", "objectStore", "workflows", "seldonOperator"},
     "collector": {"url", "executorDefaultEndpoint"},
     "batch": {"workflowTemplate", "namespace"},
+    "components": {"collector", "indexer", "classifier", "classifierStreaming", "kafka", "elasticsearch", "minio"},
     "seldonVersion": None,
 }
 
@@ -440,6 +441,15 @@ def test_stack_outputs_contract(run: Run) -> None:
     assert outputs["search"]["index"] == values(run, "feedback-pipeline")["search"]["index"]
     assert outputs["collector"]["executorDefaultEndpoint"] == outputs["collector"]["url"]
     assert outputs["batch"]["workflowTemplate"] == values(run, "batch-workflow")["fullnameOverride"]
+    for role, component in outputs["components"].items():
+        assert set(component) == {"namespace", "selector"}, role
+        assert re.fullmatch(r"([a-z0-9./-]+=[a-z0-9.-]+)(,[a-z0-9./-]+=[a-z0-9.-]+)*", component["selector"]), role
+        assert component["namespace"] in outputs["namespaces"].values(), role
+    feedback_release = run.one(CHART, "feedback-pipeline").inputs["name"]
+    assert f"app.kubernetes.io/instance={feedback_release}" in outputs["components"]["collector"]["selector"]
+    assert (
+        outputs["components"]["classifier"]["selector"] == f"seldon-deployment-id={outputs['prediction']['deployment']}"
+    )
     docs = (REPO_ROOT / "docs" / "deploy.md").read_text()
     for name, keys in OUTPUT_SHAPE.items():
         for key in sorted(keys or [""]):
