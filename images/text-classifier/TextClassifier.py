@@ -49,9 +49,9 @@ class TextClassifier:
         self.model = TextModel.load(directory)
         self.max_text_chars = int(max_text_chars)
         self.max_batch = int(max_batch)
-        self.model_error_handler = build_request_checks(self.max_text_chars, self.max_batch)
         self._lock = threading.Lock()
         self._pending: list[dict[str, Any]] = []
+        self.model_error_handler = build_request_checks(self.max_text_chars, self.max_batch, self._count_rejected)
         log.info("loaded text classifier %s from %s", self.model.version, directory)
 
     def class_names(self) -> list[str]:
@@ -62,7 +62,7 @@ class TextClassifier:
         try:
             texts = texts_from_payload(payload, self.max_text_chars, self.max_batch)
         except InputError as exc:
-            self._record({"type": "COUNTER", "key": "text_classifier_rejected_requests", "value": 1})
+            self._count_rejected()
             raise SeldonMicroserviceException(str(exc), status_code=400) from None
         started = time.perf_counter()
         probabilities = self.model.predict_proba(texts)
@@ -115,6 +115,10 @@ class TextClassifier:
             "outputs": [{"messagetype": "ndarray", "schema": {"names": list(CLASS_NAMES)}}],
             "custom": {"held_out_accuracy": str(self.model.metadata["held_out_metrics"]["accuracy"])},
         }
+
+    def _count_rejected(self) -> None:
+        """Reported with the next request's metrics: Seldon collects custom metrics only after a success."""
+        self._record({"type": "COUNTER", "key": "text_classifier_rejected_requests", "value": 1})
 
     def _record(self, *metrics: dict[str, Any]) -> None:
         with self._lock:

@@ -141,6 +141,14 @@ def test_bad_input_gets_400_with_the_reason_and_the_server_keeps_serving(model_s
     assert len(predict(model_server, ["still serving?"])["data"]["ndarray"]) == 1
 
 
+def test_rejected_requests_are_counted(model_server: ModelServer) -> None:
+    before = metric_value(model_server, "text_classifier_rejected_requests_total")
+    bad = requests.post(model_server.url + PREDICT, json={"data": {"ndarray": [1]}}, timeout=30)
+    assert bad.status_code == 400
+    predict(model_server, ["custom metrics are collected after a successful request"])
+    assert metric_value(model_server, "text_classifier_rejected_requests_total") == before + 1
+
+
 def test_body_without_json_content_type_is_rejected_with_seldons_message(model_server: ModelServer) -> None:
     response = requests.post(model_server.url + PREDICT, data=b'{"data": {"ndarray": ["x"]}}', timeout=30)
     assert response.status_code == 400

@@ -10,6 +10,7 @@ strings, and report ragged arrays as an internal error (500).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from flask import Blueprint, request
 from seldon_core.flask_utils import SeldonMicroserviceException
@@ -19,7 +20,8 @@ from textclf.validation import EXAMPLE, InputError, texts_from_request
 PREDICT_PATHS = frozenset({"/predict", "/api/v1.0/predictions", "/api/v0.1/predictions"})
 
 
-def build_request_checks(max_text_chars: int, max_batch: int) -> Blueprint:
+def build_request_checks(max_text_chars: int, max_batch: int, on_reject: Callable[[], None]) -> Blueprint:
+    """The blueprint; `on_reject` is called for every request it turns away (the model counts them)."""
     blueprint = Blueprint("text_classifier_request_checks", __name__)
 
     @blueprint.before_app_request
@@ -30,12 +32,14 @@ def build_request_checks(max_text_chars: int, max_batch: int) -> Blueprint:
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
+            on_reject()
             raise SeldonMicroserviceException(
                 f"the request body is not valid JSON ({exc}); send e.g. {EXAMPLE}", status_code=400
             ) from None
         try:
             texts_from_request(body, max_text_chars, max_batch)
         except InputError as exc:
+            on_reject()
             raise SeldonMicroserviceException(str(exc), status_code=400) from None
 
     return blueprint
