@@ -27,8 +27,8 @@ ARGO_LITERALS = (
 )
 
 
-def workflow(render: RenderFn, values: dict[str, Any] | None = None) -> dict[str, Any]:
-    return one(render(CHART, values), "WorkflowTemplate")
+def workflow(chart_render: RenderFn, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    return one(chart_render(CHART, values), "WorkflowTemplate")
 
 
 def template(wf: dict[str, Any], name: str) -> dict[str, Any]:
@@ -47,8 +47,8 @@ def test_argo_expressions_survive_helm_as_literals(helm_bin: Path) -> None:
     assert not missing, f"Argo expressions lost or changed by Helm: {missing}"
 
 
-def test_steps_are_seldons_batch_example_in_order(render: RenderFn) -> None:
-    wf = workflow(render)
+def test_steps_are_seldons_batch_example_in_order(chart_render: RenderFn) -> None:
+    wf = workflow(chart_render)
     assert wf["apiVersion"] == "argoproj.io/v1alpha1"
     assert wf["metadata"]["name"] == FULLNAME
     assert wf["spec"]["entrypoint"] == "seldon-batch-process"
@@ -65,20 +65,22 @@ def test_steps_are_seldons_batch_example_in_order(render: RenderFn) -> None:
     assert "retryStrategy" not in template(wf, "process-batch-inputs"), "a rerun would give lines new instance ids"
 
 
-def test_batch_processor_calls_the_text_classifier_rest_endpoint(render: RenderFn) -> None:
-    sdep = one(render("text-classifier"), "SeldonDeployment")
+def test_batch_processor_calls_the_text_classifier_rest_endpoint(chart_render: RenderFn) -> None:
+    sdep = one(chart_render("text-classifier"), "SeldonDeployment")
     service = f"{sdep['metadata']['name']}-{sdep['spec']['predictors'][0]['name']}"
-    args = processor_args(workflow(render))
+    args = processor_args(workflow(chart_render))
     assert args["deployment-name"] == sdep["metadata"]["name"]
     assert args["namespace"] == sdep["metadata"]["namespace"]
     assert args["host"] == f"{service}.{sdep['metadata']['namespace']}.svc.cluster.local:8000"
     assert (args["gateway-type"], args["transport"]) == ("seldon", "rest")
     assert (args["input-data-path"], args["output-data-path"]) == ("/assets/input-data.txt", "/assets/output-data.txt")
-    assert template(workflow(render), "process-batch-inputs")["container"]["command"] == ["seldon-batch-processor"]
+    assert template(workflow(chart_render), "process-batch-inputs")["container"]["command"] == [
+        "seldon-batch-processor"
+    ]
 
 
-def test_parameters_default_to_values_and_reach_the_processor(render: RenderFn) -> None:
-    wf = workflow(render, {"batch": {"workers": 7, "retries": 2, "batchSize": 5, "inputPath": "in/x.txt"}})
+def test_parameters_default_to_values_and_reach_the_processor(chart_render: RenderFn) -> None:
+    wf = workflow(chart_render, {"batch": {"workers": 7, "retries": 2, "batchSize": 5, "inputPath": "in/x.txt"}})
     params = {p["name"]: p["value"] for p in wf["spec"]["arguments"]["parameters"]}
     assert params == {
         "input-path": "in/x.txt",
@@ -97,8 +99,8 @@ def test_parameters_default_to_values_and_reach_the_processor(render: RenderFn) 
     assert batch_id["name"] == "batch-id" and "workflow.uid" in batch_id["value"]
 
 
-def test_object_store_credentials_are_secret_references(render: RenderFn) -> None:
-    objects = render(CHART, profile=helm.CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
+def test_object_store_credentials_are_secret_references(chart_render: RenderFn) -> None:
+    objects = chart_render(CHART, profile=helm.CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
     assert not by_kind(objects, "Secret")
     wf = one(objects, "WorkflowTemplate")
     for name in ("download-object-store", "upload-object-store"):
@@ -119,8 +121,8 @@ def test_object_store_credentials_are_secret_references(render: RenderFn) -> Non
     )
 
 
-def test_rbac_is_least_privilege_and_bound_to_the_workflow_identity(render: RenderFn) -> None:
-    objects = render(CHART)
+def test_rbac_is_least_privilege_and_bound_to_the_workflow_identity(chart_render: RenderFn) -> None:
+    objects = chart_render(CHART)
     assert not by_kind(objects, "ClusterRole") and not by_kind(objects, "ClusterRoleBinding")
     account = one(objects, "ServiceAccount")["metadata"]["name"]
     assert one(objects, "WorkflowTemplate")["spec"]["serviceAccountName"] == account == FULLNAME
@@ -137,20 +139,20 @@ def test_rbac_is_least_privilege_and_bound_to_the_workflow_identity(render: Rend
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}]
 
 
-def test_existing_service_account_creates_no_rbac(render: RenderFn) -> None:
-    objects = render(CHART, {"serviceAccount": {"create": False, "name": "argo-batch"}})
+def test_existing_service_account_creates_no_rbac(chart_render: RenderFn) -> None:
+    objects = chart_render(CHART, {"serviceAccount": {"create": False, "name": "argo-batch"}})
     assert [o["kind"] for o in objects] == ["WorkflowTemplate"]
     assert objects[0]["spec"]["serviceAccountName"] == "argo-batch"
 
 
-def test_istio_gateway_forwards_the_puid_through_the_ingress(render: RenderFn) -> None:
-    objects = render(CHART, profile=helm.CHARTS_DIR / CHART / "ci" / "istio-values.yaml")
+def test_istio_gateway_forwards_the_puid_through_the_ingress(chart_render: RenderFn) -> None:
+    objects = chart_render(CHART, profile=helm.CHARTS_DIR / CHART / "ci" / "istio-values.yaml")
     args = processor_args(one(objects, "WorkflowTemplate"))
     assert (args["gateway-type"], args["host"]) == ("istio", "istio-ingressgateway.istio-system.svc.cluster.local:80")
 
 
-def test_images_are_pinned_by_digest_when_given(render: RenderFn) -> None:
-    objects = render(CHART, profile=helm.CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
+def test_images_are_pinned_by_digest_when_given(chart_render: RenderFn) -> None:
+    objects = chart_render(CHART, profile=helm.CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
     wf = one(objects, "WorkflowTemplate")
     images = {t["name"]: t["container"]["image"] for t in wf["spec"]["templates"] if "container" in t}
     assert all("@sha256:" in image for image in images.values()), images
@@ -184,19 +186,19 @@ SCHEMA_ERRORS = (
     ],
     ids=["workers", "data-type", "gateway", "no-secret", "inline-key", "latest", "retries-type"],
 )
-def test_schema_rejects_bad_values(render_error: Any, values: dict[str, Any], message: str) -> None:
-    assert SCHEMA_ERRORS + message in render_error(CHART, values)
+def test_schema_rejects_bad_values(chart_render_error: Any, values: dict[str, Any], message: str) -> None:
+    assert SCHEMA_ERRORS + message in chart_render_error(CHART, values)
 
 
-def test_ingress_gateway_without_host_is_rejected_with_the_fix(render_error: Any) -> None:
-    error = render_error(CHART, {"seldonDeployment": {"gatewayType": "ambassador"}})
+def test_ingress_gateway_without_host_is_rejected_with_the_fix(chart_render_error: Any) -> None:
+    error = chart_render_error(CHART, {"seldonDeployment": {"gatewayType": "ambassador"}})
     assert (
         "seldonDeployment.gatewayType ambassador needs seldonDeployment.host (the ingress gateway host:port)" in error
     )
 
 
-def test_missing_image_tag_is_rejected_with_the_fix(render_error: Any) -> None:
-    error = render_error(CHART, {"images": {"batchProcessor": {"tag": ""}}})
+def test_missing_image_tag_is_rejected_with_the_fix(chart_render_error: Any) -> None:
+    error = chart_render_error(CHART, {"images": {"batchProcessor": {"tag": ""}}})
     assert (
         'images.batchProcessor.tag must be a fixed version (not empty, not "latest"), or set '
         "images.batchProcessor.digest to sha256:<digest>" in error

@@ -55,22 +55,24 @@ def test_helm_lint_strict(helm_bin: Path, chart: str, profile: Path | None) -> N
 
 
 @pytest.mark.parametrize(("chart", "profile"), CASES, ids=[f"{c}-{profile_id(p)}" for c, p in CASES])
-def test_rendered_objects_are_valid(render: RenderFn, crds: helm.CrdSchemas, chart: str, profile: Path | None) -> None:
-    objects = render(chart, profile=profile)
+def test_rendered_objects_are_valid(
+    chart_render: RenderFn, upstream_crds: helm.CrdSchemas, chart: str, profile: Path | None
+) -> None:
+    objects = chart_render(chart, profile=profile)
     assert objects, f"{chart} {profile_id(profile)} rendered nothing"
     errors: list[str] = []
     for obj in objects:
         key = (obj["apiVersion"], obj["kind"])
         if key in NO_SCHEMA:
             continue
-        for version in KUBE_VERSIONS if crds.schema_for(*key) is None else KUBE_VERSIONS[:1]:
+        for version in KUBE_VERSIONS if upstream_crds.schema_for(*key) is None else KUBE_VERSIONS[:1]:
             errors += [f"[k8s {version}] {e}" for e in helm.validate_object(obj, version)]
     assert not errors, "\n".join(errors)
 
 
 @pytest.mark.parametrize(("chart", "profile"), CASES, ids=[f"{c}-{profile_id(p)}" for c, p in CASES])
-def test_objects_follow_the_chart_rules(render: RenderFn, chart: str, profile: Path | None) -> None:
-    objects = render(chart, profile=profile)
+def test_objects_follow_the_chart_rules(chart_render: RenderFn, chart: str, profile: Path | None) -> None:
+    objects = chart_render(chart, profile=profile)
     problems: list[str] = []
     for obj in objects:
         name = f"{obj['kind']}/{obj['metadata']['name']}"
@@ -106,16 +108,18 @@ def test_objects_follow_the_chart_rules(render: RenderFn, chart: str, profile: P
     assert not problems, "\n".join(problems)
 
 
-def test_no_latest_anywhere_in_rendered_images(render: RenderFn) -> None:
+def test_no_latest_anywhere_in_rendered_images(chart_render: RenderFn) -> None:
     for chart, profile in CASES:
-        for obj in render(chart, profile=profile):
+        for obj in chart_render(chart, profile=profile):
             for _, _, containers in pod_specs(obj):
                 assert all(not c["image"].endswith(":latest") for c in containers), (chart, profile_id(profile))
 
 
-def test_validation_rejects_unknown_fields_and_wrong_types(render: RenderFn, crds: helm.CrdSchemas) -> None:
+def test_validation_rejects_unknown_fields_and_wrong_types(
+    chart_render: RenderFn, upstream_crds: helm.CrdSchemas
+) -> None:
     """The validator itself can fail: a typo or a wrong type in any kind of object is reported with its path."""
-    sdep = one(render("text-classifier"), "SeldonDeployment")
+    sdep = one(chart_render("text-classifier"), "SeldonDeployment")
     bad_sdep = copy.deepcopy(sdep)
     bad_sdep["spec"]["predictors"][0]["graph"]["loger"] = {"mode": "all"}
     assert any("'loger' was unexpected" in e for e in helm.validate_object(bad_sdep))
@@ -123,12 +127,12 @@ def test_validation_rejects_unknown_fields_and_wrong_types(render: RenderFn, crd
     bad_sdep["spec"]["predictors"][0]["replicas"] = "two"
     assert any("spec/predictors/0/replicas" in e for e in helm.validate_object(bad_sdep))
 
-    template = one(render("batch-workflow"), "WorkflowTemplate")
+    template = one(chart_render("batch-workflow"), "WorkflowTemplate")
     bad_template = copy.deepcopy(template)
     bad_template["spec"]["templates"][1]["container"]["imagePullPolicyy"] = "Always"
     assert any("'imagePullPolicyy' was unexpected" in e for e in helm.validate_object(bad_template))
 
-    deployment = one(render("feedback-pipeline"), "Deployment", "feedback-pipeline-collector")
+    deployment = one(chart_render("feedback-pipeline"), "Deployment", "feedback-pipeline-collector")
     bad_deployment = copy.deepcopy(deployment)
     bad_deployment["spec"]["template"]["spec"]["containers"][0]["resource"] = {}
     assert helm.validate_object(bad_deployment), "a misspelt container field must fail the Kubernetes schema"
@@ -143,10 +147,10 @@ def test_objects_without_any_schema_are_an_error() -> None:
         helm.validate_object(unknown)
 
 
-def test_upstream_crds_are_found_beside_the_checkout(crds: helm.CrdSchemas) -> None:
-    assert crds.schema_for("machinelearning.seldon.io/v1", "SeldonDeployment") is not None
-    assert crds.schema_for("argoproj.io/v1alpha1", "WorkflowTemplate") is not None
-    source = crds.sources[("machinelearning.seldon.io/v1", "SeldonDeployment")]
+def test_upstream_crds_are_found_beside_the_checkout(upstream_crds: helm.CrdSchemas) -> None:
+    assert upstream_crds.schema_for("machinelearning.seldon.io/v1", "SeldonDeployment") is not None
+    assert upstream_crds.schema_for("argoproj.io/v1alpha1", "WorkflowTemplate") is not None
+    source = upstream_crds.sources[("machinelearning.seldon.io/v1", "SeldonDeployment")]
     if os.environ.get(helm.UPSTREAM_ENV) is None:
         assert source.is_relative_to(helm.REPO_ROOT.parent / "shared" / "upstream")
 

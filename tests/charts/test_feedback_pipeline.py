@@ -61,9 +61,9 @@ def ca_files(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.mark.parametrize("profile", PROFILES, ids=profile_id)
 def test_services_accept_the_rendered_environment(
-    render: RenderFn, profile: Path | None, ca_files: dict[str, Path]
+    chart_render: RenderFn, profile: Path | None, ca_files: dict[str, Path]
 ) -> None:
-    objects = render(CHART, profile=profile)
+    objects = chart_render(CHART, profile=profile)
     known = variables_the_services_read()
     collector_env = container_env(objects, "collector", ca_files)
     indexer_env = container_env(objects, "indexer", ca_files)
@@ -83,14 +83,14 @@ def test_services_accept_the_rendered_environment(
     assert indexer.metrics_port == ports["metrics"]
 
 
-def test_configured_values_reach_the_services(render: RenderFn, ca_files: dict[str, Path]) -> None:
+def test_configured_values_reach_the_services(chart_render: RenderFn, ca_files: dict[str, Path]) -> None:
     values = {
         "kafka": {"bootstrapServers": "k1:9092,k2:9092", "captureTopic": "cap", "deadLetterTopic": "cap-dlq"},
         "search": {"engine": "opensearch", "url": "https://os:9200", "index": "captures", "indexReplicas": 0},
         "collector": {"samplingRate": 0.25, "maxBodyBytes": 1048576, "redact": {"regexes": ["ID-[0-9]+"]}},
         "indexer": {"groupId": "g1", "batchSize": 200},
     }
-    objects = render(CHART, values)
+    objects = chart_render(CHART, values)
     collector = CollectorSettings.from_env(container_env(objects, "collector", ca_files))
     indexer = IndexerSettings.from_env(container_env(objects, "indexer", ca_files))
     assert collector.kafka.bootstrap_servers == indexer.kafka.bootstrap_servers == "k1:9092,k2:9092"
@@ -106,8 +106,8 @@ SEARCH_SECRETS = {"opensearch": ("opensearch-admin", "password")}
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=profile_id)
-def test_credentials_are_secret_references_never_values(render: RenderFn, profile: Path | None) -> None:
-    objects = render(CHART, profile=profile)
+def test_credentials_are_secret_references_never_values(chart_render: RenderFn, profile: Path | None) -> None:
+    objects = chart_render(CHART, profile=profile)
     assert not by_kind(objects, "Secret"), "the chart must reference existing Secrets, never create them"
     for config_map in by_kind(objects, "ConfigMap"):
         leaked = [key for key in config_map["data"] if re.search("PASSWORD|SECRET|TOKEN|API_KEY", key)]
@@ -117,8 +117,8 @@ def test_credentials_are_secret_references_never_values(render: RenderFn, profil
     assert env_of(indexer)["INDEXER_SEARCH_PASSWORD"] == {"secretKeyRef": {"name": secret, "key": key}}
 
 
-def test_sasl_password_is_referenced_in_both_services(render: RenderFn) -> None:
-    objects = render(CHART, profile=CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
+def test_sasl_password_is_referenced_in_both_services(chart_render: RenderFn) -> None:
+    objects = chart_render(CHART, profile=CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
     for component in ("collector", "indexer"):
         container = one(objects, "Deployment", f"{FULLNAME}-{component}")["spec"]["template"]["spec"]["containers"][0]
         assert env_of(container)["KAFKA_SASL_PASSWORD"] == {
@@ -126,8 +126,8 @@ def test_sasl_password_is_referenced_in_both_services(render: RenderFn) -> None:
         }
 
 
-def test_selectors_select_only_their_component(render: RenderFn) -> None:
-    objects = render(CHART, profile=CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
+def test_selectors_select_only_their_component(chart_render: RenderFn) -> None:
+    objects = chart_render(CHART, profile=CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
     for component in ("collector", "indexer"):
         deployment = one(objects, "Deployment", f"{FULLNAME}-{component}")
         selector = deployment["spec"]["selector"]["matchLabels"]
@@ -145,8 +145,8 @@ def test_selectors_select_only_their_component(render: RenderFn) -> None:
     assert one(objects, "Service", f"{FULLNAME}-collector")["spec"]["selector"] == collector_selector
 
 
-def test_collector_is_reachable_from_seldon_pods_only(render: RenderFn) -> None:
-    policy = one(render(CHART), "NetworkPolicy", f"{FULLNAME}-collector")["spec"]
+def test_collector_is_reachable_from_seldon_pods_only(chart_render: RenderFn) -> None:
+    policy = one(chart_render(CHART), "NetworkPolicy", f"{FULLNAME}-collector")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     [rule] = policy["ingress"]
     [peer] = rule["from"]
@@ -154,7 +154,7 @@ def test_collector_is_reachable_from_seldon_pods_only(render: RenderFn) -> None:
     assert peer["namespaceSelector"]["matchExpressions"][0]["values"] == ["seldon"]
     assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]
 
-    prod_objects = render(CHART, profile=CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
+    prod_objects = chart_render(CHART, profile=CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
     prod = one(prod_objects, "NetworkPolicy", f"{FULLNAME}-collector")
     seldon_rule, metrics_rule = prod["spec"]["ingress"]
     assert seldon_rule["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["seldon", "seldon-batch"]
@@ -170,8 +170,8 @@ def egress_ports(policy: dict[str, Any]) -> list[tuple[str, tuple[int | str, ...
     return ports
 
 
-def test_egress_is_limited_to_dns_kafka_and_search(render: RenderFn) -> None:
-    objects = render(CHART)
+def test_egress_is_limited_to_dns_kafka_and_search(chart_render: RenderFn) -> None:
+    objects = chart_render(CHART)
     collector = one(objects, "NetworkPolicy", f"{FULLNAME}-collector")
     indexer = one(objects, "NetworkPolicy", f"{FULLNAME}-indexer")
     assert egress_ports(collector) == [("kube-system", (53, 53)), ("kafka", (9092, 9093))]
@@ -180,12 +180,12 @@ def test_egress_is_limited_to_dns_kafka_and_search(render: RenderFn) -> None:
         "matchLabels": {"elasticsearch.k8s.elastic.co/cluster-name": "seldon-search"}
     }
     assert indexer["spec"]["ingress"] == [], "nothing may connect to the indexer unless metrics are scraped"
-    assert not by_kind(render(CHART, {"networkPolicy": {"enabled": False}}), "NetworkPolicy")
+    assert not by_kind(chart_render(CHART, {"networkPolicy": {"enabled": False}}), "NetworkPolicy")
 
 
-def test_service_monitors_scrape_named_ports_when_enabled(render: RenderFn) -> None:
-    assert not by_kind(render(CHART), "ServiceMonitor")
-    objects = render(CHART, profile=CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
+def test_service_monitors_scrape_named_ports_when_enabled(chart_render: RenderFn) -> None:
+    assert not by_kind(chart_render(CHART), "ServiceMonitor")
+    objects = chart_render(CHART, profile=CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
     monitors = by_kind(objects, "ServiceMonitor")
     assert [m["metadata"]["name"] for m in monitors] == [f"{FULLNAME}-collector", f"{FULLNAME}-indexer"]
     for monitor in monitors:
@@ -202,9 +202,9 @@ def dashboard_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in data.splitlines() if line.strip()]
 
 
-def test_kibana_dashboard_is_complete_and_uses_indexed_fields(render: RenderFn) -> None:
+def test_kibana_dashboard_is_complete_and_uses_indexed_fields(chart_render: RenderFn) -> None:
     shipped = (CHARTS_DIR / CHART / "files" / "kibana-dashboard.ndjson").read_text().splitlines()
-    saved = dashboard_objects(render(CHART))
+    saved = dashboard_objects(chart_render(CHART))
     assert len(saved) == len(shipped)
     ids = {(o["type"], o["id"]) for o in saved}
     for obj in saved:
@@ -228,11 +228,13 @@ def test_kibana_dashboard_is_complete_and_uses_indexed_fields(render: RenderFn) 
     assert used <= mapped, f"fields the indexer does not map: {sorted(used - mapped)}"
 
 
-def test_dashboard_follows_the_index_name(render: RenderFn) -> None:
-    saved = dashboard_objects(render(CHART, {"search": {"index": "captures"}}))
+def test_dashboard_follows_the_index_name(chart_render: RenderFn) -> None:
+    saved = dashboard_objects(chart_render(CHART, {"search": {"index": "captures"}}))
     [pattern] = [o for o in saved if o["type"] == "index-pattern"]
     assert pattern["attributes"]["title"] == "captures*"
-    names = [c["metadata"]["name"] for c in by_kind(render(CHART, {"dashboard": {"enabled": False}}), "ConfigMap")]
+    names = [
+        c["metadata"]["name"] for c in by_kind(chart_render(CHART, {"dashboard": {"enabled": False}}), "ConfigMap")
+    ]
     assert names == [f"{FULLNAME}-collector", f"{FULLNAME}-indexer"]
 
 
@@ -276,10 +278,10 @@ SCHEMA_ERRORS = (
         "inline-password",
     ],
 )
-def test_schema_rejects_bad_values(render_error: Any, values: dict[str, Any], message: str) -> None:
-    assert SCHEMA_ERRORS + message in render_error(CHART, values)
+def test_schema_rejects_bad_values(chart_render_error: Any, values: dict[str, Any], message: str) -> None:
+    assert SCHEMA_ERRORS + message in chart_render_error(CHART, values)
 
 
-def test_sasl_without_credentials_is_rejected_with_the_fix(render_error: Any) -> None:
-    error = render_error(CHART, {"kafka": {"securityProtocol": "sasl_ssl"}})
+def test_sasl_without_credentials_is_rejected_with_the_fix(chart_render_error: Any) -> None:
+    error = chart_render_error(CHART, {"kafka": {"securityProtocol": "sasl_ssl"}})
     assert "kafka.securityProtocol sasl_ssl needs kafka.sasl.username and kafka.sasl.existingSecret" in error

@@ -13,8 +13,8 @@ CHART = "text-classifier"
 BROKER = "kafka-a.kafka.svc:9092,kafka-b.kafka.svc:9092"
 
 
-def sdep(render: RenderFn, values: dict[str, Any] | None = None) -> dict[str, Any]:
-    objects = render(CHART, values)
+def sdep(chart_render: RenderFn, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    objects = chart_render(CHART, values)
     assert [o["kind"] for o in objects] == ["SeldonDeployment"]
     return objects[0]
 
@@ -23,8 +23,8 @@ def executor_env(deployment: dict[str, Any]) -> dict[str, Any]:
     return env_of(deployment["spec"]["predictors"][0]["svcOrchSpec"])
 
 
-def test_realtime_defaults_are_the_contract_the_local_stack_reads(render: RenderFn) -> None:
-    deployment = sdep(render)
+def test_realtime_defaults_are_the_contract_the_local_stack_reads(chart_render: RenderFn) -> None:
+    deployment = sdep(chart_render)
     assert deployment["apiVersion"] == "machinelearning.seldon.io/v1"
     assert deployment["metadata"] == {**deployment["metadata"], "name": "text-classifier", "namespace": NAMESPACE}
     spec = deployment["spec"]
@@ -42,27 +42,29 @@ def test_realtime_defaults_are_the_contract_the_local_stack_reads(render: Render
     assert "env" not in predictor["svcOrchSpec"], "real-time capture through the collector needs no executor env"
 
 
-def test_logger_url_is_the_collector_service_in_cluster_url(render: RenderFn) -> None:
-    collector = one(render("feedback-pipeline"), "Service", "feedback-pipeline-collector")
-    url = sdep(render)["spec"]["predictors"][0]["graph"]["logger"]["url"]
+def test_logger_url_is_the_collector_service_in_cluster_url(chart_render: RenderFn) -> None:
+    collector = one(chart_render("feedback-pipeline"), "Service", "feedback-pipeline-collector")
+    url = sdep(chart_render)["spec"]["predictors"][0]["graph"]["logger"]["url"]
     assert url == service_url(collector) == "http://feedback-pipeline-collector.seldon.svc.cluster.local:8080/"
 
 
-def test_logger_url_follows_a_renamed_or_remote_collector(render: RenderFn) -> None:
+def test_logger_url_follows_a_renamed_or_remote_collector(chart_render: RenderFn) -> None:
     collector = one(
-        render("feedback-pipeline", {"collector": {"service": {"port": 80}}}, release="capture", namespace="feedback"),
+        chart_render(
+            "feedback-pipeline", {"collector": {"service": {"port": 80}}}, release="capture", namespace="feedback"
+        ),
         "Service",
     )
     located = {"serviceName": collector["metadata"]["name"], "namespace": "feedback", "port": 80}
     values = {"logger": {"collector": located}}
-    url = sdep(render, values)["spec"]["predictors"][0]["graph"]["logger"]["url"]
+    url = sdep(chart_render, values)["spec"]["predictors"][0]["graph"]["logger"]["url"]
     assert url == service_url(collector) == "http://capture-feedback-pipeline-collector.feedback.svc.cluster.local:80/"
-    explicit = sdep(render, {"logger": {"url": "https://collector.example.com/capture"}})
+    explicit = sdep(chart_render, {"logger": {"url": "https://collector.example.com/capture"}})
     assert explicit["spec"]["predictors"][0]["graph"]["logger"]["url"] == "https://collector.example.com/capture"
 
 
-def test_streaming_mode_consumes_and_produces_the_configured_topics(render: RenderFn) -> None:
-    deployment = sdep(render, {"mode": "streaming", "kafka": {"broker": BROKER}, "streaming": {"workers": 8}})
+def test_streaming_mode_consumes_and_produces_the_configured_topics(chart_render: RenderFn) -> None:
+    deployment = sdep(chart_render, {"mode": "streaming", "kafka": {"broker": BROKER}, "streaming": {"workers": 8}})
     assert deployment["metadata"]["name"] == "text-classifier-streaming", "a streaming release is its own SDep"
     assert deployment["spec"]["serverType"] == "kafka"
     env = executor_env(deployment)
@@ -76,33 +78,35 @@ def test_streaming_mode_consumes_and_produces_the_configured_topics(render: Rend
         "http://feedback-pipeline-collector"
     )
 
-    renamed = sdep(render, {"mode": "streaming", "streaming": {"inputTopic": "in.v2", "outputTopic": "out.v2"}})
+    renamed = sdep(chart_render, {"mode": "streaming", "streaming": {"inputTopic": "in.v2", "outputTopic": "out.v2"}})
     assert executor_env(renamed)["KAFKA_INPUT_TOPIC"] == "in.v2"
     assert executor_env(renamed)["KAFKA_OUTPUT_TOPIC"] == "out.v2"
 
 
-def test_direct_kafka_capture_sets_logger_env_and_no_url(render: RenderFn) -> None:
-    deployment = sdep(render, {"kafka": {"broker": BROKER}, "logger": {"sink": "kafka", "mode": "request"}})
+def test_direct_kafka_capture_sets_logger_env_and_no_url(chart_render: RenderFn) -> None:
+    deployment = sdep(chart_render, {"kafka": {"broker": BROKER}, "logger": {"sink": "kafka", "mode": "request"}})
     logger = deployment["spec"]["predictors"][0]["graph"]["logger"]
     assert logger == {"mode": "request"}, "with LOGGER_KAFKA_BROKER the executor ignores the URL; none is rendered"
     assert executor_env(deployment) == {"LOGGER_KAFKA_BROKER": BROKER, "LOGGER_KAFKA_TOPIC": "seldon-capture"}
 
-    own_broker = sdep(render, {"logger": {"sink": "kafka", "kafka": {"broker": "capture:9092", "topic": "cap"}}})
+    own_broker = sdep(chart_render, {"logger": {"sink": "kafka", "kafka": {"broker": "capture:9092", "topic": "cap"}}})
     assert executor_env(own_broker) == {"LOGGER_KAFKA_BROKER": "capture:9092", "LOGGER_KAFKA_TOPIC": "cap"}
 
 
-def test_streaming_with_direct_kafka_capture_uses_one_broker(render: RenderFn) -> None:
-    env = executor_env(sdep(render, {"mode": "streaming", "kafka": {"broker": BROKER}, "logger": {"sink": "kafka"}}))
+def test_streaming_with_direct_kafka_capture_uses_one_broker(chart_render: RenderFn) -> None:
+    env = executor_env(
+        sdep(chart_render, {"mode": "streaming", "kafka": {"broker": BROKER}, "logger": {"sink": "kafka"}})
+    )
     assert env["KAFKA_BROKER"] == env["LOGGER_KAFKA_BROKER"] == BROKER
 
 
-def test_capture_off_renders_no_logger(render: RenderFn) -> None:
-    deployment = sdep(render, {"logger": {"mode": "off", "sink": "kafka"}})
+def test_capture_off_renders_no_logger(chart_render: RenderFn) -> None:
+    deployment = sdep(chart_render, {"logger": {"mode": "off", "sink": "kafka"}})
     assert "logger" not in deployment["spec"]["predictors"][0]["graph"]
     assert "env" not in deployment["spec"]["predictors"][0]["svcOrchSpec"]
 
 
-def test_sasl_credentials_come_from_secrets_only(render: RenderFn) -> None:
+def test_sasl_credentials_come_from_secrets_only(chart_render: RenderFn) -> None:
     values = {
         "mode": "streaming",
         "kafka": {
@@ -111,7 +115,7 @@ def test_sasl_credentials_come_from_secrets_only(render: RenderFn) -> None:
             "sasl": {"existingSecret": "kafka-user", "mechanism": "SCRAM-SHA-512"},
         },
     }
-    env = executor_env(sdep(render, values))
+    env = executor_env(sdep(chart_render, values))
     assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
     assert env["KAFKA_SASL_USERNAME"] == {"secretKeyRef": {"name": "kafka-user", "key": "username"}}
@@ -121,24 +125,26 @@ def test_sasl_credentials_come_from_secrets_only(render: RenderFn) -> None:
     assert "KAFKA_SSL_CLIENT_KEY" not in env
 
 
-def test_image_digest_wins_over_tag(render: RenderFn) -> None:
+def test_image_digest_wins_over_tag(chart_render: RenderFn) -> None:
     digest = "sha256:" + "ab" * 32
-    deployment = sdep(render, {"image": {"tag": "9.9.9", "digest": digest}})
+    deployment = sdep(chart_render, {"image": {"tag": "9.9.9", "digest": digest}})
     container = deployment["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]
     assert container["image"] == f"ghcr.io/seldon-feedback/text-classifier@{digest}"
 
 
-def test_hpa_replaces_fixed_replicas(render: RenderFn) -> None:
-    predictor = sdep(render, {"hpa": {"enabled": True, "minReplicas": 2, "maxReplicas": 5}})["spec"]["predictors"][0]
+def test_hpa_replaces_fixed_replicas(chart_render: RenderFn) -> None:
+    predictor = sdep(chart_render, {"hpa": {"enabled": True, "minReplicas": 2, "maxReplicas": 5}})["spec"][
+        "predictors"
+    ][0]
     assert "replicas" not in predictor
     hpa = predictor["componentSpecs"][0]["hpaSpec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 5)
     assert hpa["metricsv2"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 70}
-    assert sdep(render, {"replicas": 3})["spec"]["predictors"][0]["replicas"] == 3
+    assert sdep(chart_render, {"replicas": 3})["spec"]["predictors"][0]["replicas"] == 3
 
 
-def test_seldon_annotations_reach_the_spec(render: RenderFn) -> None:
-    deployment = sdep(render, {"annotations": {"seldon.io/rest-timeout": "5000"}})
+def test_seldon_annotations_reach_the_spec(chart_render: RenderFn) -> None:
+    deployment = sdep(chart_render, {"annotations": {"seldon.io/rest-timeout": "5000"}})
     assert deployment["spec"]["annotations"] == {"seldon.io/rest-timeout": "5000"}
 
 
@@ -184,13 +190,13 @@ SCHEMA_ERRORS = (
         "root",
     ],
 )
-def test_schema_rejects_bad_values(render_error: Any, values: dict[str, Any], message: str) -> None:
-    error = render_error(CHART, values)
+def test_schema_rejects_bad_values(chart_render_error: Any, values: dict[str, Any], message: str) -> None:
+    error = chart_render_error(CHART, values)
     assert SCHEMA_ERRORS + message in error
 
 
-def test_sasl_without_a_secret_is_rejected_with_the_fix(render_error: Any) -> None:
-    error = render_error(CHART, {"kafka": {"securityProtocol": "SASL_SSL"}})
+def test_sasl_without_a_secret_is_rejected_with_the_fix(chart_render_error: Any) -> None:
+    error = chart_render_error(CHART, {"kafka": {"securityProtocol": "SASL_SSL"}})
     assert (
         "kafka.securityProtocol SASL_SSL needs kafka.sasl.existingSecret: the name of a Secret with the SASL user "
         "name and password" in error
