@@ -34,7 +34,9 @@ BSL_FROM = (1, 18, 0)  # first release under the Business Source License 1.1 (1.
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _KAFKA_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
+_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+_ARGO_TAG = re.compile(r"^v\d+\.\d+\.\d+$")
+_MINIO_TAG = re.compile(r"^RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z$")
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -664,6 +666,30 @@ def _version(reader: _Reader, name: str, value: str) -> tuple[int, int, int]:
     return parsed
 
 
+def _check_pins_and_names(reader: _Reader) -> None:
+    """Pins that must be exact versions, namespaces that must be DNS labels, sizes that must be quantities."""
+    get = reader.get
+    for name in ("search:operatorChartVersion", "objectstore:chartVersion", "workflows:chartVersion"):
+        _version(reader, name, get(name))
+    if not _ARGO_TAG.match(get("workflows:imageTag")):
+        reader.error(f"workflows:imageTag={get('workflows:imageTag')!r} is not a release tag; write e.g. v3.7.11")
+    for name in ("objectstore:imageTag", "objectstore:mcImageTag"):
+        if not _MINIO_TAG.match(get(name)):
+            reader.error(f"{name}={get(name)!r} is not a MinIO release tag; write e.g. RELEASE.2024-12-18T13-15-44Z")
+    for name in (
+        "kafka:operatorNamespace",
+        "search:operatorNamespace",
+        "objectstore:namespace",
+        "workflows:namespace",
+        "seldon:namespace",
+    ):
+        _dns_label(reader, name, get(name))
+    for name in ("search:storage", "objectstore:storage"):
+        if not _QUANTITY.match(get(name)):
+            reader.error(f'{name}={get(name)!r} is not a Kubernetes quantity; write e.g. "10Gi"')
+    _at_least(reader, "search:kibanaReplicas", get("search:kibanaReplicas"), 1)
+
+
 def _fmt(version: tuple[int, int, int]) -> str:
     return ".".join(map(str, version))
 
@@ -906,6 +932,8 @@ def load(stack: str | None = None) -> StackConfig:
                     f"platform:podDisruptionBudgets=true needs {name} >= 2 (with {replicas} a budget would block "
                     f"every node drain); raise {name} or turn budgets off"
                 )
+
+    _check_pins_and_names(reader)
 
     batch = BatchSettings(workers=get("batch:workers"), retries=get("batch:retries"))
     _at_least(reader, "batch:workers", batch.workers, 1)

@@ -89,6 +89,11 @@ def config_error(env: str = "dev", **kwargs: Any) -> str:
         ({"objectstore:bucket": "B"}, "objectstore:bucket='B' is not a valid S3 bucket name"),
         ({"feedback:samplingRate": 1.5}, "feedback:samplingRate=1.5 must be between 0 and 1"),
         ({"feedback:indexerReplicas": 4}, "feedback:indexerReplicas=4 exceeds the capture topic's partitions (3)"),
+        ({"workflows:imageTag": "latest"}, "workflows:imageTag='latest' is not a release tag; write e.g. v3.7.11"),
+        ({"objectstore:imageTag": "latest"}, "objectstore:imageTag='latest' is not a MinIO release tag"),
+        ({"workflows:chartVersion": "v0.47.5"}, "workflows:chartVersion='v0.47.5' is not a version"),
+        ({"seldon:namespace": "Seldon System"}, "seldon:namespace='Seldon System' is not a DNS label"),
+        ({"search:storage": "ten gigs"}, "search:storage='ten gigs' is not a Kubernetes quantity"),
     ],
 )
 def test_bad_config_is_rejected_with_the_key_and_the_fix(overrides: dict[str, Any], expected: str) -> None:
