@@ -23,7 +23,7 @@ from devstack.java import java_executable, java_process_env, jvm_options
 from devstack.maven import classpath_string
 from devstack.ports import HOST, ensure_free, free_ports, is_listening
 from devstack.process import ManagedProcess, tail
-from devstack.startup import start_failure
+from devstack.startup import start_failure, still_free
 
 log = logging.getLogger(__name__)
 _client_log = logging.getLogger(__name__ + ".admin")  # librdkafka's own lines go to logging, not stderr
@@ -85,6 +85,8 @@ class KafkaServer:
         chosen = free_ports(2)
         self.port = port or chosen[0]
         self.controller_port = controller_port or (chosen[1] if chosen[1] != self.port else chosen[0])
+        self._chosen_by_us = (port is None, controller_port is None)
+        self._started_once = False
         self.process: ManagedProcess | None = None
 
     @property
@@ -154,8 +156,12 @@ class KafkaServer:
     def start(self, timeout: float = START_TIMEOUT_S) -> KafkaServer:
         if self.process is not None and self.process.running():
             return self
+        if not self._started_once:  # a restart must come back on the same ports
+            self.port = still_free(self.port, self._chosen_by_us[0], "kafka")
+            self.controller_port = still_free(self.controller_port, self._chosen_by_us[1], "kafka controller")
         ensure_free(self.port, "kafka")
         ensure_free(self.controller_port, "kafka controller")
+        self._started_once = True
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self.server_properties())
         self.log4j_path.write_text(LOG4J2_PROPERTIES)

@@ -21,7 +21,7 @@ from devstack.java import java_executable, java_process_env, jvm_options
 from devstack.maven import classpath_string
 from devstack.ports import HOST, ensure_free, free_port, is_listening
 from devstack.process import ManagedProcess
-from devstack.startup import start_failure
+from devstack.startup import start_failure, still_free
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ class S3Server:
         self.config_path = self.home / "s3proxy.properties"
         self.logback_path = self.home / "logback.xml"
         self.port = port or free_port()
+        self._port_chosen_by_us = port is None
+        self._started_once = False
         self.access_key = access_key
         self.secret_key = secret_key or secrets.token_hex(16)
         self.region = region
@@ -115,7 +117,10 @@ class S3Server:
     def start(self, timeout: float = START_TIMEOUT_S) -> S3Server:
         if self.process is not None and self.process.running():
             return self
+        if not self._started_once:  # a restart must come back on the same port
+            self.port = still_free(self.port, self._port_chosen_by_us, "s3")
         ensure_free(self.port, "s3")
+        self._started_once = True
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self.properties())

@@ -34,7 +34,7 @@ from devstack.maven import classpath_string
 from devstack.paths import cache_dir
 from devstack.ports import HOST, ensure_free, free_port, is_listening
 from devstack.process import ManagedProcess
-from devstack.startup import start_failure
+from devstack.startup import start_failure, still_free
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,8 @@ class SearchServer:
         self.node_home = self.home / "node_1"
         self.log_dir = self.home / "logs"
         self.port = port or free_port()
+        self._port_chosen_by_us = port is None
+        self._started_once = False
         self.cluster_name = f"devstack-{secrets.token_hex(4)}"
         self.process: ManagedProcess | None = None
 
@@ -187,7 +189,10 @@ class SearchServer:
     def start(self, timeout: float = START_TIMEOUT_S) -> SearchServer:
         if self.process is not None and self.process.running():
             return self
+        if not self._started_once:  # a restart must come back on the same port
+            self.port = still_free(self.port, self._port_chosen_by_us, "search")
         ensure_free(self.port, "search")
+        self._started_once = True
         self._write_config()
         began = time.monotonic()
         env = java_process_env(os.pathsep.join([str(launcher_dir()), classpath_string(RUNNER_ARTIFACT)]))

@@ -34,3 +34,17 @@ def start_failure(name: str, error: DevstackError, log_path: Path, config: Path 
     fix = f"{where}the log {log_path} (`python -m devstack logs {name}`), fix that cause and retry"
     line = first + (f": {cause}" if cause else "") + f"; {fix}"
     return DevstackError(f"{line}\nlast lines of {log_path}:\n{rest}" if rest else line)
+
+
+def still_free(port: int, chosen_by_us: bool, owner: str) -> int:
+    """`port` if it can still be bound; a fresh free port instead when we chose it (another process on this
+    shared machine took it in the meantime); a one-line error when the caller asked for that port."""
+    from devstack.ports import ensure_free, free_port
+
+    try:
+        ensure_free(port, owner)
+        return port
+    except DevstackError:
+        if not chosen_by_us:
+            raise
+    return free_port()

@@ -71,3 +71,15 @@ def test_search_port_in_use(occupied: socket.socket, tmp_path: Path) -> None:
 def test_chosen_ports_are_distinct(tmp_path: Path) -> None:
     kafka = KafkaServer(tmp_path)
     assert kafka.port != kafka.controller_port
+
+
+def test_a_port_we_chose_that_got_taken_is_replaced(occupied: socket.socket) -> None:
+    from devstack.startup import still_free
+
+    port = occupied.getsockname()[1]
+    replacement = still_free(port, chosen_by_us=True, owner="kafka")
+    assert replacement != port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", replacement))  # really free
+    with pytest.raises(DevstackError, match="is already in use"):
+        still_free(port, chosen_by_us=False, owner="kafka")  # the caller asked for exactly this port
