@@ -111,9 +111,10 @@ def test_values_passed_to_our_charts_exist_and_pass_their_schema(run: Run, chart
 
 
 @cache
-def crd_schemas() -> dict[tuple[str, str, str], dict[str, Any]]:
-    """(group, version, kind) -> openAPIV3Schema of every upstream CRD."""
+def upstream_crds() -> tuple[dict[tuple[str, str, str], dict[str, Any]], dict[tuple[str, str], str]]:
+    """(group, version, kind) -> openAPIV3Schema, and (group, kind) -> storage version, of the upstream CRDs."""
     schemas: dict[tuple[str, str, str], dict[str, Any]] = {}
+    storage: dict[tuple[str, str], str] = {}
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     for path in sorted(Path(shared_dir() / "upstream" / "crds").glob("*/*.yaml")):
         text = path.read_text()
@@ -128,7 +129,13 @@ def crd_schemas() -> dict[tuple[str, str, str], dict[str, Any]]:
                 if "schema" in version:
                     key = (spec["group"], version["name"], spec["names"]["kind"])
                     schemas[key] = version["schema"]["openAPIV3Schema"]
-    return schemas
+                if version.get("storage"):
+                    storage[(spec["group"], spec["names"]["kind"])] = version["name"]
+    return schemas, storage
+
+
+def crd_schemas() -> dict[tuple[str, str, str], dict[str, Any]]:
+    return upstream_crds()[0]
 
 
 def pruned_fields(node: Any, schema: dict[str, Any], path: str = "") -> list[str]:
@@ -167,6 +174,10 @@ def test_custom_resources_validate_against_the_upstream_crds(run: Run) -> None:
         assert not errors, f"{resource.name}: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors)
         dropped = pruned_fields(body, crd_schemas()[key])
         assert not dropped, f"{resource.name}: fields not in the {key} schema would be pruned: {dropped}"
+        # Strimzi's CRDs convert with strategy None: the object is stored (and pruned) as the storage version.
+        stored = (group, upstream_crds()[1][(group, resource.inputs["kind"])], resource.inputs["kind"])
+        dropped = pruned_fields(body, crd_schemas()[stored])
+        assert not dropped, f"{resource.name}: stored as {stored[1]}, these fields would be pruned: {dropped}"
         checked.add(resource.inputs["kind"])
     expected = {"Kafka", "KafkaNodePool", "KafkaTopic", "Elasticsearch", "Kibana"}
     assert expected <= checked
