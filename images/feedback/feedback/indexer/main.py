@@ -321,6 +321,9 @@ class Indexer:
 def configure_logging(level: str) -> None:
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr)
+    if level != "debug":  # the clients log every request at INFO
+        for name in ("opensearch", "elasticsearch", "elastic_transport"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def main() -> int:
