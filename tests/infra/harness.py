@@ -111,7 +111,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.calls: list[str] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        inputs = dict(args.inputs)
+        inputs = integral(dict(args.inputs))
         outputs = dict(inputs)
         if args.typ.startswith("kubernetes:") and args.custom and "helm.sh" not in args.typ:
             metadata = dict(outputs.get("metadata") or {})
@@ -131,6 +131,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         self.calls.append(args.token)
         return {}, None
+
+
+def integral(node: Any) -> Any:
+    """Inputs reach the mocks as protobuf Structs, where every number is a float: give whole numbers back their
+    integer type, as the Kubernetes API and Helm would see them."""
+    if isinstance(node, dict):
+        return {key: integral(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [integral(value) for value in node]
+    if isinstance(node, float) and node.is_integer():
+        return int(node)
+    return node
 
 
 def stack_config(env: str) -> dict[str, Any]:

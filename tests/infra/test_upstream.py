@@ -83,17 +83,6 @@ def deep_merge(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
-def integral(node: Any) -> Any:
-    """Mocks carry numbers as floats (protobuf Struct); give whole numbers back their integer type."""
-    if isinstance(node, dict):
-        return {key: integral(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [integral(value) for value in node]
-    if isinstance(node, float) and node.is_integer():
-        return int(node)
-    return node
-
-
 @pytest.mark.parametrize(
     "chart_resource", ["feedback-pipeline", "classifier-realtime", "classifier-streaming", "batch-workflow"]
 )
@@ -101,7 +90,7 @@ def test_values_passed_to_our_charts_exist_and_pass_their_schema(run: Run, chart
     chart = run.one("kubernetes:helm.sh/v4:Chart", chart_resource)
     directory = (Path.cwd() / chart.inputs["chart"]).resolve()
     defaults = yaml.safe_load((directory / "values.yaml").read_text())
-    passed = integral(chart.inputs["values"])
+    passed = chart.inputs["values"]
     missing = unknown_keys(passed, defaults)
     assert not missing, f"{directory.name} has no values key(s) {missing}"
     schema_path = directory / "values.schema.json"
@@ -169,7 +158,7 @@ def test_custom_resources_validate_against_the_upstream_crds(run: Run) -> None:
         group, version = resource.inputs["apiVersion"].split("/")
         key = (group, version, resource.inputs["kind"])
         assert key in crd_schemas(), f"{resource.name}: no upstream CRD for {key}"
-        body = integral(copy.deepcopy(resource.inputs))
+        body = copy.deepcopy(resource.inputs)
         errors = sorted(jsonschema.Draft7Validator(crd_schemas()[key]).iter_errors(body), key=str)
         assert not errors, f"{resource.name}: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors)
         dropped = pruned_fields(body, crd_schemas()[key])
