@@ -469,3 +469,12 @@ def test_program_runs_from_its_own_directory_as_pulumi_does(monkeypatch: pytest.
         if "/" in path:
             assert path.startswith("../charts/"), path
             assert (REPO_ROOT / "infra" / path / "Chart.yaml").is_file(), path
+
+
+def test_streaming_can_be_switched_off() -> None:
+    run = run_program("dev", overrides={"classifier:streaming": False})
+    assert [r.name for r in run.of_type(CHART) if r.name.startswith("classifier-")] == ["classifier-realtime"]
+    assert run.outputs["prediction"]["streamingDeployment"] is None
+    assert "classifierStreaming" not in run.outputs["components"]
+    # the streaming topics stay: other producers and consumers may use them
+    assert {"model_input", "model_output"} <= {r.inputs["spec"]["topicName"] for r in run.of_type(TOPIC)}

@@ -193,3 +193,19 @@ def test_batch_workflow_calls_the_realtime_deployment_and_reads_the_bucket(deplo
     assert prediction["deployment"] in text
     assert deployed.run.outputs["objectStore"]["bucket"] in text
     assert deployed.run.outputs["objectStore"]["endpoint"] in text
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_direct_kafka_capture_writes_to_the_capture_topic(env: str, chart_render: Any) -> None:
+    run = run_program(env, overrides={"classifier:captureSink": "kafka"})
+    chart = run.one(CHART, "classifier-realtime")
+    objects = chart_render(
+        "text-classifier", chart.inputs["values"], release=chart.inputs["name"], namespace=chart.inputs["namespace"]
+    )
+    (sdep,) = [o for o in objects if o["kind"] == "SeldonDeployment"]
+    (predictor,) = sdep["spec"]["predictors"]
+    env_vars = {e["name"]: e.get("value", e.get("valueFrom")) for e in predictor["svcOrchSpec"]["env"]}
+    assert env_vars["LOGGER_KAFKA_BROKER"] == bootstrap(run)
+    assert env_vars["LOGGER_KAFKA_TOPIC"] == run.outputs["kafka"]["topics"]["capture"]
+    assert env_vars["LOGGER_KAFKA_TOPIC"] in topics(run)
+    assert "url" not in predictor["graph"]["logger"], "with direct Kafka capture the executor must not also POST"
