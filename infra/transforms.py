@@ -61,10 +61,9 @@ _SNAKE = {"jobTemplate": "job_template", "initContainers": "init_containers"}
 
 
 def _kind(args: pulumi.ResourceTransformArgs) -> str | None:
-    """The Kubernetes kind of a custom Kubernetes resource, or None for anything else (components, charts)."""
+    """The Kubernetes kind of a Kubernetes object, or None for anything else (components such as Chart v4 and
+    ConfigGroup are not custom; a helm.v3.Release is custom but not an object)."""
     if not args.custom or not args.type_.startswith("kubernetes:") or args.type_.startswith("kubernetes:helm.sh"):
-        return None
-    if args.type_ == "kubernetes:yaml/v2:ConfigGroup" or ":yaml:" in args.type_:
         return None
     kind = (args.props or {}).get("kind")
     return kind if isinstance(kind, str) else args.type_.rsplit(":", 1)[-1]
