@@ -688,6 +688,11 @@ def _check_pins_and_names(reader: _Reader) -> None:
         if not _QUANTITY.match(get(name)):
             reader.error(f'{name}={get(name)!r} is not a Kubernetes quantity; write e.g. "10Gi"')
     _at_least(reader, "search:kibanaReplicas", get("search:kibanaReplicas"), 1)
+    if get("kafka:operatorNamespace") == get("platform:appNamespace"):
+        reader.error(
+            f"kafka:operatorNamespace={get('kafka:operatorNamespace')} equals platform:appNamespace: the Strimzi chart "
+            f"watches the application namespace and would create its RoleBindings twice; use a separate namespace"
+        )
 
 
 def _fmt(version: tuple[int, int, int]) -> str:

@@ -94,6 +94,7 @@ def config_error(env: str = "dev", **kwargs: Any) -> str:
         ({"workflows:chartVersion": "v0.47.5"}, "workflows:chartVersion='v0.47.5' is not a version"),
         ({"seldon:namespace": "Seldon System"}, "seldon:namespace='Seldon System' is not a DNS label"),
         ({"search:storage": "ten gigs"}, "search:storage='ten gigs' is not a Kubernetes quantity"),
+        ({"kafka:operatorNamespace": "seldon"}, "kafka:operatorNamespace=seldon equals platform:appNamespace"),
     ],
 )
 def test_bad_config_is_rejected_with_the_key_and_the_fix(overrides: dict[str, Any], expected: str) -> None:
