@@ -1,0 +1,177 @@
+"""The search adapters: one protocol over the elasticsearch 8.x and opensearch-py clients.
+
+Elasticsearch 8 cannot run in the local stack (licence), so its adapter is exercised here against a small HTTP
+stub on 127.0.0.1 that answers like Elasticsearch 8 and records what the official client sent: the template
+request body and the NDJSON bulk body (scripted upserts with deterministic ids). OpenSearch runs for real in the
+integration tests.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from feedback.indexer.core import bulk_action, coalesce, decode_message, document_parts, index_template
+from feedback.indexer.search_io import (
+    ElasticsearchBackend,
+    ItemResult,
+    OpenSearchBackend,
+    SearchUnavailable,
+    create_backend,
+    es_template_kwargs,
+    item_result,
+    run_streaming_bulk,
+)
+from feedback.indexer.settings import SearchSettings
+
+
+class FakeElasticsearch8(BaseHTTPRequestHandler):
+    """Answers as Elasticsearch 8.15 would; item statuses for bulk come from `statuses` (by _id), default 201."""
+
+    requests: list[tuple[str, str, bytes]] = []
+    statuses: dict[str, int] = {}
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Elastic-Product", "Elasticsearch")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self.requests.append(("GET", self.path, b""))
+        self._answer(200, {"version": {"number": "8.15.0"}, "tagline": "You Know, for Search"})
+
+    def do_PUT(self) -> None:
+        self.do_POST("PUT")
+
+    def do_POST(self, method: str = "POST") -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.requests.append((method, self.path, body))
+        if not self.path.startswith("/_bulk"):
+            self._answer(200, {"acknowledged": True})
+            return
+        lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+        items = []
+        for meta in lines[::2]:
+            ((op, info),) = meta.items()
+            status = self.statuses.get(info["_id"], 201)
+            item: dict[str, Any] = {"_index": info["_index"], "_id": info["_id"], "status": status}
+            if status >= 300:
+                item["error"] = {
+                    "type": "mapper_parsing_exception" if status == 400 else "es_rejected_execution_exception"
+                }
+            items.append({op: item})
+        self._answer(200, {"took": 1, "errors": any(i[next(iter(i))]["status"] >= 300 for i in items), "items": items})
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def fake_es() -> Iterator[str]:
+    FakeElasticsearch8.requests = []
+    FakeElasticsearch8.statuses = {}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeElasticsearch8)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def request_actions(count: int) -> list[dict[str, Any]]:
+    headers = [
+        ("type", b"io.seldon.serving.inference.request"),
+        ("requestid", b"puid-7"),
+        ("modelid", b"classifier"),
+        ("inferenceservicename", b"text-classifier"),
+    ]
+    texts = json.dumps({"data": {"ndarray": [f"text {i}" for i in range(count)]}}).encode()
+    event = decode_message(headers, texts, 1_714_564_800_000)
+    return [bulk_action(part, "seldon-feedback") for part in coalesce((0, p) for p in document_parts(event, ()))]
+
+
+def test_backend_is_chosen_by_engine() -> None:
+    es = create_backend(SearchSettings(engine="elasticsearch", urls=("http://127.0.0.1:9",)))
+    opensearch = create_backend(SearchSettings(engine="opensearch", urls=("http://127.0.0.1:9",)))
+    assert isinstance(es, ElasticsearchBackend) and es.engine == "elasticsearch"
+    assert isinstance(opensearch, OpenSearchBackend) and opensearch.engine == "opensearch"
+
+
+def test_es_template_kwargs_rename_meta() -> None:
+    kwargs = es_template_kwargs("t", index_template("seldon-feedback", 1, 1))
+    assert kwargs["name"] == "t" and kwargs["meta"] == {"managed_by": "seldon-feedback-indexer"}
+    assert "_meta" not in kwargs and kwargs["index_patterns"] == ["seldon-feedback", "seldon-feedback-*"]
+
+
+def test_elasticsearch8_adapter_installs_the_template(fake_es: str) -> None:
+    backend = ElasticsearchBackend(SearchSettings(engine="elasticsearch", urls=(fake_es,)))
+    template = index_template("seldon-feedback", 2, 1)
+    backend.put_index_template("seldon-feedback-template", template)
+    method, path, body = FakeElasticsearch8.requests[-1]
+    assert (method, path) == ("PUT", "/_index_template/seldon-feedback-template")
+    assert json.loads(body) == template  # exactly our template, `_meta` included
+    backend.close()
+
+
+def test_elasticsearch8_adapter_bulk_sends_scripted_upserts_and_sorts_results(fake_es: str) -> None:
+    backend = ElasticsearchBackend(SearchSettings(engine="elasticsearch", urls=(fake_es,)))
+    actions = request_actions(3)
+    FakeElasticsearch8.statuses = {"puid-7:classifier:1": 400}
+    results = backend.bulk(actions)
+    assert sorted(results, key=lambda r: r.doc_id) == [
+        ItemResult("puid-7:classifier:0", 201, None),
+        ItemResult("puid-7:classifier:1", 400, {"type": "mapper_parsing_exception"}),
+        ItemResult("puid-7:classifier:2", 201, None),
+    ]
+    method, path, body = FakeElasticsearch8.requests[-1]
+    assert method in ("PUT", "POST") and path == "/_bulk"
+    lines = [json.loads(line) for line in body.splitlines()]
+    assert lines[0] == {"update": {"_index": "seldon-feedback", "_id": "puid-7:classifier:0", "retry_on_conflict": 5}}
+    assert lines[1]["scripted_upsert"] is True and lines[1]["upsert"] == {}
+    assert lines[1]["script"]["lang"] == "painless" and lines[1]["script"]["params"]["doc"]["input_text"] == "text 0"
+    backend.close()
+
+
+def test_unreachable_cluster_raises_search_unavailable() -> None:
+    backend = ElasticsearchBackend(
+        SearchSettings(engine="elasticsearch", urls=("http://127.0.0.1:9",), request_timeout_s=1)
+    )
+    with pytest.raises(SearchUnavailable):
+        backend.bulk(request_actions(1))
+    with pytest.raises(SearchUnavailable):
+        backend.put_index_template("t", index_template("seldon-feedback", 1, 0))
+    opensearch = OpenSearchBackend(
+        SearchSettings(engine="opensearch", urls=("http://127.0.0.1:9",), request_timeout_s=1)
+    )
+    with pytest.raises(SearchUnavailable):
+        opensearch.bulk(request_actions(1))
+
+
+def test_run_streaming_bulk_uses_report_not_raise_mode() -> None:
+    seen: dict[str, Any] = {}
+
+    def streaming_bulk(
+        client: Any, actions: list[dict[str, Any]], **kwargs: Any
+    ) -> Iterator[tuple[bool, dict[str, Any]]]:
+        seen.update(kwargs)
+        for action in actions:
+            yield True, {"update": {"_id": action["_id"], "status": 200}}
+
+    results = run_streaming_bulk(streaming_bulk, None, request_actions(2), (ConnectionError,))
+    assert [r.status for r in results] == [200, 200]
+    assert seen["raise_on_error"] is False and seen["max_retries"] == 5 and seen["raise_on_exception"] is True
+
+
+def test_item_result_reads_errors() -> None:
+    item = {"update": {"_id": "a", "status": 429, "error": {"type": "es_rejected_execution_exception"}}}
+    assert item_result(item) == ItemResult("a", 429, {"type": "es_rejected_execution_exception"})
