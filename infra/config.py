@@ -266,8 +266,8 @@ KEYS: tuple[Key, ...] = (
     _k(
         "classifier:resources",
         "object",
-        {"cpu": "100m", "memory": "512Mi"},
-        "Requests of each model container.",
+        {"cpu": "100m", "memory": "1Gi"},
+        "Requests of each model container (memory is also the limit).",
         fields=_RES,
     ),
     # feedback pipeline

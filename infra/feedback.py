@@ -236,7 +236,8 @@ def classifier_values(args: ClassifierArgs, *, streaming: bool) -> dict[str, Any
         "predictorName": PREDICTOR,
         "replicas": s.streaming_replicas if streaming else s.replicas,
         "image": image_values(s.image),
-        "resources": {"requests": s.resources.requests()},
+        # memory limit = request: a request above the chart's default limit would be rejected
+        "resources": {"requests": s.resources.requests(), "limits": {"memory": s.resources.memory}},
         "pdb": {"enabled": args.pod_disruption_budgets and not streaming},
         "kafka": kafka_values,
         "logger": {
