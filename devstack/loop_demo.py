@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -138,16 +139,25 @@ def send_realtime(loop: LoopStack, sizes: DemoSizes, rows: list[tuple[str, int]]
             done += 1
             console.progress("realtime", f"real-time: {done}/{sizes.realtime} predictions answered and logged")
 
-    with ThreadPoolExecutor(sizes.workers) as pool:
-        for future in [
-            pool.submit(one, i, text, label) for i, (text, label) in enumerate(_cycle(rows, sizes.realtime))
-        ]:
-            future.result()
+    rows = _cycle(rows, sizes.realtime)
+    in_parallel(sizes.workers, [lambda i=i, row=row: one(i, *row) for i, row in enumerate(rows)])
     console.progress("realtime", f"real-time: {done}/{sizes.realtime} predictions answered and logged", final=True)
     sent.requests["realtime"] += sizes.realtime
     sent.events[("realtime", "request")] += sizes.realtime
     sent.events[("realtime", "response")] += sizes.realtime
     sent.events[("realtime", "feedback")] += len(sent.feedback)
+
+
+def in_parallel(workers: int, tasks: list[Callable[[], None]]) -> None:
+    """Run `tasks` on `workers` threads; the first error (or Ctrl-C) cancels what has not started yet."""
+    pool = ThreadPoolExecutor(workers)
+    try:
+        for future in [pool.submit(task) for task in tasks]:
+            future.result()
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _with_puid(response: dict[str, Any], puid: str) -> dict[str, Any]:
@@ -234,10 +244,11 @@ def send_batch(loop: LoopStack, sizes: DemoSizes, rows: list[tuple[str, int]], s
         collector.send("request", puid, request, deployment)
         collector.send("response", puid, answer, deployment)
 
-    with ThreadPoolExecutor(sizes.workers) as pool:
-        for i, future in enumerate([pool.submit(log_line, line) for line in lines], start=1):
-            future.result()
-            console.progress("batch-log", f"batch: {i}/{len(lines)} answers logged to the collector")
+    def log_and_count(i: int, line: dict[str, Any]) -> None:
+        log_line(line)
+        console.progress("batch-log", f"batch: {i}/{len(lines)} answers logged to the collector")
+
+    in_parallel(sizes.workers, [lambda i=i, line=line: log_and_count(i, line) for i, line in enumerate(lines, 1)])
     console.progress("batch-log", f"batch: {len(lines)}/{len(lines)} answers logged to the collector", final=True)
 
 
@@ -520,7 +531,7 @@ def run(sizes: DemoSizes, keep: bool = False, out: TextIO = sys.stdout, verbose:
     console = Console(out)
     if not verbose:  # the progress lines say what happens; server logs stay in the run folder
         logging.getLogger("devstack").setLevel(logging.WARNING)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     loop: LoopStack | None = None
     try:
         held_out, train = load_comments()
@@ -561,7 +572,8 @@ def run(sizes: DemoSizes, keep: bool = False, out: TextIO = sys.stdout, verbose:
         keep = False
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if loop is not None and not keep:
             loop.stop()
 
