@@ -57,7 +57,7 @@ def produce(kafka: KafkaServer, topic: str, count: int) -> None:
             on_delivery=on_delivery,
         )
         producer.poll(0)
-    assert producer.flush(30) == 0, "producer could not deliver everything within 30 s"
+    assert producer.flush(60) == 0, "producer could not deliver everything within 60 s"
     assert failures == []
 
 
