@@ -5,7 +5,7 @@
 
 1. Indexer throughput vs the physical limit: the same capture traffic (request, response, feedback; both capture
    formats) is pre-loaded into a 4-partition topic, the indexer consumes it all (time from its first to its last
-   message); then the very documents it produced are written with raw `_bulk` index operations (500 per request,
+   message); then the very documents it produced are written with raw `_bulk` index operations (1000 per request,
    the indexer's batch size) into a fresh index with the same template. Ratio = indexer docs/s / raw docs/s.
 2. Collector sustained rate: CloudEvents POSTed as fast as 32 concurrent clients can (each answered after Kafka's
    acknowledgement).
@@ -41,6 +41,7 @@ from devstack.search import SearchServer  # noqa: E402
 from tests.fixtures.feedback import FeedbackPipeline, generate_traffic, http_event, post_events  # noqa: E402
 
 log = logging.getLogger("bench_feedback")
+SENDERS = 8
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -56,7 +57,7 @@ def indexer_throughput(pipeline: FeedbackPipeline, ids: int) -> dict[str, Any]:
     traffic = generate_traffic(ids=ids, seed=3)
     pipeline.produce(traffic.records)
     total = len(traffic.records)
-    indexer = pipeline.indexer(batch_size="500")
+    indexer = pipeline.indexer(batch_size="1000")
     deadline = time.monotonic() + 600
     first = None
     while time.monotonic() < deadline:
@@ -85,12 +86,12 @@ def indexer_throughput(pipeline: FeedbackPipeline, ids: int) -> dict[str, Any]:
     raw_index = f"{pipeline.index}-raw"  # matches the template's `<index>-*` pattern: same mapping
     client.indices.create(index=raw_index)
     started = time.monotonic()
-    for start in range(0, len(sources), 500):
+    for start in range(0, len(sources), 1000):
         chunk = [
             {"_index": raw_index, "_id": f"{s['request_id']}:{s['node']}:{s['instance']}", "_source": s}
-            for s in sources[start : start + 500]
+            for s in sources[start : start + 1000]
         ]
-        _, errors = bulk(client, chunk, chunk_size=500, max_chunk_bytes=50 * 1024 * 1024)
+        _, errors = bulk(client, chunk, chunk_size=1000, max_chunk_bytes=50 * 1024 * 1024)
         assert not errors
     raw_seconds = time.monotonic() - started
     client.indices.refresh(index=raw_index)
@@ -149,17 +150,29 @@ def freshness(pipeline: FeedbackPipeline, collector: CollectorServer, rate: floa
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    session = requests.Session()
     started = time.monotonic()
-    for index, event in enumerate(events):
-        delay = started + index / rate - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        sent_at = time.monotonic()
-        sent[event.request_id] = sent_at
-        response = session.post(collector.url, data=event.body, headers=event.headers, timeout=30)
-        acked.append(time.monotonic() - sent_at)
-        assert response.status_code == 200, response.text
+    failures: list[str] = []
+
+    def send(lane: int) -> None:  # 8 lanes, each sending every 8th event on the shared schedule
+        session = requests.Session()
+        for index in range(lane, count, SENDERS):
+            event = events[index]
+            delay = started + index / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            sent_at = time.monotonic()
+            sent[event.request_id] = sent_at
+            response = session.post(collector.url, data=event.body, headers=event.headers, timeout=30)
+            acked.append(time.monotonic() - sent_at)
+            if response.status_code != 200:
+                failures.append(response.text)
+
+    senders = [threading.Thread(target=send, args=(lane,)) for lane in range(SENDERS)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join(timeout=seconds + 120)
+    assert not failures, failures[:3]
     achieved = count / (time.monotonic() - started)
     done.set()
     poller.join(timeout=seconds + 130)

@@ -7,10 +7,10 @@ import random
 from typing import Any
 
 import pytest
-
 from feedback.collector.core import CaptureRecord, build_record
 from feedback.indexer.core import (
     MERGE_SCRIPT,
+    MERGE_SCRIPT_ID,
     CaptureEvent,
     ItemOutcome,
     PoisonMessage,
@@ -106,7 +106,11 @@ def test_direct_kafka_format_is_decoded_with_kafka_timestamp() -> None:
         (direct_headers("request"), None, "empty_payload"),
         (direct_headers("request"), b"{not json", "invalid_json"),
         (direct_headers("request"), b"\xff\xfe\x00", "not_utf8"),
-        (direct_headers("request", **{"content-type": "application/protobuf"}), b"\x08\x01", "unsupported_content_type"),
+        (
+            direct_headers("request", **{"content-type": "application/protobuf"}),
+            b"\x08\x01",
+            "unsupported_content_type",
+        ),
         ([("type", b"\xff")], b"{}", "invalid_header"),
         ([("ce_type", TYPES["request"].encode()), ("ce_requestid", b"x")], b"{}", "invalid_cloudevent"),
     ],
@@ -207,6 +211,7 @@ def test_bulk_action_is_an_idempotent_scripted_upsert() -> None:
     action = bulk_action(part, "seldon-feedback")
     assert action["_op_type"] == "update" and action["_id"] == "puid-1:classifier:0"
     assert action["scripted_upsert"] is True and action["upsert"] == {}
+    assert action["script"]["id"] == MERGE_SCRIPT_ID and "source" not in action["script"]
     assert action["script"]["params"]["doc"]["input_text"] == "a"
     assert action["script"]["params"]["mode_hint"] == "realtime"
     assert action["retry_on_conflict"] > 0

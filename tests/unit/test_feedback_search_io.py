@@ -15,7 +15,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from feedback.indexer.core import bulk_action, coalesce, decode_message, document_parts, index_template
+from feedback.indexer.core import (
+    MERGE_SCRIPT_ID,
+    bulk_action,
+    coalesce,
+    decode_message,
+    document_parts,
+    index_template,
+    stored_script,
+)
 from feedback.indexer.search_io import (
     ElasticsearchBackend,
     ItemResult,
@@ -120,6 +128,10 @@ def test_elasticsearch8_adapter_installs_the_template(fake_es: str) -> None:
     method, path, body = FakeElasticsearch8.requests[-1]
     assert (method, path) == ("PUT", "/_index_template/seldon-feedback-template")
     assert json.loads(body) == template  # exactly our template, `_meta` included
+    backend.put_script(MERGE_SCRIPT_ID, stored_script())
+    method, path, body = FakeElasticsearch8.requests[-1]
+    assert (method, path) == ("PUT", f"/_scripts/{MERGE_SCRIPT_ID}")
+    assert json.loads(body) == {"script": {"lang": "painless", "source": stored_script()["source"]}}
     backend.close()
 
 
@@ -138,7 +150,8 @@ def test_elasticsearch8_adapter_bulk_sends_scripted_upserts_and_sorts_results(fa
     lines = [json.loads(line) for line in body.splitlines()]
     assert lines[0] == {"update": {"_index": "seldon-feedback", "_id": "puid-7:classifier:0", "retry_on_conflict": 5}}
     assert lines[1]["scripted_upsert"] is True and lines[1]["upsert"] == {}
-    assert lines[1]["script"]["lang"] == "painless" and lines[1]["script"]["params"]["doc"]["input_text"] == "text 0"
+    assert lines[1]["script"]["id"] == MERGE_SCRIPT_ID
+    assert lines[1]["script"]["params"]["doc"]["input_text"] == "text 0"
     backend.close()
 
 

@@ -456,6 +456,15 @@ if (s.truth_index != null && s.predicted_index != null) {
 """.strip()
 
 
+# Stored once by the indexer (PUT _scripts/<id>) so that bulk actions carry only the id and the parameters; the id
+# changes with the source, so indexers of different versions never overwrite each other's script.
+MERGE_SCRIPT_ID = "seldon-feedback-merge-" + hashlib.sha256(MERGE_SCRIPT.encode()).hexdigest()[:12]
+
+
+def stored_script() -> dict[str, Any]:
+    return {"lang": "painless", "source": MERGE_SCRIPT}
+
+
 def bulk_action(part: DocumentPart, index: str) -> dict[str, Any]:
     return {
         "_op_type": "update",
@@ -464,11 +473,7 @@ def bulk_action(part: DocumentPart, index: str) -> dict[str, Any]:
         "retry_on_conflict": 5,
         "scripted_upsert": True,
         "upsert": {},
-        "script": {
-            "source": MERGE_SCRIPT,
-            "lang": "painless",
-            "params": {"doc": part.fields, "mode_hint": part.mode_hint},
-        },
+        "script": {"id": MERGE_SCRIPT_ID, "params": {"doc": part.fields, "mode_hint": part.mode_hint}},
     }
 
 

@@ -19,6 +19,7 @@ from confluent_kafka import KafkaError, KafkaException, Message
 
 from feedback.config import SettingsError
 from feedback.indexer.core import (
+    MERGE_SCRIPT_ID,
     DocumentPart,
     ItemOutcome,
     PoisonMessage,
@@ -29,6 +30,7 @@ from feedback.indexer.core import (
     document_parts,
     error_reason,
     index_template,
+    stored_script,
 )
 from feedback.indexer.kafka_io import (
     DeadLetterProducer,
@@ -99,13 +101,19 @@ class Indexer:
             log.debug("could not read consumer lag from statistics")
 
     def install_template(self) -> None:
-        """Install the index template, retrying until the cluster accepts it (or the indexer is stopped)."""
+        """Install the index template and the merge script, retrying until the cluster accepts them."""
         backoff = Backoff(self.settings.retry_initial_s, self.settings.retry_max_s, self.stop)
         template = index_template(self.settings.index, self.settings.index_shards, self.settings.index_replicas)
         while not self.stop.is_set():
             try:
                 self.backend.put_index_template(f"{self.settings.index}-template", template)
-                log.info("index template %s-template installed (%s)", self.settings.index, self.backend.engine)
+                self.backend.put_script(MERGE_SCRIPT_ID, stored_script())
+                log.info(
+                    "index template %s-template and script %s installed (%s)",
+                    self.settings.index,
+                    MERGE_SCRIPT_ID,
+                    self.backend.engine,
+                )
                 return
             except SearchUnavailable as exc:
                 self.metrics.retries.labels("search_unavailable").inc()

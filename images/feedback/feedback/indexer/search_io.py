@@ -36,6 +36,8 @@ class SearchBackend(Protocol):
 
     def put_index_template(self, name: str, template: dict[str, Any]) -> None: ...
 
+    def put_script(self, script_id: str, script: dict[str, Any]) -> None: ...
+
     def bulk(self, actions: list[dict[str, Any]]) -> list[ItemResult]: ...
 
     def close(self) -> None: ...
@@ -112,6 +114,12 @@ class ElasticsearchBackend:
         except self._errors() as exc:
             raise SearchUnavailable(f"cannot install index template {name}: {exc}") from exc
 
+    def put_script(self, script_id: str, script: dict[str, Any]) -> None:
+        try:
+            self.client.put_script(id=script_id, script=script)
+        except self._errors() as exc:
+            raise SearchUnavailable(f"cannot store script {script_id}: {exc}") from exc
+
     def bulk(self, actions: list[dict[str, Any]]) -> list[ItemResult]:
         from elasticsearch.helpers import streaming_bulk
 
@@ -150,6 +158,12 @@ class OpenSearchBackend:
             self.client.indices.put_index_template(name=name, body=template)
         except self._errors() as exc:
             raise SearchUnavailable(f"cannot install index template {name}: {exc}") from exc
+
+    def put_script(self, script_id: str, script: dict[str, Any]) -> None:
+        try:
+            self.client.put_script(id=script_id, body={"script": script})
+        except self._errors() as exc:
+            raise SearchUnavailable(f"cannot store script {script_id}: {exc}") from exc
 
     def bulk(self, actions: list[dict[str, Any]]) -> list[ItemResult]:
         from opensearchpy.helpers import streaming_bulk

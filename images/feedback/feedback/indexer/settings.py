@@ -50,7 +50,7 @@ class IndexerSettings:
     index: str = "seldon-feedback"
     index_shards: int = 1
     index_replicas: int = 1
-    batch_size: int = 500
+    batch_size: int = 1000
     batch_wait_s: float = 0.5
     retry_initial_s: float = 0.5
     retry_max_s: float = 30.0
@@ -95,7 +95,7 @@ class IndexerSettings:
             index=index,
             index_shards=env_int(env, "INDEXER_INDEX_SHARDS", 1, minimum=1, maximum=64),
             index_replicas=env_int(env, "INDEXER_INDEX_REPLICAS", 1, minimum=0, maximum=8),
-            batch_size=env_int(env, "INDEXER_BATCH_SIZE", 500, minimum=1, maximum=10_000),
+            batch_size=env_int(env, "INDEXER_BATCH_SIZE", 1000, minimum=1, maximum=10_000),
             batch_wait_s=env_float(env, "INDEXER_BATCH_WAIT_S", 0.5, minimum=0.01, maximum=30.0),
             retry_initial_s=retry_initial,
             retry_max_s=retry_max,
