@@ -258,7 +258,9 @@ class LoopStack:
             kind="local",
             realtime=RealtimeTarget(
                 rest_url=rest_url,
-                grpc_address=getattr(self.executor_rest, "grpc_address", None) if self.has_executor else None,
+                grpc_address=getattr(self.executor_rest, "grpc_address", None)
+                if self.has_executor
+                else self.model.grpc_address,
                 deployment=DEPLOYMENT,
                 namespace=NAMESPACE,
                 predictor=PREDICTOR,

@@ -21,14 +21,16 @@ _F = descriptor_pb2.FieldDescriptorProto
 
 
 def _field(name: str, number: int, kind: int, type_name: str = "", repeated: bool = False) -> Any:
-    return _F(
+    spec = _F(
         name=name,
         number=number,
         type=kind,
-        type_name=type_name,
         label=_F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL,
         json_name=name,
     )
+    if type_name:
+        spec.type_name = type_name
+    return spec
 
 
 @cache
