@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 
 from tests.fixtures.feedback import FeedbackPipeline, generate_traffic
 
@@ -37,6 +38,14 @@ def test_ten_thousand_mixed_shuffled_repeated_events(feedback_pipeline: Feedback
     assert indexer.metric("feedback_indexer_messages_consumed_total", format="direct") > 0
     assert indexer.metric("feedback_indexer_messages_consumed_total", format="cloudevent") > 0
     assert indexer.metric("feedback_indexer_freshness_seconds_count") == 10_000
+    feedback_pipeline.wait_for(
+        lambda: (
+            "feedback_indexer_consumer_lag{" in requests.get(indexer.metrics_url, timeout=5).text
+            and indexer.metric("feedback_indexer_consumer_lag") == 0
+        ),
+        30,
+        "consumer lag reported and 0",
+    )
 
 
 def test_indexer_killed_mid_stream_and_restarted_gives_the_same_documents(feedback_pipeline: FeedbackPipeline) -> None:

@@ -132,7 +132,7 @@ def test_request_with_two_texts_gives_two_instances() -> None:
     assert [doc["instance"] for doc in docs] == [0, 1]
     assert all(doc["request_time"] == "2024-05-01T12:00:00.100000Z" for doc in docs)
     assert all(doc["request_time_us"] == 1714564800100000 for doc in docs)
-    assert all(doc["request_raw"] == {"data": {"ndarray": ["good", "bad"]}} for doc in docs)
+    assert [doc["request_raw"] for doc in docs] == [{"data": {"ndarray": ["good"]}}, {"data": {"ndarray": ["bad"]}}]
 
 
 def test_response_gives_class_names_probabilities_and_prediction() -> None:
@@ -257,3 +257,17 @@ def test_index_template_maps_keywords_dates_and_keeps_raw_payloads_unindexed() -
     for name in ("request_raw", "response_raw", "feedback_raw"):
         assert mappings[name] == {"type": "object", "enabled": False}
     assert template["template"]["settings"] == {"number_of_shards": 1, "number_of_replicas": 0}
+
+
+def test_raw_payload_of_a_multi_row_request_is_cut_to_its_instance() -> None:
+    payload = {"data": {"names": ["text"], "ndarray": [["a"], ["b"], ["c"]]}, "meta": {"tags": {"batch_id": "b"}}}
+    docs = fields_of("request", payload)
+    assert [doc["request_raw"] for doc in docs] == [
+        {"data": {"names": ["text"], "ndarray": [[row]]}, "meta": {"tags": {"batch_id": "b"}}} for row in "abc"
+    ]
+    tensor = {"data": {"names": ["t:0", "t:1"], "tensor": {"shape": [2, 2], "values": [0.1, 0.9, 0.8, 0.2]}}}
+    docs = fields_of("response", tensor)
+    assert docs[1]["response_raw"]["data"]["tensor"] == {"shape": [1, 2], "values": [0.8, 0.2]}
+    assert (docs[1]["predicted_label"], docs[1]["predicted_score"]) == ("t:0", 0.8)
+    single = {"data": {"ndarray": ["only"]}}
+    assert fields_of("request", single)[0]["request_raw"] == single

@@ -236,6 +236,28 @@ def _seldon_rows(message: Any) -> tuple[list[Any], list[str] | None]:
     return [], None
 
 
+def instance_payload(message: Any, instance: int, rows: int) -> Any:
+    """The raw payload of one instance: a multi-row Seldon ndarray/tensor or TensorFlow message cut down to its
+    row `instance` (names and meta kept), so a batch of n rows stores n rows in total, not n times n."""
+    if rows <= 1 or not isinstance(message, dict):
+        return message
+    data = message.get("data")
+    if isinstance(data, dict):
+        if isinstance(data.get("ndarray"), list) and len(data["ndarray"]) == rows:
+            return {**message, "data": {**data, "ndarray": [data["ndarray"][instance]]}}
+        tensor = data.get("tensor")
+        if isinstance(tensor, dict) and isinstance(tensor.get("values"), list):
+            shape = tensor.get("shape") or []
+            if len(shape) >= 2 and shape[0] == rows:
+                width = len(tensor["values"]) // rows
+                values = tensor["values"][instance * width : (instance + 1) * width]
+                return {**message, "data": {**data, "tensor": {**tensor, "shape": [1, *shape[1:]], "values": values}}}
+    for key in ("instances", "predictions"):
+        if isinstance(message.get(key), list) and len(message[key]) == rows:
+            return {**message, key: [message[key][instance]]}
+    return message
+
+
 def _row_text(row: Any) -> str | None:
     if isinstance(row, str):
         return row[:MAX_TEXT_CHARS]
@@ -379,19 +401,19 @@ def _per_instance(event: CaptureEvent) -> list[dict[str, Any]]:
             if text is not None:
                 fields["input_text"] = text
             parts.append(fields)
-        for fields in parts:
+        for instance, fields in enumerate(parts):
             fields.update(_times("request", event.event_time_us))
-            fields["request_raw"] = payload
+            fields["request_raw"] = instance_payload(payload, instance, len(parts))
         return parts
     if event.kind is EventKind.RESPONSE:
         rows, names = _seldon_rows(payload)
         tags = _tags(payload)
         parts = []
-        for row in rows or [None]:
+        for instance, row in enumerate(rows or [None]):
             fields = dict(tags)
             fields.update(_prediction(row, names))
             fields.update(_times("response", event.event_time_us))
-            fields["response_raw"] = payload
+            fields["response_raw"] = instance_payload(payload, instance, len(rows))
             parts.append(fields)
         return parts
     # feedback: {"request": ..., "response": ..., "truth": ..., "reward": ...}
