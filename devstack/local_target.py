@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,38 @@ PREDICTOR = "default"
 TARGET_FILE = "target.yaml"
 
 
+@dataclass(frozen=True)
+class Names:
+    """Topic, index, bucket and consumer-group names of one loop stack. The defaults are the cluster's; a stack
+    sharing Kafka and the search engine with other tests takes `Names.unique()` so nothing of theirs mixes in
+    (the index must not start with another indexer's index name: their templates' patterns would overlap)."""
+
+    capture_topic: str = CAPTURE_TOPIC
+    dead_letter_topic: str = DEAD_LETTER_TOPIC
+    input_topic: str = INPUT_TOPIC
+    output_topic: str = OUTPUT_TOPIC
+    index: str = INDEX
+    bucket: str = BUCKET
+    group_id: str = "seldon-feedback-indexer"
+
+    @classmethod
+    def unique(cls, prefix: str = "smoke") -> Names:
+        token = f"{prefix}-{secrets.token_hex(3)}"
+        return cls(
+            capture_topic=f"{token}-capture",
+            dead_letter_topic=f"{token}-capture-dead-letter",
+            input_topic=f"{token}-model_input",
+            output_topic=f"{token}-model_output",
+            index=f"{token}-feedback",
+            bucket=f"{token}-batch",
+            group_id=f"{token}-indexer",
+        )
+
+    @property
+    def topics(self) -> list[str]:
+        return [self.capture_topic, self.dead_letter_topic, self.input_topic, self.output_topic]
+
+
 def executor_available() -> bool:
     """True when devstack.executor exists (the executor could be built from this machine's registries)."""
     return importlib.util.find_spec("devstack.executor") is not None
@@ -64,20 +98,21 @@ class Provision:
     name = "provision"
     process = None
 
-    def __init__(self, kafka: Any, s3: Any) -> None:
+    def __init__(self, kafka: Any, s3: Any, names: Names) -> None:
         self.kafka = kafka
         self.s3 = s3
+        self.names = names
 
     def start(self) -> Provision:
-        self.kafka.create_topics([CAPTURE_TOPIC, DEAD_LETTER_TOPIC, INPUT_TOPIC, OUTPUT_TOPIC])
-        self.s3.create_buckets([BUCKET])
+        self.kafka.create_topics(self.names.topics)
+        self.s3.create_buckets([self.names.bucket])
         return self
 
     def stop(self) -> None:
         return None
 
     def describe(self) -> dict[str, Any]:
-        return {"topics": [CAPTURE_TOPIC, DEAD_LETTER_TOPIC, INPUT_TOPIC, OUTPUT_TOPIC], "bucket": BUCKET}
+        return {"topics": self.names.topics, "bucket": self.names.bucket}
 
 
 class ModelService:
@@ -175,6 +210,7 @@ class LoopStack:
         s3: Any = None,
         use_executor: bool | None = None,
         limits: Limits | None = None,
+        names: Names | None = None,
         indexer_settings: dict[str, Any] | None = None,
     ) -> None:
         from devstack.feedback import CollectorServer, IndexerServer
@@ -184,6 +220,7 @@ class LoopStack:
 
         self.run_dir = run_dir or new_run_dir("loop-")
         self.limits = limits or Limits()
+        self.names = names = names or Names()
         servers: list[Server] = []
         if kafka is None:
             kafka = KafkaServer(self.run_dir)
@@ -195,10 +232,10 @@ class LoopStack:
             s3 = S3Server(self.run_dir)
             servers.append(s3)
         self.kafka, self.search, self.s3 = kafka, search, s3
-        servers.append(Provision(kafka, s3))
+        servers.append(Provision(kafka, s3, names))
         self.model = ModelService(self.run_dir)
         servers.append(self.model)
-        self.collector = CollectorServer(self.run_dir, bootstrap=kafka.bootstrap, topic=CAPTURE_TOPIC)
+        self.collector = CollectorServer(self.run_dir, bootstrap=kafka.bootstrap, topic=names.capture_topic)
         self.executor_rest: Any = None
         self.executor_kafka: Any = None
         if executor_available() if use_executor is None else use_executor:
@@ -210,9 +247,11 @@ class LoopStack:
         self.indexer = IndexerServer(
             self.run_dir,
             bootstrap=kafka.bootstrap,
-            topic=CAPTURE_TOPIC,
+            topic=names.capture_topic,
             search_url=search.url,
-            index=INDEX,
+            index=names.index,
+            dead_letter_topic=names.dead_letter_topic,
+            group_id=names.group_id,
             **(indexer_settings or {"batch_wait_s": 0.2}),
         )
         servers.append(Tracked(self.indexer, self.run_dir))
@@ -267,16 +306,18 @@ class LoopStack:
                 executor=self.has_executor,
             ),
             streaming=StreamingTarget(
-                input_topic=INPUT_TOPIC, output_topic=OUTPUT_TOPIC, deployment=STREAMING_DEPLOYMENT
+                input_topic=self.names.input_topic,
+                output_topic=self.names.output_topic,
+                deployment=STREAMING_DEPLOYMENT,
             )
             if self.executor_kafka is not None
             else None,
             collector=CollectorTarget(url=self.collector.url),
-            kafka=KafkaTarget(bootstrap=self.kafka.bootstrap, capture_topic=CAPTURE_TOPIC),
-            search=SearchTarget(url=self.search.url, index=INDEX),
+            kafka=KafkaTarget(bootstrap=self.kafka.bootstrap, capture_topic=self.names.capture_topic),
+            search=SearchTarget(url=self.search.url, index=self.names.index),
             object_store=ObjectStoreTarget(
                 endpoint=self.s3.endpoint,
-                bucket=BUCKET,
+                bucket=self.names.bucket,
                 access_key=self.s3.access_key,
                 secret_key=self.s3.secret_key,
                 region=self.s3.region,
