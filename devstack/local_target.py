@@ -16,6 +16,7 @@ those capture checks with the reason and still proves the collector -> Kafka -> 
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import secrets
@@ -88,8 +89,16 @@ class Names:
 
 
 def executor_available() -> bool:
-    """True when devstack.executor exists (the executor could be built from this machine's registries)."""
-    return importlib.util.find_spec("devstack.executor") is not None
+    """True when devstack.executor can give the loop its executors (REST mode and Kafka mode, logging to the
+    collector): the module exists and offers `loop_executors(loop)`. It does not while the executor cannot be
+    built from this machine's registries (docs/executor.md)."""
+    if importlib.util.find_spec("devstack.executor") is None:
+        return False
+    module = importlib.import_module("devstack.executor")
+    if not hasattr(module, "loop_executors"):
+        log.warning("devstack.executor has no loop_executors(loop); running the loop without the executor")
+        return False
+    return True
 
 
 class Provision:
