@@ -23,7 +23,7 @@ from devstack.java import java_executable, java_process_env, jvm_options
 from devstack.maven import classpath_string
 from devstack.ports import HOST, ensure_free, free_ports, is_listening
 from devstack.process import ManagedProcess, tail
-from devstack.startup import start_failure, still_free
+from devstack.startup import remember, remembered, start_failure, still_free
 
 log = logging.getLogger(__name__)
 _client_log = logging.getLogger(__name__ + ".admin")  # librdkafka's own lines go to logging, not stderr
@@ -82,10 +82,13 @@ class KafkaServer:
         self.log_dir = self.home / "logs"
         self.config_path = self.home / "server.properties"
         self.log4j_path = self.home / "log4j2.properties"
+        saved = remembered(self.home)  # the same data dir comes back on the same ports (the quorum records them)
         chosen = free_ports(2)
-        self.port = port or chosen[0]
-        self.controller_port = controller_port or (chosen[1] if chosen[1] != self.port else chosen[0])
-        self._chosen_by_us = (port is None, controller_port is None)
+        self.port = port or saved.get("port") or chosen[0]
+        self.controller_port = controller_port or saved.get("controller_port") or chosen[1]
+        if self.controller_port == self.port:
+            self.controller_port = chosen[0] if chosen[0] != self.port else chosen[1]
+        self._chosen_by_us = (port is None and not saved, controller_port is None and not saved)
         self._started_once = False
         self.process: ManagedProcess | None = None
 
@@ -161,6 +164,7 @@ class KafkaServer:
             self.controller_port = still_free(self.controller_port, self._chosen_by_us[1], "kafka controller")
         ensure_free(self.port, "kafka")
         ensure_free(self.controller_port, "kafka controller")
+        remember(self.home, {"port": self.port, "controller_port": self.controller_port})
         self._started_once = True
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self.server_properties())

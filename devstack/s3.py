@@ -21,7 +21,7 @@ from devstack.java import java_executable, java_process_env, jvm_options
 from devstack.maven import classpath_string
 from devstack.ports import HOST, ensure_free, free_port, is_listening
 from devstack.process import ManagedProcess
-from devstack.startup import start_failure, still_free
+from devstack.startup import remember, remembered, start_failure, still_free
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +62,12 @@ class S3Server:
         self.log_dir = self.home / "logs"
         self.config_path = self.home / "s3proxy.properties"
         self.logback_path = self.home / "logback.xml"
-        self.port = port or free_port()
-        self._port_chosen_by_us = port is None
+        saved = remembered(self.home)  # the same data comes back on the same port with the same keys
+        self.port = port or saved.get("port") or free_port()
+        self._port_chosen_by_us = port is None and not saved
         self._started_once = False
         self.access_key = access_key
-        self.secret_key = secret_key or secrets.token_hex(16)
+        self.secret_key = secret_key or saved.get("secret_key") or secrets.token_hex(16)
         self.region = region
         self.process: ManagedProcess | None = None
 
@@ -120,6 +121,7 @@ class S3Server:
         if not self._started_once:  # a restart must come back on the same port
             self.port = still_free(self.port, self._port_chosen_by_us, "s3")
         ensure_free(self.port, "s3")
+        remember(self.home, {"port": self.port, "secret_key": self.secret_key})
         self._started_once = True
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)

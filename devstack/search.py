@@ -34,7 +34,7 @@ from devstack.maven import classpath_string
 from devstack.paths import cache_dir
 from devstack.ports import HOST, ensure_free, free_port, is_listening
 from devstack.process import ManagedProcess
-from devstack.startup import start_failure, still_free
+from devstack.startup import remember, remembered, start_failure, still_free
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +145,11 @@ class SearchServer:
         self.home = Path(run_dir) / "search"
         self.node_home = self.home / "node_1"
         self.log_dir = self.home / "logs"
-        self.port = port or free_port()
-        self._port_chosen_by_us = port is None
+        saved = remembered(self.home)  # the same data comes back on the same port with the same cluster name
+        self.port = port or saved.get("port") or free_port()
+        self._port_chosen_by_us = port is None and not saved
         self._started_once = False
-        self.cluster_name = f"devstack-{secrets.token_hex(4)}"
+        self.cluster_name = saved.get("cluster_name") or f"devstack-{secrets.token_hex(4)}"
         self.process: ManagedProcess | None = None
 
     @property
@@ -192,6 +193,7 @@ class SearchServer:
         if not self._started_once:  # a restart must come back on the same port
             self.port = still_free(self.port, self._port_chosen_by_us, "search")
         ensure_free(self.port, "search")
+        remember(self.home, {"port": self.port, "cluster_name": self.cluster_name})
         self._started_once = True
         self._write_config()
         began = time.monotonic()

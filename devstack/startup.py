@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 from devstack.errors import DevstackError
 from devstack.process import tail
@@ -48,3 +50,21 @@ def still_free(port: int, chosen_by_us: bool, owner: str) -> int:
         if not chosen_by_us:
             raise
     return free_port()
+
+
+IDENTITY_FILE = "identity.json"
+
+
+def remembered(home: Path) -> dict[str, Any]:
+    """What a server chose on an earlier start in `home` (ports, names, keys), so that a new server object on the
+    same data comes back the same way; {} for a fresh folder."""
+    try:
+        value = json.loads((home / IDENTITY_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def remember(home: Path, values: dict[str, Any]) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / IDENTITY_FILE).write_text(json.dumps(values, indent=2) + "\n")

@@ -104,3 +104,21 @@ def test_create_topics_is_idempotent_and_sets_partitions(kafka: KafkaServer) -> 
 
     metadata = AdminClient({"bootstrap.servers": kafka.bootstrap}).list_topics(timeout=10)
     assert len(metadata.topics[topic].partitions) == 4
+
+
+def test_a_new_server_on_old_data_comes_back_with_its_records_and_ports(tmp_path) -> None:
+    first = KafkaServer(tmp_path)
+    try:
+        first.start()
+        first.create_topics(["kept"], partitions=1)
+        produce(first, "kept", 10)
+    finally:
+        first.stop()
+
+    second = KafkaServer(tmp_path)  # e.g. `python -m devstack` run again on the same run dir
+    try:
+        second.start()
+        assert (second.port, second.controller_port) == (first.port, first.controller_port)
+        assert len(consume_all(second, "kept", 10, timeout=30)) == 10
+    finally:
+        second.stop()

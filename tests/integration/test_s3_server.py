@@ -115,3 +115,21 @@ def test_objects_written_by_one_client_are_read_by_the_other(s3: S3Server) -> No
     finally:
         response.close()
         response.release_conn()
+
+
+def test_a_new_server_on_old_data_keeps_its_objects_port_and_keys(tmp_path) -> None:
+    first = S3Server(tmp_path)
+    try:
+        first.start()
+        first.create_buckets(["kept"])
+        first.client().put_object(Bucket="kept", Key="a.txt", Body=b"still here")
+    finally:
+        first.stop()
+
+    second = S3Server(tmp_path)
+    try:
+        second.start()
+        assert (second.endpoint, second.secret_key) == (first.endpoint, first.secret_key)
+        assert second.client().get_object(Bucket="kept", Key="a.txt")["Body"].read() == b"still here"
+    finally:
+        second.stop()

@@ -84,3 +84,21 @@ def test_documents_survive_a_restart_on_the_same_port(search: SearchServer) -> N
     assert health.json()["status"] in ("green", "yellow")
     es = client(search)
     assert es.count(index=index)["count"] == 50
+
+
+def test_a_new_server_on_old_data_keeps_its_cluster_port_and_documents(tmp_path) -> None:
+    first = SearchServer(tmp_path)
+    try:
+        first.start()
+        requests.put(f"{first.url}/kept/_doc/1?refresh=true", json={"n": 1}, timeout=30).raise_for_status()
+    finally:
+        first.stop()
+
+    second = SearchServer(tmp_path)
+    try:
+        second.start()
+        assert (second.url, second.cluster_name) == (first.url, first.cluster_name)
+        requests.get(f"{second.url}/_cluster/health/kept", params={"wait_for_status": "yellow", "timeout": "60s"})
+        assert requests.get(f"{second.url}/kept/_count", timeout=30).json()["count"] == 1
+    finally:
+        second.stop()
