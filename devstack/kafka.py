@@ -23,7 +23,7 @@ from devstack.java import java_executable, java_process_env, jvm_options
 from devstack.maven import classpath_string
 from devstack.ports import HOST, ensure_free, free_ports, is_listening
 from devstack.process import ManagedProcess, tail
-from devstack.startup import remember, remembered, start_failure, still_free
+from devstack.startup import likely_cause, remember, remembered, start_failure, still_free
 
 log = logging.getLogger(__name__)
 _client_log = logging.getLogger(__name__ + ".admin")  # librdkafka's own lines go to logging, not stderr
@@ -151,9 +151,12 @@ class KafkaServer:
                 argv, stdout=out, stderr=subprocess.STDOUT, env=self._env(), timeout=FORMAT_TIMEOUT_S, check=False
             )
         if result.returncode != 0:
+            cause = likely_cause(format_log)
             raise DevstackError(
-                f"kafka: formatting the storage in {self.data_dir} failed (exit {result.returncode}); remove that "
-                f"folder or fix {self.config_path}; last lines of {format_log}:\n{tail(format_log)}"
+                f"kafka: formatting the storage in {self.data_dir} failed (exit {result.returncode})"
+                + (f": {cause}" if cause else "")
+                + f"; fix {self.config_path} (or remove {self.data_dir}) and retry\n"
+                f"last lines of {format_log}:\n{tail(format_log)}"
             )
 
     def start(self, timeout: float = START_TIMEOUT_S) -> KafkaServer:

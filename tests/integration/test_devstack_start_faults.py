@@ -75,7 +75,8 @@ def test_kafka_with_a_broken_config_cannot_format_its_storage(tmp_path: Path) ->
         server.start()
     first = str(error.value).splitlines()[0]
     assert first.startswith(f"kafka: formatting the storage in {server.data_dir} failed (exit 1)")
-    assert str(server.config_path) in first
+    assert "Invalid value nonsense for configuration process.roles" in first  # the cause, from its output
+    assert f"fix {server.config_path}" in first
     assert server.process is None
     assert processes_mentioning(tmp_path) == []
 
