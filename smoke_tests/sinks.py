@@ -18,6 +18,8 @@ import requests
 
 from smoke_tests.target import KafkaTarget, ObjectStoreTarget, SearchTarget
 
+CLASS_NAMES = ["t:0", "t:1"]
+
 
 class Fields:
     """Field names of the capture documents (the indexer's template: images/feedback/feedback/indexer/core.py)."""
@@ -99,6 +101,20 @@ def joined(doc: dict[str, Any]) -> bool:
 
 def answered(doc: dict[str, Any]) -> bool:
     return field(doc, Fields.has_response) is not None
+
+
+def truth_label(doc: dict[str, Any]) -> str | None:
+    """The truth in a document as a class name, whichever form the indexer stored it in."""
+    value = field(doc, Fields.truth)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value:
+        row = value[0] if isinstance(value[0], list) else value
+        if len(row) == len(CLASS_NAMES):
+            return CLASS_NAMES[max(range(len(row)), key=lambda i: row[i])]
+    if isinstance(value, int | float):
+        return CLASS_NAMES[int(value)]
+    return None
 
 
 @dataclass(frozen=True)

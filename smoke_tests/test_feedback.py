@@ -13,12 +13,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
 from smoke_tests.capture import collect_events
-from smoke_tests.sinks import Fields, SearchReader, TopicReader, field, joined
+from smoke_tests.sinks import Fields, SearchReader, TopicReader, field, joined, truth_label
 from smoke_tests.skips import needs_capture
 from smoke_tests.target import Target
 from smoke_tests.traffic import CLASS_NAMES, RestClient, new_run_id, texts
@@ -46,20 +45,6 @@ def feedback_run(target: Target) -> Iterator[FeedbackRun]:
         yield FeedbackRun(truths, capture)
     finally:
         capture.close()
-
-
-def truth_label(doc: dict[str, Any]) -> str | None:
-    """The truth in a document as a class name, whichever form the indexer stored it in."""
-    value = field(doc, Fields.truth)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and value:
-        row = value[0] if isinstance(value[0], list) else value
-        if len(row) == len(CLASS_NAMES):
-            return CLASS_NAMES[max(range(len(row)), key=lambda i: row[i])]
-    if isinstance(value, int | float):
-        return CLASS_NAMES[int(value)]
-    return None
 
 
 def test_truth_lands_in_the_documents_of_those_puids(

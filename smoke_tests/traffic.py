@@ -13,9 +13,11 @@ from typing import Any
 
 import requests
 
+from smoke_tests.sinks import CLASS_NAMES
 from smoke_tests.target import KafkaTarget
 
-CLASS_NAMES = ["t:0", "t:1"]
+__all__ = ["CLASS_NAMES", "Prediction", "RestClient", "check_prediction", "new_run_id", "produce_streaming", "texts"]
+
 
 _OPENINGS = [
     "Honestly I think",
