@@ -11,8 +11,8 @@ and closes the port-forwards in `finally`.
 
 Credentials are never stack outputs: the search password and the object-store keys are read from the Secrets the
 outputs name (with kubectl), unless SMOKE_SEARCH_PASSWORD / SMOKE_S3_ACCESS_KEY / SMOKE_S3_SECRET_KEY are set.
-Kafka with TLS/SASL needs SMOKE_KAFKA_CONFIG (librdkafka settings as JSON); the cluster CA is fetched from
-`kafka.caSecret` when it is set.
+Kafka with SASL needs SMOKE_KAFKA_CONFIG (librdkafka settings as JSON); the cluster CA is read from the
+`kafka.caSecret` Secret into `ssl.ca.pem` when it is set.
 
 Kafka through a port-forward reaches the bootstrap Service only: the brokers then advertise in-cluster names.
 From a laptop that works when those names resolve (a single dev broker with an /etc/hosts entry, or an external
@@ -28,7 +28,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -111,7 +110,6 @@ def build_target(
     environ: Mapping[str, str],
     name: str,
     context: str = "",
-    ca_dir: Path | None = None,
 ) -> Target:
     """A cluster Target from the stack outputs (addresses as the outputs give them: in-cluster DNS names)."""
     prediction = _need(outputs, "prediction")
@@ -122,10 +120,8 @@ def build_target(
     if protocol.upper() != "PLAINTEXT":
         kafka_config["security.protocol"] = protocol
     ca_secret = outputs.get("kafka", {}).get("caSecret")
-    if ca_secret:
-        ca_path = (ca_dir or Path(tempfile.mkdtemp(prefix="smoke-kafka-ca-"))) / "ca.crt"
-        ca_path.write_text(kubectl.secret_value(app_ns, str(ca_secret), "ca.crt"))
-        kafka_config["ssl.ca.location"] = str(ca_path)
+    if ca_secret:  # the PEM itself (librdkafka ssl.ca.pem), so the target works on a laptop and in the Job alike
+        kafka_config["ssl.ca.pem"] = kubectl.secret_value(app_ns, str(ca_secret), "ca.crt")
     if environ.get("SMOKE_KAFKA_CONFIG"):
         kafka_config.update(json.loads(environ["SMOKE_KAFKA_CONFIG"]))
     if "SASL" in protocol.upper() and "sasl.username" not in kafka_config:

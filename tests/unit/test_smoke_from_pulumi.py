@@ -91,6 +91,13 @@ def test_sasl_without_credentials_says_what_to_set() -> None:
         from_pulumi.build_target(outputs, SecretsFromDict(SECRETS), {}, name="prod")
 
 
+def test_cluster_ca_travels_inside_the_target() -> None:
+    outputs = {**OUTPUTS, "kafka": {**OUTPUTS["kafka"], "securityProtocol": "SSL", "caSecret": "seldon-kafka-ca"}}
+    secrets = {**SECRETS, ("seldon", "seldon-kafka-ca", "ca.crt"): "-----BEGIN CERTIFICATE-----\nx\n"}
+    target = from_pulumi.build_target(outputs, SecretsFromDict(secrets), {}, name="prod")
+    assert target.kafka.config == {"security.protocol": "SSL", "ssl.ca.pem": "-----BEGIN CERTIFICATE-----\nx\n"}
+
+
 def test_missing_output_is_named(tmp_path: Path) -> None:
     outputs = {key: value for key, value in OUTPUTS.items() if key != "objectStore"}
     with pytest.raises(TargetError, match="stack output objectStore is missing"):
