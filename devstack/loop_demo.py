@@ -36,8 +36,10 @@ from typing import Any, TextIO
 import requests
 
 from devstack.batch import BatchJob, ObjectStoreConfig, run_batch
+from devstack.errors import DevstackError
 from devstack.local_target import BUCKET, CAPTURE_TOPIC, DEAD_LETTER_TOPIC, INDEX, STREAMING_DEPLOYMENT, LoopStack
 from devstack.paths import REPO_ROOT
+from devstack.stack import pid_alive, read_state
 from smoke_tests.executor_events import CollectorClient, Deployment
 from smoke_tests.traffic import CLASS_NAMES, Prediction, RestClient, produce_streaming
 
@@ -55,6 +57,23 @@ class DemoSizes:
     feedback_share: float = 0.4  # share of the real-time requests that get ground truth
     workers: int = 4
     timeout_s: float = 900.0  # the whole traffic + indexing phase
+
+    def validate(self) -> None:
+        problems = [
+            f"--{name} {value} must be at least {low}"
+            for name, value, low in (
+                ("realtime", self.realtime, 1),
+                ("batch", self.batch, 1),
+                ("streaming", self.streaming, 0),
+            )
+            if value < low
+        ]
+        if not 0.0 <= self.feedback_share <= 1.0:
+            problems.append(f"feedback share {self.feedback_share} must be from 0 to 1")
+        if self.timeout_s <= 0:
+            problems.append(f"--timeout {self.timeout_s:g} must be more than 0 seconds")
+        if problems:
+            raise DevstackError("demo: " + "; ".join(problems))
 
 
 @dataclass
@@ -533,6 +552,8 @@ def run(sizes: DemoSizes, keep: bool = False, out: TextIO = sys.stdout, verbose:
         logging.getLogger("devstack").setLevel(logging.WARNING)
     previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     loop: LoopStack | None = None
+    sizes.validate()
+    _refuse_if_a_stack_runs()
     try:
         held_out, train = load_comments()
         console.say(
@@ -576,6 +597,19 @@ def run(sizes: DemoSizes, keep: bool = False, out: TextIO = sys.stdout, verbose:
             signal.signal(sig, handler)
         if loop is not None and not keep:
             loop.stop()
+
+
+def _refuse_if_a_stack_runs() -> None:
+    """One local stack at a time: a second would overwrite the state file that `status` and `down` read."""
+    state = read_state()
+    if not state:
+        return
+    alive = [name for name, info in state.get("servers", {}).items() if pid_alive(info.get("pid"), state["run_dir"])]
+    if alive:
+        raise DevstackError(
+            f"a local stack is already running ({', '.join(alive)} in {state['run_dir']}); explore it "
+            "(`python -m devstack status`) or stop it first (`python -m devstack down`)"
+        )
 
 
 def _raise_interrupt(_signum: int, _frame: Any) -> None:

@@ -1,0 +1,135 @@
+"""The demo's pure parts: sizes, how capture records are attributed to a mode, and the loss verdict."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from devstack.errors import DevstackError
+from devstack.loop_demo import DemoSizes, FreshnessWatch, Sent, _capture_mode_kind, _percentile, load_comments, report
+
+
+class Record:
+    def __init__(self, headers: dict[str, str], body: object) -> None:
+        self._headers = [(k, v.encode()) for k, v in headers.items()]
+        self._value = json.dumps(body).encode()
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return self._headers
+
+    def value(self) -> bytes:
+        return self._value
+
+
+def test_sizes_are_checked_with_the_flag_names() -> None:
+    DemoSizes().validate()
+    with pytest.raises(DevstackError, match=r"--realtime 0 must be at least 1; --batch -1 must be at least 1"):
+        DemoSizes(realtime=0, batch=-1).validate()
+    with pytest.raises(DevstackError, match="--timeout 0 must be more than 0 seconds"):
+        DemoSizes(timeout_s=0).validate()
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "expected"),
+    [
+        (
+            {"ce_type": "io.seldon.serving.inference.request", "ce_requestid": "a"},
+            {"data": {}},
+            ("realtime", "request"),
+        ),
+        (
+            {"ce_type": "io.seldon.serving.inference.response", "ce_requestid": "b"},
+            {"meta": {"tags": {"batch_id": "x"}}},
+            ("batch", "response"),
+        ),
+        (
+            {
+                "type": "io.seldon.serving.inference.request",
+                "requestid": "c",
+                "inferenceservicename": "text-classifier-streaming",
+            },
+            {},
+            ("streaming", "request"),
+        ),
+        ({"ce_type": "io.seldon.serving.feedback", "ce_requestid": "d"}, {"truth": {}}, ("realtime", "feedback")),
+        ({"ce_type": "io.seldon.serving.inference.request", "ce_requestid": "warmup-1"}, {}, None),
+    ],
+)
+def test_capture_records_are_attributed_to_their_mode(headers: dict, body: object, expected: tuple | None) -> None:
+    assert _capture_mode_kind(Record(headers, body)) == expected
+
+
+def test_percentile_picks_the_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert (_percentile(values, 50), _percentile(values, 99), _percentile([3.0], 99)) == (51.0, 99.0, 3.0)
+
+
+def test_held_out_rows_are_the_ones_training_did_not_see() -> None:
+    held_out, train = load_comments()
+    assert held_out and train and not {t for t, _ in held_out} & {t for t, _ in train}
+    assert {label for _, label in held_out} == {0, 1}
+
+
+def _loop(tmp_path: Path) -> SimpleNamespace:
+    return SimpleNamespace(
+        has_executor=False,
+        search=SimpleNamespace(url="http://127.0.0.1:9"),
+        kafka=SimpleNamespace(bootstrap="127.0.0.1:9"),
+        s3=SimpleNamespace(endpoint="http://127.0.0.1:9"),
+        indexer=SimpleNamespace(metrics_url="http://127.0.0.1:9/metrics"),
+        target_path=tmp_path / "target.yaml",
+    )
+
+
+def _counts(docs: dict[str, int], joined: dict[str, int], truth: int) -> dict:
+    def buckets(values: dict[str, int]) -> dict:
+        return {"buckets": [{"key": k, "doc_count": n} for k, n in values.items()]}
+
+    return {
+        "aggregations": {
+            "mode": buckets(docs),
+            "joined": {"mode": buckets(joined)},
+            "label": buckets({"t:0": 6, "t:1": 4}),
+            "by_mode_label": {"buckets": []},
+            "with_truth": {
+                "doc_count": truth,
+                "correct": {"buckets": [{"key": 1, "key_as_string": "true", "doc_count": truth}]},
+            },
+        }
+    }
+
+
+def _sent() -> Sent:
+    sent = Sent(batch_id="b")
+    sent.requests.update({"realtime": 6, "batch": 4})
+    sent.events.update({("realtime", "request"): 6, ("realtime", "response"): 6, ("realtime", "feedback"): 2})
+    sent.events.update({("batch", "request"): 4, ("batch", "response"): 4})
+    sent.feedback = {"r1": 0, "r2": 1}
+    return sent
+
+
+def test_report_says_none_lost_only_when_everything_arrived(tmp_path: Path) -> None:
+    kafka = Counter({key: n for key, n in _sent().events.items()})
+    watch = FreshnessWatch("http://127.0.0.1:9", _sent())
+    text, ok = report(
+        _loop(tmp_path), _sent(), _counts({"realtime": 6, "batch": 4}, {"realtime": 6, "batch": 4}, 2), kafka, 0, watch
+    )
+    assert ok and "losses: none" in text and "model correct on 2 (100.0%)" in text
+    text, ok = report(
+        _loop(tmp_path), _sent(), _counts({"realtime": 6, "batch": 3}, {"realtime": 6, "batch": 3}, 2), kafka, 0, watch
+    )
+    assert not ok and "losses: SOME" in text
+    _, ok = report(
+        _loop(tmp_path), _sent(), _counts({"realtime": 6, "batch": 4}, {"realtime": 6, "batch": 4}, 2), kafka, 1, watch
+    )
+    assert not ok, "a dead-lettered record is a loss"
+    short = kafka.copy()
+    short[("realtime", "feedback")] -= 1
+    _, ok = report(
+        _loop(tmp_path), _sent(), _counts({"realtime": 6, "batch": 4}, {"realtime": 6, "batch": 4}, 2), short, 0, watch
+    )
+    assert not ok, "an event missing on Kafka is a loss"
