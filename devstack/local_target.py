@@ -8,7 +8,15 @@ It is a `devstack.stack.LocalStack` (ordered start, reverse stop, state file for
 over these servers. Servers that already run (the test session's `kafka`, `search`, `s3` fixtures) can be passed
 in: they are used, not started or stopped.
 
-The Seldon executor is used when `devstack.executor` exists; while it cannot be built (docs/executor.md) the
+The Seldon executor is used when `devstack.executor` offers `loop_executors(loop) -> (rest, kafka)`: two servers
+in the `devstack.stack.Server` shape (`name`, `process`, `start()`, `stop()`, `describe()`), both in front of
+`loop.model.url` with the graph's logger (mode all) posting to `loop.collector.url`; `rest` serves REST on `.url`
+(`http://127.0.0.1:PORT`) and gRPC on `.grpc_address` as SeldonDeployment DEPLOYMENT / predictor PREDICTOR in
+NAMESPACE, and `kafka` runs `--server_type kafka` for STREAMING_DEPLOYMENT from `loop.names.input_topic` to
+`loop.names.output_topic` on `loop.kafka.bootstrap`; each may offer `listeners() -> {name: port}` for the
+testinfra socket check.
+
+The executor is used when it exists; while it cannot be built (docs/executor.md) the
 real-time and batch endpoints are the bare model microservice, nothing captures their traffic and there is no
 streaming deployment. The target says so (`realtime.executor: false`, no `streaming`), so the smoke suite skips
 those capture checks with the reason and still proves the collector -> Kafka -> indexer -> search path.
