@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from typing import Any
 
 from devstack.errors import DevstackError
 from devstack.paths import new_run_dir
-from devstack.stack import LocalStack, Server
+from devstack.stack import STATE_FILE, LocalStack, Server
 from smoke_tests.target import (
     BatchTarget,
     CollectorTarget,
@@ -215,6 +216,16 @@ class Tracked:
         }
 
 
+class PrivateStack(LocalStack):
+    """A LocalStack that writes its state file only into its run folder, not the machine-wide `current.json`
+    (a test session's stack must not hide a stack the user left running with `--keep`)."""
+
+    def write_state(self) -> None:
+        path = self.run_dir / STATE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.state(), indent=2) + "\n")
+
+
 class LoopStack:
     """Every server of the feedback loop, in dependency order, with the smoke target that describes it."""
 
@@ -229,6 +240,7 @@ class LoopStack:
         limits: Limits | None = None,
         names: Names | None = None,
         indexer_settings: dict[str, Any] | None = None,
+        publish_state: bool = True,
     ) -> None:
         from devstack.feedback import CollectorServer, IndexerServer
         from devstack.kafka import KafkaServer
@@ -272,7 +284,7 @@ class LoopStack:
             **(indexer_settings or {"batch_wait_s": 0.2}),
         )
         servers.append(Tracked(self.indexer, self.run_dir))
-        self.stack = LocalStack(servers, self.run_dir)
+        self.stack = (LocalStack if publish_state else PrivateStack)(servers, self.run_dir)
         self.target_path = self.run_dir / TARGET_FILE
 
     # ----------------------------------------------------------------------------------- lifecycle
