@@ -620,13 +620,32 @@ def _start_with_progress(loop: LoopStack, console: Console) -> None:
     """Start the stack while reporting each server as it comes up."""
     done = threading.Event()
 
+    hints = {
+        "model": "the first run builds the model's virtualenv and trains it: minutes",
+        "kafka": "the first run downloads its jars from Maven Central",
+        "search": "the first run downloads OpenSearch from Maven Central",
+    }
+
+    reported: set[str] = set()
+
+    def report_up() -> None:
+        for name, seconds in list(loop.stack.start_seconds.items()):
+            if name not in reported:
+                reported.add(name)
+                console.say(f"  {name} up in {seconds:.1f} s")
+
     def watch() -> None:
-        reported: set[str] = set()
+        current, since = "", time.monotonic()
         while not done.wait(1.0):
-            for name, seconds in list(loop.stack.start_seconds.items()):
-                if name not in reported:
-                    reported.add(name)
-                    console.say(f"  {name} up in {seconds:.1f} s")
+            report_up()
+            pending = [s.name for s in loop.stack.servers if s.name not in loop.stack.start_seconds]
+            if pending and pending[0] != current:
+                current, since = pending[0], time.monotonic()
+                console.say(f"  starting {current} ...")
+            elif pending and time.monotonic() - since >= 30:
+                since = time.monotonic()
+                hint = f" ({hints[current]})" if current in hints else ""
+                console.say(f"  still starting {current}{hint}")
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
@@ -635,6 +654,7 @@ def _start_with_progress(loop: LoopStack, console: Console) -> None:
     finally:
         done.set()
         thread.join()
+    report_up()
     console.say(
         "stack up: " + ", ".join(f"{name} {seconds:.0f}s" for name, seconds in loop.stack.start_seconds.items())
     )
