@@ -507,8 +507,9 @@ def report(
     fresh = watch.percentiles()
     if fresh:
         lines.append(
-            f"freshness (answer logged -> searchable): p50 {fresh[0] * 1000:.0f} ms, p99 {fresh[1] * 1000:.0f} ms "
-            f"over {fresh[2]} sampled requests; indexer histogram: {indexer_freshness(loop.indexer)}"
+            f"freshness of real-time requests (answer logged -> searchable, while traffic ran): "
+            f"p50 {fresh[0] * 1000:.0f} ms, p99 {fresh[1] * 1000:.0f} ms over {fresh[2]} sampled requests; "
+            f"indexer histogram (Ce-Time -> acknowledged, every message): {indexer_freshness(loop.indexer)}"
         )
     labels = _buckets(aggs.get("label", {}))
     total = sum(labels.values()) or 1
