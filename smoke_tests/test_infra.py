@@ -71,12 +71,8 @@ def test_local_processes_run(local_host: Any, target: Target) -> None:
     assert dead == [], f"local stack processes not running: {dead}"
 
 
-def _kubectl_host(target: Target) -> Any:
-    return testinfra.get_host("local://")
-
-
 def _pods(target: Target, component: ClusterComponent) -> list[dict[str, Any]]:
-    host = _kubectl_host(target)
+    host = testinfra.get_host("local://")  # kubectl runs here; in-container checks use the kubectl backend
     context = f"--context {shlex.quote(target.cluster.context)} " if target.cluster and target.cluster.context else ""
     out = host.check_output(
         f"kubectl {context}get pods -n {shlex.quote(component.namespace)} -l {shlex.quote(component.selector)} -o json"
