@@ -1,6 +1,7 @@
 """The local stack's command line.
 
 python -m devstack up [--keep]     start Kafka, search and S3 (foreground; --keep: leave them running)
+python -m devstack up --loop       the whole loop (also model, collector, indexer) and a smoke target file
 python -m devstack status          what runs, where, its memory and log
 python -m devstack logs NAME [-n N]
 python -m devstack down            stop a stack left running by `up --keep`
@@ -41,8 +42,16 @@ def cmd_up(args: argparse.Namespace) -> int:
             "use it (`python -m devstack status`) or stop it first (`python -m devstack down`)"
         )
     run_dir = new_run_dir("stack-")
-    stack = LocalStack(default_servers(run_dir), run_dir).start()
-    print(_format_status(stack.state()))
+    if args.loop:  # the whole loop (model, collector, indexer, ...) and a smoke target file
+        from devstack.local_target import LoopStack
+
+        loop = LoopStack(run_dir).start()
+        stack = loop.stack
+        print(_format_status(stack.state()))
+        print(f"\nsmoke target: {loop.target_path}  (SMOKE_TARGET={loop.target_path} make smoke)")
+    else:
+        stack = LocalStack(default_servers(run_dir), run_dir).start()
+        print(_format_status(stack.state()))
     if args.keep:
         stack.detach()
         print("\nthe servers keep running; stop them with: python -m devstack down")
@@ -140,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start Kafka, search and S3")
     up.add_argument("--keep", action="store_true", help="leave the servers running after this command exits")
+    up.add_argument("--loop", action="store_true", help="the whole loop: also the model, collector and indexer")
     up.set_defaults(func=cmd_up)
     sub.add_parser("status", help="show the last stack's servers").set_defaults(func=cmd_status)
     logs = sub.add_parser("logs", help="print the end of a server's log")
