@@ -318,7 +318,11 @@ def _listening(port: int) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m smoke_tests.from_pulumi", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "command", choices=["write", "run"], help="write a target file, or run the suite through port-forwards"
+        "command",
+        nargs="?",
+        default="write",
+        choices=["write", "run"],
+        help="write a target file (default), or run the suite through port-forwards",
     )
     parser.add_argument(
         "--stack", default=os.environ.get("PULUMI_STACK"), help="Pulumi stack (default: the selected one)"
@@ -327,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context", default="", help="kubectl context (default: the current one)")
     parser.add_argument("--out", type=Path, default=Path("smoke-target.yaml"), help="target file to write")
     parser.add_argument("--kafka-bootstrap", help="a Kafka address reachable from here (external listener)")
-    parser.add_argument("pytest_args", nargs="*", help="after --: arguments for pytest (run)")
+    parser.add_argument("pytest_args", nargs="*", default=[], help="after --: arguments for pytest (run)")
     args = parser.parse_args(argv)
     try:
         outputs = pulumi_outputs(args.stack, args.outputs)
