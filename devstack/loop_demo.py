@@ -86,6 +86,7 @@ class Sent:
     sent_at: dict[str, float] = field(default_factory=dict)  # sampled request id -> wall time its answer was logged
     batch_id: str = ""
     notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # phases that failed, with the first line of the reason
 
 
 class Console:
@@ -501,7 +502,7 @@ def report(
             f"{lost:>5}"
         )
     lines.append(f"dead-lettered: {dead}")
-    ok = ok and dead == 0
+    ok = ok and dead == 0 and not sent.failures
     lines.append(f"losses: {'none' if ok else 'SOME (see the table: sent must equal indexed, events as sent)'}")
     lines.append("")
     fresh = watch.percentiles()
@@ -527,6 +528,8 @@ def report(
             f"ground truth: {truth['doc_count']} documents (sent {len(sent.feedback)}), model correct on {right} "
             f"({100 * right / truth['doc_count']:.1f}%)"
         )
+    for failure in sent.failures:
+        lines.append(f"FAILED: {failure}")
     for note in sent.notes:
         lines.append(f"note: {note}")
     url = loop.search.url
@@ -570,9 +573,18 @@ def run(sizes: DemoSizes, keep: bool = False, out: TextIO = sys.stdout, verbose:
         watch = FreshnessWatch(loop.search.url, sent)
         watch.thread.start()
         deadline = time.monotonic() + sizes.timeout_s
-        send_realtime(loop, sizes, held_out, sent, console)
-        send_streaming(loop, sizes, held_out, sent, console)
-        send_batch(loop, sizes, held_out + train, sent, console)
+        for phase, send, rows in (
+            ("real-time", send_realtime, held_out),
+            ("streaming", send_streaming, held_out),
+            ("batch", send_batch, held_out + train),
+        ):
+            try:
+                send(loop, sizes, rows, sent, console)
+            except (DevstackError, AssertionError, OSError, requests.RequestException) as exc:
+                # report it with what did arrive instead of losing the whole run
+                first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                sent.failures.append(f"{phase}: {first_line}")
+                console.say(f"{phase}: FAILED: {first_line}")
         counts = wait_for_index(loop.search.url, sent, deadline, console)
         time.sleep(1.0)
         watch.stop.set()

@@ -133,3 +133,12 @@ def test_report_says_none_lost_only_when_everything_arrived(tmp_path: Path) -> N
         _loop(tmp_path), _sent(), _counts({"realtime": 6, "batch": 4}, {"realtime": 6, "batch": 4}, 2), short, 0, watch
     )
     assert not ok, "an event missing on Kafka is a loss"
+
+
+def test_a_failed_phase_fails_the_demo_and_is_named(tmp_path: Path) -> None:
+    sent = _sent()
+    sent.failures.append("batch: seldon-batch-processor exited with code 1")
+    kafka = Counter(dict(sent.events))
+    counts = _counts({"realtime": 6, "batch": 4}, {"realtime": 6, "batch": 4}, 2)
+    text, ok = report(_loop(tmp_path), sent, counts, kafka, 0, FreshnessWatch("http://127.0.0.1:9", sent))
+    assert not ok and "FAILED: batch: seldon-batch-processor exited with code 1" in text
