@@ -51,8 +51,12 @@ def test_ten_thousand_mixed_shuffled_repeated_events(feedback_pipeline: Feedback
 def test_indexer_killed_mid_stream_and_restarted_gives_the_same_documents(feedback_pipeline: FeedbackPipeline) -> None:
     traffic = generate_traffic(ids=1600, total_events=5_000, seed=11)
     feedback_pipeline.produce(traffic.records)
-    indexer = feedback_pipeline.indexer(batch_size="100")
-    feedback_pipeline.wait_for(lambda: consumed(indexer) >= 1_000, 120, "the indexer reaching 1,000 events")
+    indexer = feedback_pipeline.indexer(batch_size="25")  # small batches: the stream takes seconds, not one
+    feedback_pipeline.wait_for(
+        lambda: indexer.metric("feedback_indexer_messages_indexed_total") >= 500,
+        120,
+        "the indexer acknowledging 500 events",
+    )
     indexer.kill()
     progress = feedback_pipeline.count()
     assert 0 < progress < len(traffic.expected), "the kill must happen mid-stream"
