@@ -22,7 +22,7 @@ help:
 
 env:
 	@command -v $(PYTHON311) >/dev/null || { echo "error: $(PYTHON311) not found; install Python 3.11" >&2; exit 1; }
-	@echo $(VENV)
+	@venv="$(VENV)"; test -n "$$venv" -a -x "$$venv/bin/python" || { echo "error: the Python environment could not be created (the reason is above); fix it and rerun make" >&2; exit 1; }; echo "$$venv"
 
 demo: env
 	$(VENV)/bin/python -m devstack demo $(DEMO_ARGS)
