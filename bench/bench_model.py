@@ -34,6 +34,7 @@ from textclf.dataset import read_labelled_csv  # noqa: E402
 
 from devstack.model import BUILD_CONTEXT, ModelServer  # noqa: E402
 from devstack.paths import new_run_dir  # noqa: E402
+from devstack.process import descendants  # noqa: E402
 
 log = logging.getLogger("bench_model")
 
@@ -53,25 +54,10 @@ class Result:
     pss_mb: float
 
 
-def process_tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
 def memory_mb(root: int) -> tuple[float, float]:
     """(RSS, PSS) in MB summed over the process tree under `root`."""
     rss = pss = 0
-    for pid in process_tree(root):
+    for pid in descendants(root):
         with contextlib.suppress(OSError, ValueError):
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Rss:"):

@@ -170,7 +170,7 @@ class ManagedProcess:
         if not self.running() or self.popen is None:
             return 0
         total = 0
-        for pid in _descendants(self.popen.pid):
+        for pid in descendants(self.popen.pid):
             with contextlib.suppress(OSError, ValueError):
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                     if line.startswith("VmRSS:"):
@@ -181,7 +181,8 @@ class ManagedProcess:
         return tail(self.log_path, lines)
 
 
-def _descendants(root: int) -> list[int]:
+def descendants(root: int) -> list[int]:
+    """`root` and every process below it, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
