@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +44,26 @@ def test_held_out_split_is_a_fifth_and_never_splits_equal_texts() -> None:
     assert len(train) + len(held_out) == len(rows)
     assert 0.17 < len(held_out) / len(rows) < 0.23
     assert not {text for text, _ in train} & {text for text, _ in held_out}
-    assert is_held_out("same text") == is_held_out("same text")
+    assert split_rows(rows[::-1])[1] == held_out[::-1]  # the row order does not change which rows are held out
+
+
+def test_held_out_rows_are_the_same_in_another_interpreter_with_another_hash_seed() -> None:
+    """train.py and the tests rebuild the split in different processes: it must not depend on hash()."""
+    texts = [text for text, _ in read_labelled_csv(DATA)]
+    probe = (
+        "import json, sys; from textclf.split import is_held_out; "
+        "print(json.dumps([is_held_out(t) for t in json.load(sys.stdin)]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        input=json.dumps(texts),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(CONTEXT), "PYTHONHASHSEED": "12345"},
+    )
+    assert json.loads(result.stdout) == [is_held_out(text) for text in texts]
 
 
 @pytest.mark.parametrize(
