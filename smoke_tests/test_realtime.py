@@ -22,7 +22,7 @@ import pytest
 
 from smoke_tests import seldon_grpc
 from smoke_tests.capture import collect_events
-from smoke_tests.sinks import Fields, SearchReader, TopicReader, field
+from smoke_tests.sinks import Fields, SearchReader, TopicReader, field, joined
 from smoke_tests.skips import needs_capture
 from smoke_tests.target import Target
 from smoke_tests.traffic import CLASS_NAMES, Prediction, RestClient, check_prediction, new_run_id, texts
@@ -76,13 +76,12 @@ def test_each_prediction_is_one_joined_document(
     needs_capture(target)
     puids = realtime_run.puids
 
-    def joined(docs: list[dict]) -> bool:
-        complete = [d for d in docs if joined(d)]
-        return len(complete) >= len(puids)
+    def all_joined(docs: list[dict]) -> bool:
+        return sum(1 for d in docs if joined(d)) >= len(puids)
 
     docs = poll(
         lambda: search_reader.by_request_ids(puids),
-        joined,
+        all_joined,
         target.limits.index_timeout_s,
         "joined real-time documents",
     )
