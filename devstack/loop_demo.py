@@ -393,8 +393,9 @@ def wait_for_index(search_url: str, sent: Sent, deadline: float, console: Consol
         time.sleep(0.5)
 
 
-def kafka_counts(bootstrap: str) -> tuple[Counter, int]:
-    """Capture events per (mode, kind) on the capture topic, and records on the dead-letter topic."""
+def kafka_counts(bootstrap: str, timeout: float = 120.0) -> tuple[Counter, int]:
+    """Capture events per (mode, kind) on the capture topic, and records on the dead-letter topic (reading stops
+    with an error after `timeout` s instead of waiting forever for a partition that never reaches its end)."""
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer(
@@ -411,7 +412,13 @@ def kafka_counts(bootstrap: str) -> tuple[Counter, int]:
                 continue
             consumer.assign([TopicPartition(topic, p, low) for p, (low, _high) in ends.items()])
             remaining = {p for p, (low, high) in ends.items() if high > low}
+            deadline = time.monotonic() + timeout
             while remaining:
+                if time.monotonic() > deadline:
+                    raise DevstackError(
+                        f"demo: could not read {topic} on {bootstrap} to its end within {timeout:.0f} s (partitions "
+                        f"{sorted(remaining)} unfinished); check that Kafka still runs (python -m devstack status)"
+                    )
                 for message in consumer.consume(num_messages=1000, timeout=2.0):
                     if message.error() is not None:
                         continue
