@@ -121,6 +121,8 @@ class ManagedProcess:
                 )
             try:
                 return check()
+            except DevstackError:  # the check found a fault waiting will not cure (e.g. another server answers)
+                raise
             except Exception:  # a server that is still coming up refuses or half-answers
                 return False
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,17 @@ def test_cli_logs_of_an_unknown_server_is_one_clear_line(tmp_path: Path, capsys:
 def test_cli_status_without_a_stack(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status"]) == 1
     assert "no local stack has been started" in capsys.readouterr().out
+
+
+def test_a_readiness_check_that_finds_a_fault_stops_the_process_at_once(tmp_path: Path) -> None:
+    """E.g. another cluster answers on the port: waiting cannot cure it, so the error comes now, not at the timeout."""
+
+    def foreign_answer() -> bool:
+        raise DevstackError("search: port 1 is answered by another cluster")
+
+    process = ManagedProcess("a", ["sh", "-c", "sleep 300; true", str(tmp_path)], tmp_path).start()
+    began = time.monotonic()
+    with pytest.raises(DevstackError, match="answered by another cluster"):
+        process.wait_ready(foreign_answer, timeout=120)
+    assert time.monotonic() - began < 60
+    assert not pid_alive(process.pid, str(tmp_path))
