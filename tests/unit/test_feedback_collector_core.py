@@ -97,6 +97,7 @@ def test_structured_mode_event_is_accepted() -> None:
         (seldon_headers(**{"Content-Type": "text/plain"}), BODY, 415, "unsupported_content_type"),
         (seldon_headers(), b"", 400, "empty_body"),
         (seldon_headers(), b'{"data": ', 400, "invalid_json"),
+        (seldon_headers(), b'{"data": {"ndarray": [[NaN, 0.5]]}}', 400, "invalid_json"),
         (seldon_headers(), b"\xff\xfe{}", 400, "not_utf8"),
         (seldon_headers(), b"x" * 1025, 413, "body_too_large"),
     ],

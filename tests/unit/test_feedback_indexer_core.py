@@ -105,6 +105,9 @@ def test_direct_kafka_format_is_decoded_with_kafka_timestamp() -> None:
         (direct_headers("request"), b"", "empty_payload"),
         (direct_headers("request"), None, "empty_payload"),
         (direct_headers("request"), b"{not json", "invalid_json"),
+        # Python's json accepts NaN/Infinity; the search engine refuses the whole bulk request holding one
+        (direct_headers("request"), b'{"data": {"ndarray": [[NaN, 1]]}}', "invalid_json"),
+        (direct_headers("request"), b'{"data": {"ndarray": [[-Infinity]]}}', "invalid_json"),
         (direct_headers("request"), b"\xff\xfe\x00", "not_utf8"),
         (
             direct_headers("request", **{"content-type": "application/protobuf"}),

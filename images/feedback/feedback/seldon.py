@@ -10,7 +10,9 @@ Kafka headers ``type``, ``requestid``, ``modelid``, ``inferenceservicename``, ``
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
+from typing import Any
 
 
 class EventKind(StrEnum):
@@ -47,3 +49,21 @@ def is_json_content_type(content_type: str | None) -> bool:
         return True
     media = content_type.split(";", 1)[0].strip().lower()
     return media in JSON_CONTENT_TYPES or media.endswith("+json")
+
+
+class NonStandardNumber(ValueError):
+    """NaN, Infinity or -Infinity in a payload: Python's json module accepts them, JSON (RFC 8259) does not."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(f"{token} is not a JSON number (RFC 8259); send null or a finite number instead")
+        self.token = token
+
+
+def _refuse_constant(token: str) -> Any:
+    raise NonStandardNumber(token)
+
+
+def loads_json(text: str) -> Any:
+    """`json.loads` that refuses NaN and Infinity: the search engines reject a whole bulk request holding one, so
+    such a payload must be refused at the door (collector) or dead-lettered (indexer), never indexed."""
+    return json.loads(text, parse_constant=_refuse_constant)

@@ -38,7 +38,9 @@ from feedback.seldon import (
     DIRECT_TYPE_HEADER,
     EVENT_TYPES,
     EventKind,
+    NonStandardNumber,
     is_json_content_type,
+    loads_json,
 )
 
 RAW_FORMAT = RawDataFormat()
@@ -101,7 +103,9 @@ def _parse_payload(value: bytes | None, content_type: str | None, redactor: Reda
     except UnicodeDecodeError as exc:
         raise PoisonMessage("not_utf8", f"payload is not UTF-8 (byte {exc.start})") from None
     try:
-        payload = json.loads(text)
+        payload = loads_json(text)
+    except NonStandardNumber as exc:
+        raise PoisonMessage("invalid_json", f"payload is not JSON: {exc}") from None
     except json.JSONDecodeError as exc:
         raise PoisonMessage("invalid_json", f"payload is not JSON ({exc.msg} at char {exc.pos})") from None
     if redactor is not None and redactor.active:
