@@ -108,6 +108,8 @@ def test_direct_kafka_format_is_decoded_with_kafka_timestamp() -> None:
         # Python's json accepts NaN/Infinity; the search engine refuses the whole bulk request holding one
         (direct_headers("request"), b'{"data": {"ndarray": [[NaN, 1]]}}', "invalid_json"),
         (direct_headers("request"), b'{"data": {"ndarray": [[-Infinity]]}}', "invalid_json"),
+        # a lone surrogate escape: the search client cannot encode it (UnicodeEncodeError would crash the indexer)
+        (direct_headers("request"), b'{"data": {"ndarray": ["bad \\uD800 text"]}}', "invalid_json"),
         (direct_headers("request"), b"\xff\xfe\x00", "not_utf8"),
         (
             direct_headers("request", **{"content-type": "application/protobuf"}),
@@ -274,3 +276,8 @@ def test_raw_payload_of_a_multi_row_request_is_cut_to_its_instance() -> None:
     assert (docs[1]["predicted_label"], docs[1]["predicted_score"]) == ("t:0", 0.8)
     single = {"data": {"ndarray": ["only"]}}
     assert fields_of("request", single)[0]["request_raw"] == single
+
+
+def test_surrogate_pair_escapes_are_valid_json() -> None:
+    event = decode_message(direct_headers("request"), b'{"data": {"ndarray": ["smile \\ud83d\\ude00"]}}', 0)
+    assert event.payload == {"data": {"ndarray": ["smile \U0001f600"]}}

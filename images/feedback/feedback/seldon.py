@@ -51,19 +51,26 @@ def is_json_content_type(content_type: str | None) -> bool:
     return media in JSON_CONTENT_TYPES or media.endswith("+json")
 
 
-class NonStandardNumber(ValueError):
-    """NaN, Infinity or -Infinity in a payload: Python's json module accepts them, JSON (RFC 8259) does not."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__(f"{token} is not a JSON number (RFC 8259); send null or a finite number instead")
-        self.token = token
+class NotStrictJson(ValueError):
+    """Text Python's json module accepts but JSON (RFC 8259) and the search engines do not: NaN, Infinity,
+    -Infinity, or a lone UTF-16 surrogate escape (e.g. \\ud800) that cannot be encoded as UTF-8."""
 
 
 def _refuse_constant(token: str) -> Any:
-    raise NonStandardNumber(token)
+    raise NotStrictJson(f"{token} is not a JSON number (RFC 8259); send null or a finite number instead")
 
 
 def loads_json(text: str) -> Any:
-    """`json.loads` that refuses NaN and Infinity: the search engines reject a whole bulk request holding one, so
-    such a payload must be refused at the door (collector) or dead-lettered (indexer), never indexed."""
-    return json.loads(text, parse_constant=_refuse_constant)
+    """`json.loads` that refuses NaN, Infinity and lone surrogates: the search engine rejects a whole bulk request
+    holding a NaN, and the client cannot even encode a lone surrogate, so such a payload must be refused at the
+    door (collector) or dead-lettered (indexer), never handed to the search engine."""
+    value = json.loads(text, parse_constant=_refuse_constant)
+    if "\\ud" in text or "\\uD" in text:  # only \\u escapes can produce a lone surrogate
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise NotStrictJson(
+                "a \\u escape encodes a lone UTF-16 surrogate, which is not Unicode text; "
+                "escape characters outside the BMP as surrogate pairs"
+            ) from exc
+    return value

@@ -22,7 +22,7 @@ from dateutil.parser import isoparse
 
 from feedback.cloudevents_format import RawDataFormat
 from feedback.redaction import Redactor
-from feedback.seldon import ATTR_REQUEST_ID, EVENT_TYPES, EventKind, NonStandardNumber, is_json_content_type, loads_json
+from feedback.seldon import ATTR_REQUEST_ID, EVENT_TYPES, EventKind, NotStrictJson, is_json_content_type, loads_json
 
 RAW_FORMAT = RawDataFormat()
 MAX_REQUEST_ID_CHARS = 512
@@ -108,7 +108,7 @@ def _redact_json(body: bytes, redactor: Redactor) -> tuple[Any, bytes, bool] | R
         return Rejection(400, "not_utf8", f"the body is not UTF-8 text (byte {exc.start}); send UTF-8 encoded JSON")
     try:
         document = loads_json(text)
-    except NonStandardNumber as exc:
+    except NotStrictJson as exc:
         return Rejection(400, "invalid_json", f"the body is not valid JSON: {exc}")
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"

@@ -38,7 +38,7 @@ from feedback.seldon import (
     DIRECT_TYPE_HEADER,
     EVENT_TYPES,
     EventKind,
-    NonStandardNumber,
+    NotStrictJson,
     is_json_content_type,
     loads_json,
 )
@@ -104,7 +104,7 @@ def _parse_payload(value: bytes | None, content_type: str | None, redactor: Reda
         raise PoisonMessage("not_utf8", f"payload is not UTF-8 (byte {exc.start})") from None
     try:
         payload = loads_json(text)
-    except NonStandardNumber as exc:
+    except NotStrictJson as exc:
         raise PoisonMessage("invalid_json", f"payload is not JSON: {exc}") from None
     except json.JSONDecodeError as exc:
         raise PoisonMessage("invalid_json", f"payload is not JSON ({exc.msg} at char {exc.pos})") from None
