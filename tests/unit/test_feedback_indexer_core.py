@@ -110,6 +110,9 @@ def test_direct_kafka_format_is_decoded_with_kafka_timestamp() -> None:
         (direct_headers("request"), b'{"data": {"ndarray": [[-Infinity]]}}', "invalid_json"),
         # a lone surrogate escape: the search client cannot encode it (UnicodeEncodeError would crash the indexer)
         (direct_headers("request"), b'{"data": {"ndarray": ["bad \\uD800 text"]}}', "invalid_json"),
+        # nested too deep: RecursionError in json (a crash) or a whole bulk request refused by the search engine
+        (direct_headers("request"), b"[" * 5000 + b"]" * 5000, "invalid_json"),
+        (direct_headers("request"), b'{"a":' * 300 + b"1" + b"}" * 300, "invalid_json"),
         (direct_headers("request"), b"\xff\xfe\x00", "not_utf8"),
         (
             direct_headers("request", **{"content-type": "application/protobuf"}),

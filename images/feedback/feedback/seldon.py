@@ -60,11 +60,34 @@ def _refuse_constant(token: str) -> Any:
     raise NotStrictJson(f"{token} is not a JSON number (RFC 8259); send null or a finite number instead")
 
 
+# Seldon payloads nest a few levels; Python's json raises RecursionError near 1000 and the search engine's parser
+# refuses a whole bulk request above 1000 (the document wraps the payload in a few more levels).
+MAX_JSON_DEPTH = 200
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    if not isinstance(value, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 def loads_json(text: str) -> Any:
-    """`json.loads` that refuses NaN, Infinity and lone surrogates: the search engine rejects a whole bulk request
-    holding a NaN, and the client cannot even encode a lone surrogate, so such a payload must be refused at the
-    door (collector) or dead-lettered (indexer), never handed to the search engine."""
-    value = json.loads(text, parse_constant=_refuse_constant)
+    """`json.loads` that refuses NaN, Infinity, lone surrogates and deep nesting: the search engine rejects a whole
+    bulk request holding a NaN or nested too deep, the client cannot even encode a lone surrogate, and recursion
+    errors crash, so such a payload must be refused at the door (collector) or dead-lettered (indexer)."""
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise NotStrictJson(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels; flatten the payload") from None
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _deeper_than(value, MAX_JSON_DEPTH):
+        raise NotStrictJson(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels; flatten the payload")
     if "\\ud" in text or "\\uD" in text:  # only \\u escapes can produce a lone surrogate
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
