@@ -30,6 +30,7 @@ ARTIFACT = f"org.gaul:s3proxy:{S3PROXY_VERSION}"
 MAIN_CLASS = "org.gaul.s3proxy.Main"
 START_TIMEOUT_S = 120.0
 DEFAULT_REGION = "us-east-1"
+REFUSED_CREDENTIALS = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied"}
 
 LOGBACK_XML = """\
 <configuration>
@@ -154,7 +155,12 @@ class S3Server:
         try:
             self.client().list_buckets()
         except ClientError as exc:
-            raise DevstackError(f"s3: the server at {self.endpoint} refused our credentials: {exc}") from None
+            if exc.response.get("Error", {}).get("Code") in REFUSED_CREDENTIALS:
+                raise DevstackError(
+                    f"s3: the server at {self.endpoint} refused our credentials ({exc}); another server may hold "
+                    "this port: stop it or leave the port unset so a free one is chosen"
+                ) from None
+            return False  # still starting (e.g. 503)
         return True
 
     def create_buckets(self, names: list[str]) -> None:

@@ -129,8 +129,13 @@ def launcher_dir() -> Path:
         if result.returncode != 0:
             first = (result.stderr or result.stdout).strip().splitlines()[:1]
             raise DevstackError(f"search: compiling the launcher failed ({' '.join(first)}); check the JDK ({javac})")
-        if not target.exists():
+        if target.exists() and not (target / f"{LAUNCHER_CLASS}.class").is_file():
+            shutil.rmtree(target, ignore_errors=True)  # a broken entry (e.g. emptied by hand): replace it
+        try:
             work.rename(target)
+        except OSError:  # another test run compiled it at the same time and renamed first: use theirs
+            if not (target / f"{LAUNCHER_CLASS}.class").is_file():
+                raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
@@ -215,7 +220,9 @@ class SearchServer:
                 f"search: port {self.port} is answered by another cluster ({info.get('cluster_name')!r}); "
                 "stop it or leave the port unset so a free one is chosen"
             )
-        health = requests.get(f"{self.url}/_cluster/health", params={"wait_for_status": "yellow", "timeout": "2s"})
+        health = requests.get(
+            f"{self.url}/_cluster/health", params={"wait_for_status": "yellow", "timeout": "2s"}, timeout=10
+        )
         return health.status_code == 200 and health.json().get("status") in ("green", "yellow")
 
     def stop(self) -> None:
