@@ -207,6 +207,29 @@ def test_refused_merged_document_dead_letters_only_the_bad_message() -> None:
     assert sample(indexer, "feedback_indexer_messages_indexed_total") == 2
 
 
+def test_a_message_refused_for_several_instances_is_dead_lettered_once() -> None:
+    def refuse_predictions(actions: list[dict[str, Any]]) -> list[ItemResult]:
+        return [
+            ItemResult(action["_id"], 400, {"type": "mapper_parsing_exception"})
+            if "predicted_label" in action["script"]["params"]["doc"]
+            else ItemResult(action["_id"], 200, None)
+            for action in actions
+        ]
+
+    two_rows = {"data": {"names": ["t:0", "t:1"], "ndarray": [[0.1, 0.9], [0.8, 0.2]]}}
+    batch = [
+        FakeMessage(0, *direct("request", "c", {"data": {"ndarray": ["one", "two"]}})),
+        FakeMessage(1, *direct("response", "c", two_rows)),
+        FakeMessage(2, *direct("response", "d", two_rows)),
+    ]
+    indexer, consumer, dead_letters = make_indexer(ScriptedBackend(*[refuse_predictions] * 4))
+    indexer.process(batch)
+    assert sorted(dict(record[2])["dlq-offset"] for record in dead_letters.records) == [b"1", b"2"]
+    assert consumer.stored == [0, 1, 2]
+    assert sample(indexer, "feedback_indexer_dead_lettered_total", reason="rejected_by_search") == 2
+    assert sample(indexer, "feedback_indexer_messages_indexed_total") == 1
+
+
 @pytest.mark.parametrize(
     ("headers", "value", "reason"),
     [

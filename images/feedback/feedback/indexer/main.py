@@ -176,16 +176,18 @@ class Indexer:
             parts.extend((position, part) for part in document_parts(event, self.settings.streaming_deployments))
         rejected = self._write(coalesce(parts))
         shared = {position for part, _ in rejected if len(part.sources) > 1 for position in part.sources}
+        refused: dict[int, str] = {}  # message position -> why; one dead letter per message, however many parts
         for part, detail in rejected:
             if len(part.sources) == 1:
-                poisoned.append(Poisoned(records[part.sources[0]], "rejected_by_search", detail))
-        for position in sorted(shared):
+                refused.setdefault(part.sources[0], detail)
+        for position in sorted(shared - refused.keys()):
             # A merged document was refused: write each contributing message alone, so only the bad one is
             # dead-lettered and the good ones still reach the index.
             alone = coalesce((pos, part) for pos, part in parts if pos == position)
             for _, detail in self._write(alone):
-                poisoned.append(Poisoned(records[position], "rejected_by_search", detail))
+                refused.setdefault(position, detail)
                 break
+        poisoned.extend(Poisoned(records[pos], "rejected_by_search", detail) for pos, detail in sorted(refused.items()))
         self._dead_letter(poisoned)
         if self._interrupted:
             return  # stopped while retrying: do not commit, the batch is replayed after restart
