@@ -207,6 +207,8 @@ def _reshape(values: list[Any], shape: list[Any]) -> list[Any]:
     if len(shape) < 2 or not all(isinstance(dim, int) and dim > 0 for dim in shape):
         return list(values)
     rows, width = shape[0], math.prod(shape[1:])
+    if rows * width != len(values):  # a shape the values do not fill (e.g. [10**9, 1]) must not make 10**9 rows
+        return list(values)
     return [values[i * width : (i + 1) * width] for i in range(rows)]
 
 
