@@ -26,6 +26,7 @@ import contextlib
 import fcntl
 import hashlib
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -53,6 +54,7 @@ VENV_TIMEOUT_S = 1200.0
 TRAIN_TIMEOUT_S = 600.0
 START_TIMEOUT_S = 120.0
 COMPLETE = ".complete"
+DIGESTS = ".sha256.json"  # of each trained artifact, checked on every use
 
 # Loaded by every Python process of the model server (PYTHONPATH): seldon-core 1.17.1 hard-codes 0.0.0.0 for
 # gunicorn (REST, metrics) and gRPC, and "" for the gRPC port reservation; this turns those into 127.0.0.1.
@@ -183,16 +185,54 @@ def model_version() -> str:
     return str(_fingerprint_module().model_version(BUILD_CONTEXT))
 
 
+def _file_digests(folder: Path) -> dict[str, str]:
+    """sha256 of every visible file of `folder` (the artifacts; the dot files are ours)."""
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.iterdir())
+        if path.is_file() and not path.name.startswith(".")
+    }
+
+
+def _artifacts_intact(target: Path) -> bool:
+    """A finished entry whose files are exactly those written by train.py (a truncated or lost file is retrained)."""
+    if not (target / COMPLETE).exists():
+        return False
+    try:
+        expected = json.loads((target / DIGESTS).read_text())
+        return bool(expected) and _file_digests(target) == expected
+    except (OSError, ValueError):
+        return False
+
+
+def _adopt_entry_without_digests(target: Path) -> bool:
+    """An entry finished before digests were recorded: keep it (and record them) when its files look whole."""
+    if not (target / COMPLETE).exists() or (target / DIGESTS).exists():
+        return False
+    try:
+        json.loads((target / "metadata.json").read_text())
+        if (target / "model.joblib").stat().st_size == 0:
+            return False
+    except (OSError, ValueError):
+        return False
+    (target / DIGESTS).write_text(json.dumps(_file_digests(target), indent=2) + "\n")
+    return True
+
+
 def trained_artifacts() -> Path:
     """Artifacts trained by `train.py` on the shipped data, cached under the model version."""
     python = model_python()
     root = cache_dir("model-artifacts")
     target = root / model_version()
-    if (target / COMPLETE).exists():
+    if _artifacts_intact(target):
         return target
     with _exclusive(root / f"{target.name}.lock"):
-        if (target / COMPLETE).exists():
+        if _artifacts_intact(target):
             return target
+        if _adopt_entry_without_digests(target):
+            return target
+        if target.exists():
+            log.warning("the cached model artifacts in %s are incomplete or changed; training again", target)
         staging = root / f"{target.name}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(target, ignore_errors=True)
@@ -202,6 +242,7 @@ def trained_artifacts() -> Path:
         _run_logged(
             [str(python), "train.py", "--out", str(staging)], train_log, TRAIN_TIMEOUT_S, "train.py", cwd=BUILD_CONTEXT
         )
+        (staging / DIGESTS).write_text(json.dumps(_file_digests(staging), indent=2) + "\n")
         (staging / COMPLETE).write_text(train_log.read_text())
         staging.rename(target)
     return target

@@ -52,3 +52,49 @@ def test_failed_install_is_removed_and_explained(isolated: Path) -> None:
 def test_missing_console_script_names_the_requirements(isolated: Path) -> None:
     with pytest.raises(DevstackError, match="is 'no-such-tool' a console script of a package in"):
         model.model_bin("no-such-tool")
+
+
+@pytest.fixture
+def fake_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in for the model venv's python that 'trains' by writing two files and counts its runs."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    runs = tmp_path / "runs"
+    python = tmp_path / "python"
+    python.write_text(
+        '#!/bin/sh\necho run >> "$RUNS"\nmkdir -p "$3"\nprintf model > "$3/model.joblib"\n'
+        'printf \'{"v": 1}\' > "$3/metadata.json"\n'
+    )
+    python.chmod(0o755)
+    monkeypatch.setenv("RUNS", str(runs))
+    monkeypatch.setattr(model, "model_python", lambda: python)
+    monkeypatch.setattr(model, "model_version", lambda: "1.0.0+test")
+    return runs
+
+
+def test_trained_artifacts_are_reused_while_intact(fake_training: Path) -> None:
+    first = model.trained_artifacts()
+    assert model.trained_artifacts() == first
+    assert fake_training.read_text().count("run") == 1
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete", "digests"])
+def test_damaged_trained_artifacts_are_trained_again(fake_training: Path, damage: str) -> None:
+    target = model.trained_artifacts()
+    if damage == "truncate":
+        (target / "model.joblib").write_bytes(b"mo")
+    elif damage == "delete":
+        (target / "metadata.json").unlink()
+    else:
+        (target / model.DIGESTS).write_text("{not json")
+    assert model.trained_artifacts() == target
+    assert fake_training.read_text().count("run") == 2
+    assert (target / "model.joblib").read_bytes() == b"model"
+    assert (target / "metadata.json").is_file()
+
+
+def test_an_entry_finished_before_digests_is_kept(fake_training: Path) -> None:
+    target = model.trained_artifacts()
+    (target / model.DIGESTS).unlink()
+    assert model.trained_artifacts() == target
+    assert fake_training.read_text().count("run") == 1
+    assert (target / model.DIGESTS).is_file()
