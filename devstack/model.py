@@ -132,14 +132,19 @@ def requirements_digest() -> str:
     return hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
 
 
+def _venv_usable(target: Path) -> bool:
+    """Finished, and its interpreter still resolves (a removed or upgraded base Python breaks the venv's link)."""
+    return (target / COMPLETE).exists() and (target / "bin" / "python").exists()
+
+
 def model_venv() -> Path:
     """The model's virtualenv (created on first use; a few minutes, then cached)."""
     root = cache_dir("model-venv")
     target = root / requirements_digest()
-    if (target / COMPLETE).exists():
+    if _venv_usable(target):
         return target
     with _exclusive(root / f"{target.name}.lock"):
-        if (target / COMPLETE).exists():
+        if _venv_usable(target):
             return target
         if target.exists():
             log.warning("removing the half-made model virtualenv %s", target)

@@ -98,3 +98,10 @@ def test_an_entry_finished_before_digests_is_kept(fake_training: Path) -> None:
     assert model.trained_artifacts() == target
     assert fake_training.read_text().count("run") == 1
     assert (target / model.DIGESTS).is_file()
+
+
+def test_environment_whose_interpreter_is_gone_is_rebuilt(isolated: Path) -> None:
+    first = model.model_venv()
+    (first / "bin" / "python").unlink()  # as when the base Python it links to was removed
+    assert model.model_venv() == first
+    assert (first / "bin" / "python").exists()
