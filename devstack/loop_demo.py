@@ -509,8 +509,9 @@ def report(
             f"{lost:>5}"
         )
     lines.append(f"dead-lettered: {dead}")
-    ok = ok and dead == 0 and not sent.failures
-    lines.append(f"losses: {'none' if ok else 'SOME (see the table: sent must equal indexed, events as sent)'}")
+    truth_docs = aggs.get("with_truth", {}).get("doc_count", 0)
+    ok = ok and dead == 0 and not sent.failures and truth_docs == len(sent.feedback)  # ground truth lost counts too
+    lines.append(f"losses: {'none' if ok else 'SOME (table, ground truth: sent must equal indexed, events as sent)'}")
     lines.append("")
     fresh = watch.percentiles()
     if fresh:
