@@ -115,9 +115,10 @@ def _run_argo(target: Target, request: BatchRequest) -> None:
         raise AssertionError(
             f"batch workflow {namespace}/{name} still {phase or 'pending'} after {request.timeout_s:.0f} s"
         )
-    finally:
+    finally:  # best effort, in the target's context (the workflow must not be left behind in the cluster)
+        context = ["--context", target.cluster.context] if target.cluster and target.cluster.context else []
         subprocess.run(
-            ["kubectl", "delete", "workflow", name, "-n", namespace, "--ignore-not-found", "--wait=false"],
+            ["kubectl", *context, "delete", "workflow", name, "-n", namespace, "--ignore-not-found", "--wait=false"],
             capture_output=True,
             timeout=60,
             check=False,
