@@ -43,6 +43,7 @@ from devstack.errors import DevstackError
 from devstack.paths import REPO_ROOT, cache_dir
 from devstack.ports import HOST, free_ports, is_listening
 from devstack.process import ManagedProcess, tail
+from devstack.startup import still_free
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +274,8 @@ class ModelServer:
         self.http_port = http_port or next(chosen)
         self.grpc_port = grpc_port or next(chosen)
         self.metrics_port = metrics_port or next(chosen)
+        self._chosen_by_us = (http_port is None, grpc_port is None, metrics_port is None)
+        self._started_once = False
         self.workers = workers
         self.artifacts: Path | None = None
         self.process: ManagedProcess | None = None
@@ -333,7 +336,13 @@ class ModelServer:
     def start(self) -> ModelServer:
         if self.process is not None and self.process.running():
             return self
-        self.artifacts = trained_artifacts()
+        self.artifacts = trained_artifacts()  # minutes on a first run: another process may take our ports meanwhile
+        if not self._started_once:  # a restart keeps its ports
+            http, grpc, metrics = self._chosen_by_us
+            self.http_port = still_free(self.http_port, http, f"{self.name} http")
+            self.grpc_port = still_free(self.grpc_port, grpc, f"{self.name} grpc")
+            self.metrics_port = still_free(self.metrics_port, metrics, f"{self.name} metrics")
+        self._started_once = True
         self.process = ManagedProcess(
             self.name, self.argv(), self.home, env=self.environment(), cwd=BUILD_CONTEXT, ports=self.ports
         )
