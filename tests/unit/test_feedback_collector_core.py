@@ -100,6 +100,7 @@ def test_structured_mode_event_is_accepted() -> None:
         (seldon_headers(), b'{"data": {"ndarray": [[NaN, 0.5]]}}', 400, "invalid_json"),
         (seldon_headers(), b'{"data": {"ndarray": ["\\ud800"]}}', 400, "invalid_json"),
         (seldon_headers(), b"[" * 500 + b"]" * 500, 400, "invalid_json"),
+        (seldon_headers(), b"[" + b"1" * 500 + b"]", 400, "invalid_json"),
         (seldon_headers(), b"\xff\xfe{}", 400, "not_utf8"),
         (seldon_headers(), b"x" * 1025, 413, "body_too_large"),
     ],

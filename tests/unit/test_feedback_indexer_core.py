@@ -112,6 +112,9 @@ def test_direct_kafka_format_is_decoded_with_kafka_timestamp() -> None:
         (direct_headers("request"), b'{"data": {"ndarray": ["bad \\uD800 text"]}}', "invalid_json"),
         # nested too deep: RecursionError in json (a crash) or a whole bulk request refused by the search engine
         (direct_headers("request"), b"[" * 5000 + b"]" * 5000, "invalid_json"),
+        # huge integers: ValueError above 4300 digits, OverflowError in float(); the engine refuses > 1000 chars
+        (direct_headers("response"), b'{"data": {"ndarray": [[' + b"9" * 5000 + b"]]}}", "invalid_json"),
+        (direct_headers("response"), b'{"data": {"ndarray": [[-' + b"9" * 400 + b", 1]]}}", "invalid_json"),
         (direct_headers("request"), b'{"a":' * 300 + b"1" + b"}" * 300, "invalid_json"),
         (direct_headers("request"), b"\xff\xfe\x00", "not_utf8"),
         (
@@ -280,6 +283,11 @@ def test_raw_payload_of_a_multi_row_request_is_cut_to_its_instance() -> None:
     assert (docs[1]["predicted_label"], docs[1]["predicted_score"]) == ("t:0", 0.8)
     single = {"data": {"ndarray": ["only"]}}
     assert fields_of("request", single)[0]["request_raw"] == single
+
+
+def test_long_but_bounded_integers_are_valid_json() -> None:
+    event = decode_message(direct_headers("request"), b'{"meta": {"tags": {"batch_index": ' + b"9" * 100 + b"}}}", 0)
+    assert event.payload["meta"]["tags"]["batch_index"] == int("9" * 100)
 
 
 def test_surrogate_pair_escapes_are_valid_json() -> None:

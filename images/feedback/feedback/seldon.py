@@ -56,6 +56,19 @@ class NotStrictJson(ValueError):
     -Infinity, or a lone UTF-16 surrogate escape (e.g. \\ud800) that cannot be encoded as UTF-8."""
 
 
+# Python parses integers of any length (up to 4300 digits, then ValueError); float() of one above 10**308 raises
+# OverflowError, and the search engine refuses a whole bulk request with a number longer than 1000 characters.
+MAX_INT_DIGITS = 100
+
+
+def _bounded_int(token: str) -> int:
+    if len(token.lstrip("-")) > MAX_INT_DIGITS:
+        raise NotStrictJson(
+            f"an integer of {len(token.lstrip('-'))} digits is too long (at most {MAX_INT_DIGITS}); send it as a string"
+        )
+    return int(token)
+
+
 def _refuse_constant(token: str) -> Any:
     raise NotStrictJson(f"{token} is not a JSON number (RFC 8259); send null or a finite number instead")
 
@@ -79,11 +92,12 @@ def _deeper_than(value: Any, limit: int) -> bool:
 
 
 def loads_json(text: str) -> Any:
-    """`json.loads` that refuses NaN, Infinity, lone surrogates and deep nesting: the search engine rejects a whole
-    bulk request holding a NaN or nested too deep, the client cannot even encode a lone surrogate, and recursion
-    errors crash, so such a payload must be refused at the door (collector) or dead-lettered (indexer)."""
+    """`json.loads` that refuses NaN, Infinity, huge integers, lone surrogates and deep nesting: the search engine
+    rejects a whole bulk request holding a NaN, a 1000-digit number or deep nesting, the client cannot even encode
+    a lone surrogate, and recursion or overflow errors crash, so such a payload must be refused at the door
+    (collector) or dead-lettered (indexer)."""
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int)
     except RecursionError:
         raise NotStrictJson(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels; flatten the payload") from None
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _deeper_than(value, MAX_JSON_DEPTH):
