@@ -115,6 +115,7 @@ def test_direct_kafka_format_is_decoded_with_kafka_timestamp() -> None:
         # huge integers: ValueError above 4300 digits, OverflowError in float(); the engine refuses > 1000 chars
         (direct_headers("response"), b'{"data": {"ndarray": [[' + b"9" * 5000 + b"]]}}", "invalid_json"),
         (direct_headers("response"), b'{"data": {"ndarray": [[-' + b"9" * 400 + b", 1]]}}", "invalid_json"),
+        (direct_headers("response"), b'{"data": {"ndarray": [[1e400, 1]]}}', "invalid_json"),  # float overflow
         (direct_headers("request"), b'{"a":' * 300 + b"1" + b"}" * 300, "invalid_json"),
         (direct_headers("request"), b"\xff\xfe\x00", "not_utf8"),
         (

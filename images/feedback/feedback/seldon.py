@@ -11,6 +11,7 @@ Kafka headers ``type``, ``requestid``, ``modelid``, ``inferenceservicename``, ``
 from __future__ import annotations
 
 import json
+import math
 from enum import StrEnum
 from typing import Any
 
@@ -69,6 +70,13 @@ def _bounded_int(token: str) -> int:
     return int(token)
 
 
+def _finite_float(token: str) -> float:
+    number = float(token)
+    if math.isinf(number):  # 1e400 parses to inf, which the client writes as Infinity
+        raise NotStrictJson(f"the number {token[:40]} is out of the float range; send it as a string")
+    return number
+
+
 def _refuse_constant(token: str) -> Any:
     raise NotStrictJson(f"{token} is not a JSON number (RFC 8259); send null or a finite number instead")
 
@@ -97,7 +105,7 @@ def loads_json(text: str) -> Any:
     a lone surrogate, and recursion or overflow errors crash, so such a payload must be refused at the door
     (collector) or dead-lettered (indexer)."""
     try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int, parse_float=_finite_float)
     except RecursionError:
         raise NotStrictJson(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels; flatten the payload") from None
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _deeper_than(value, MAX_JSON_DEPTH):
