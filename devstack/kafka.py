@@ -147,9 +147,15 @@ class KafkaServer:
             "kafka.tools.StorageTool", "format", "--standalone", "-t", new_cluster_id(), "-c", str(self.config_path)
         )
         with format_log.open("ab") as out:
-            result = subprocess.run(
-                argv, stdout=out, stderr=subprocess.STDOUT, env=self._env(), timeout=FORMAT_TIMEOUT_S, check=False
-            )
+            try:
+                result = subprocess.run(
+                    argv, stdout=out, stderr=subprocess.STDOUT, env=self._env(), timeout=FORMAT_TIMEOUT_S, check=False
+                )
+            except subprocess.TimeoutExpired:  # run() has killed it; say so in one line instead of a traceback
+                raise DevstackError(
+                    f"kafka: formatting the storage in {self.data_dir} took over {FORMAT_TIMEOUT_S:.0f} s and was "
+                    f"stopped; the machine may be overloaded: retry, and see {format_log}"
+                ) from None
         if result.returncode != 0:
             cause = likely_cause(format_log)
             raise DevstackError(
