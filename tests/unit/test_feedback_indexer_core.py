@@ -177,6 +177,8 @@ def test_feedback_gives_truth_per_instance_and_reward() -> None:
         ({"strData": "one text"}, ["one text"]),
         ({"data": {"tensor": {"shape": [2, 1], "values": [1.0, 2.0]}}}, [None, None]),
         ({"data": {"tensor": {"shape": [10**12, 1], "values": [1.0]}}}, [None]),  # shape lies: rows from values
+        ({"data": {"tensor": {"shape": 2, "values": [1.0, 2.0]}}}, [None, None]),  # not a list: no TypeError
+        ({"inputs": [{"shape": 1.5, "data": ["x"]}]}, ["x"]),
         ({"instances": ["a", "b", "c"]}, ["a", "b", "c"]),
         ({"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["x", "y"]}]}, ["x", "y"]),
         ({"jsonData": {"text": "inside json"}}, ["inside json"]),

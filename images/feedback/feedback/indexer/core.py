@@ -204,7 +204,7 @@ def _decode_direct(
 
 
 def _reshape(values: list[Any], shape: list[Any]) -> list[Any]:
-    if len(shape) < 2 or not all(isinstance(dim, int) and dim > 0 for dim in shape):
+    if not isinstance(shape, list) or len(shape) < 2 or not all(isinstance(dim, int) and dim > 0 for dim in shape):
         return list(values)
     rows, width = shape[0], math.prod(shape[1:])
     if rows * width != len(values):  # a shape the values do not fill (e.g. [10**9, 1]) must not make 10**9 rows
@@ -254,7 +254,7 @@ def instance_payload(message: Any, instance: int, rows: int) -> Any:
         tensor = data.get("tensor")
         if isinstance(tensor, dict) and isinstance(tensor.get("values"), list):
             shape = tensor.get("shape") or []
-            if len(shape) >= 2 and shape[0] == rows:
+            if isinstance(shape, list) and len(shape) >= 2 and shape[0] == rows:
                 width = len(tensor["values"]) // rows
                 values = tensor["values"][instance * width : (instance + 1) * width]
                 return {**message, "data": {**data, "tensor": {**tensor, "shape": [1, *shape[1:]], "values": values}}}
