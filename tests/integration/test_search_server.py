@@ -98,7 +98,10 @@ def test_a_new_server_on_old_data_keeps_its_cluster_port_and_documents(tmp_path)
     try:
         second.start()
         assert (second.url, second.cluster_name) == (first.url, first.cluster_name)
-        requests.get(f"{second.url}/_cluster/health/kept", params={"wait_for_status": "yellow", "timeout": "60s"})
+        health = requests.get(
+            f"{second.url}/_cluster/health/kept", params={"wait_for_status": "yellow", "timeout": "60s"}, timeout=70
+        )
+        assert health.json()["status"] in ("green", "yellow")
         assert requests.get(f"{second.url}/kept/_count", timeout=30).json()["count"] == 1
     finally:
         second.stop()
