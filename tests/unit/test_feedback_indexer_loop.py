@@ -230,6 +230,28 @@ def test_a_message_refused_for_several_instances_is_dead_lettered_once() -> None
     assert sample(indexer, "feedback_indexer_messages_indexed_total") == 1
 
 
+def test_an_unforeseen_decoding_error_dead_letters_the_message_instead_of_crashing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from feedback.indexer import main
+
+    real = main.document_parts
+
+    def fails_for_b(event: Any, patterns: Any) -> Any:
+        if event.request_id == "b":
+            raise TypeError("an input nobody foresaw")
+        return real(event, patterns)
+
+    monkeypatch.setattr(main, "document_parts", fails_for_b)
+    indexer, consumer, dead_letters = make_indexer(ScriptedBackend(ok))
+    indexer.process(messages())
+    [(_, _, headers)] = dead_letters.records
+    assert dict(headers)["dlq-reason"] == b"decode_error" and dict(headers)["dlq-offset"] == b"2"
+    assert b"TypeError: an input nobody foresaw" in dict(headers)["dlq-detail"]
+    assert consumer.stored == [0, 1, 2]
+    assert sample(indexer, "feedback_indexer_messages_indexed_total") == 2
+
+
 @pytest.mark.parametrize(
     ("headers", "value", "reason"),
     [

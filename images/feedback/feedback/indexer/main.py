@@ -167,13 +167,20 @@ class Indexer:
             try:
                 kafka_time = timestamp if timestamp_type else None
                 event = decode_message(message.headers(), message.value(), kafka_time, self.settings.redactor)
+                event_parts = document_parts(event, self.settings.streaming_deployments)
             except PoisonMessage as exc:
                 self.metrics.consumed.labels("invalid", "unknown").inc()
                 poisoned.append(Poisoned(message, exc.reason, exc.detail))
                 continue
+            # pure decoding failed on an input nobody foresaw: dead-letter it rather than crash-loop on it
+            except Exception as exc:
+                log.exception("cannot decode %s[%s]@%s", message.topic(), message.partition(), message.offset())
+                self.metrics.consumed.labels("invalid", "unknown").inc()
+                poisoned.append(Poisoned(message, "decode_error", f"{type(exc).__name__}: {exc}"[:500]))
+                continue
             self.metrics.consumed.labels(event.capture_format, event.kind.value).inc()
             event_times.append(event.event_time_us)
-            parts.extend((position, part) for part in document_parts(event, self.settings.streaming_deployments))
+            parts.extend((position, part) for part in event_parts)
         rejected = self._write(coalesce(parts))
         shared = {position for part, _ in rejected if len(part.sources) > 1 for position in part.sources}
         refused: dict[int, str] = {}  # message position -> why; one dead letter per message, however many parts
