@@ -66,6 +66,27 @@ def go_env(bin_dir: Path) -> dict[str, str]:
     return env
 
 
+_WORKING: set[Path] = set()  # binaries that answered `helm version` in this process
+
+
+def _works(binary: Path, version: str) -> bool:
+    """True when the cached binary runs and reports `version` (a truncated or foreign file is rebuilt)."""
+    if binary in _WORKING:
+        return True
+    if not binary.is_file():
+        return False
+    try:
+        result = subprocess.run(
+            [str(binary), "version", "--short"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    if result.returncode != 0 or not result.stdout.strip().startswith(version):
+        return False
+    _WORKING.add(binary)
+    return True
+
+
 def helm_binary(version: str = HELM_VERSION) -> Path:
     """Path of a Helm binary at `version`, built from the Go module proxy on first use (minutes) and cached."""
     override = os.environ.get("SELDON_FEEDBACK_HELM")
@@ -76,7 +97,7 @@ def helm_binary(version: str = HELM_VERSION) -> Path:
         return path
     home = cache_dir("go", "helm", version)
     binary = home / "bin" / "helm"
-    if binary.is_file():
+    if _works(binary, version):
         return binary
     go = shutil.which("go")
     if go is None:
@@ -85,8 +106,11 @@ def helm_binary(version: str = HELM_VERSION) -> Path:
             "or set SELDON_FEEDBACK_HELM to an existing helm v3 binary"
         )
     with _file_lock(home / "build.lock"):
-        if binary.is_file():
+        if _works(binary, version):
             return binary
+        if binary.exists():
+            log.warning("the cached helm %s does not run or reports another version; building it again", binary)
+            binary.unlink()
         staging = Path(tempfile.mkdtemp(prefix="bin-", dir=home))
         argv = [
             go,
