@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -106,6 +107,7 @@ class ManagedProcess:
             except FileNotFoundError as exc:
                 raise DevstackError(f"{self.name}: cannot run {self.argv[0]!r} ({exc.strerror}); install it") from None
         _RUNNING.add(self)
+        _stop_on_sigterm()
         log.info("%s started (pid %s), log %s", self.name, self.popen.pid, self.log_path)
         return self
 
@@ -198,6 +200,19 @@ def descendants(root: int) -> list[int]:
         found.append(pid)
         todo.extend(children.get(pid, []))
     return found
+
+
+def _interrupted_by_sigterm(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _stop_on_sigterm() -> None:
+    """A SIGTERM (CI timeout, `kill`) ends the interpreter without atexit, leaving our servers (own sessions)
+    running; unless the program handles SIGTERM itself, turn it into a KeyboardInterrupt so that cleanup runs."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupted_by_sigterm)
 
 
 @atexit.register

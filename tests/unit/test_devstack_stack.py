@@ -128,3 +128,35 @@ def test_a_readiness_check_that_finds_a_fault_stops_the_process_at_once(tmp_path
         process.wait_ready(foreign_answer, timeout=120)
     assert time.monotonic() - began < 60
     assert not pid_alive(process.pid, str(tmp_path))
+
+
+def test_a_sigterm_to_the_interpreter_still_stops_its_servers(tmp_path: Path) -> None:
+    """CI timeouts and `kill` send SIGTERM, which skips atexit: the servers (own sessions) must not outlive us."""
+    import signal
+    import subprocess
+    import sys
+
+    from devstack.paths import REPO_ROOT
+    from devstack.process import wait_until
+
+    script = (
+        "import sys, time\nfrom pathlib import Path\nfrom devstack.process import ManagedProcess\n"
+        "p = ManagedProcess('a', ['sh', '-c', 'sleep 300; true', sys.argv[1]], Path(sys.argv[1])).start()\n"
+        "print(p.pid, flush=True)\ntime.sleep(120)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+    )
+    child = 0
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert pid_alive(child, str(tmp_path))
+        parent.send_signal(signal.SIGTERM)
+        parent.wait(timeout=60)
+        wait_until(lambda: not pid_alive(child, str(tmp_path)), 30, "the server stopping with its interpreter")
+    finally:
+        parent.kill()
+        parent.wait(timeout=10)
+        if child and pid_alive(child, str(tmp_path)):  # leave nothing behind when the check failed
+            os.killpg(child, signal.SIGKILL)
