@@ -44,6 +44,7 @@ WILDCARD = {"0.0.0.0", "::", "*", "::ffff:0.0.0.0"}
 
 def test_local_ports_listen_on_loopback_only(local_host: Any, target: Target) -> None:
     assert target.local is not None
+    assert target.local.listeners, f"target {target.name} lists no local listeners to check (local.listeners)"
     by_port: dict[int, set[str]] = {}
     for url in local_host.socket.get_listening_sockets():
         if url.startswith("tcp://"):
@@ -63,6 +64,7 @@ def test_local_ports_listen_on_loopback_only(local_host: Any, target: Target) ->
 
 def test_local_processes_run(local_host: Any, target: Target) -> None:
     assert target.local is not None
+    assert target.local.processes, f"target {target.name} lists no local processes to check (local.processes)"
     dead = []
     for name, pid in sorted(target.local.processes.items()):
         found = local_host.process.filter(pid=pid)
