@@ -121,7 +121,7 @@ class LocalStack:
         text = json.dumps(self.state(), indent=2) + "\n"
         for path in (self.run_dir / STATE_FILE, current_state_path()):
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # current.json is shared by concurrent stacks
             tmp.write_text(text)
             tmp.replace(path)
 

@@ -160,3 +160,19 @@ def test_a_sigterm_to_the_interpreter_still_stops_its_servers(tmp_path: Path) ->
         parent.wait(timeout=10)
         if child and pid_alive(child, str(tmp_path)):  # leave nothing behind when the check failed
             os.killpg(child, signal.SIGKILL)
+
+
+def _write_state_often(run_dir: str) -> None:
+    stack = LocalStack([], Path(run_dir))
+    for _ in range(300):
+        stack.write_state()
+
+
+def test_concurrent_stacks_can_write_the_shared_current_state(tmp_path: Path) -> None:
+    """Every stack on the machine writes cache_dir("runs")/current.json: parallel writers must not collide."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    with context.Pool(3) as pool:
+        pool.map(_write_state_often, [str(tmp_path / f"run-{i}") for i in range(3)])
+    assert read_state()["run_dir"] in {str(tmp_path / f"run-{i}") for i in range(3)}
