@@ -165,7 +165,8 @@ def test_schema_file_is_generated_from_the_declared_keys() -> None:
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_stack_files_follow_the_schema(env: str) -> None:
     document = yaml.safe_load((STACKS / f"Pulumi.{env}.yaml").read_text())
-    jsonschema.Draft7Validator(config.json_schema()).validate(document)
+    errors = [error.message for error in jsonschema.Draft7Validator(config.json_schema()).iter_errors(document)]
+    assert errors == [], f"stacks/Pulumi.{env}.yaml breaks stacks/config.schema.json: {errors}"
 
 
 def test_schema_rejects_unknown_keys_and_plain_secrets() -> None:
