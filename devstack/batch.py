@@ -28,6 +28,7 @@ from typing import Any
 from devstack.errors import DevstackError
 from devstack.paths import new_run_dir
 from devstack.process import ManagedProcess
+from devstack.s3 import s3_client
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +44,7 @@ class ObjectStoreConfig:
     region: str = "us-east-1"
 
     def client(self) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name=self.region,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
-        )
+        return s3_client(self.endpoint, self.access_key, self.secret_key, self.region, max_attempts=3)
 
 
 @dataclass(frozen=True, kw_only=True)

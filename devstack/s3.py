@@ -99,22 +99,7 @@ class S3Server:
 
     def client(self) -> Any:
         """A boto3 S3 client for this server (path-style)."""
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name=self.region,
-            config=Config(
-                s3={"addressing_style": "path"},
-                retries={"max_attempts": 2},
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-            ),
-        )
+        return s3_client(self.endpoint, self.access_key, self.secret_key, self.region)
 
     def start(self, timeout: float = START_TIMEOUT_S) -> S3Server:
         if self.process is not None and self.process.running():
@@ -189,3 +174,23 @@ class S3Server:
             "data": str(self.data_dir),
             "rss_bytes": self.process.rss_bytes() if self.process else 0,
         }
+
+
+def s3_client(endpoint: str, access_key: str, secret_key: str, region: str, max_attempts: int = 2) -> Any:
+    """A boto3 S3 client with path-style addressing, checksums only where S3 requires them (s3proxy, MinIO)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region,
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": max_attempts},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
