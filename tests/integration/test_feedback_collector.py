@@ -59,7 +59,10 @@ def test_sampling_a_quarter_never_splits_an_id_and_redaction_leaves_no_personal_
     statuses = post_events(collector.url, events, concurrency=16)
     assert set(statuses) == {200}
     kept = {request_id for request_id in ids if sampled_in(request_id, 0.25)}
-    assert abs(len(kept) / len(ids) - 0.25) < 0.03, f"kept {len(kept)} of {len(ids)} ids"
+    # the ids carry this run's random name, so the kept share is binomial: allow 4.5 standard deviations (a false
+    # failure once in ~150,000 runs); the exact share on fixed ids is pinned in the unit tests
+    tolerance = 4.5 * (0.25 * 0.75 / len(ids)) ** 0.5
+    assert abs(len(kept) / len(ids) - 0.25) < tolerance, f"kept {len(kept)} of {len(ids)} ids"
     assert collector.metric("feedback_collector_events_produced_total") == 3 * len(kept)
     assert collector.metric("feedback_collector_events_sampled_out_total") == 3 * (len(ids) - len(kept))
 
