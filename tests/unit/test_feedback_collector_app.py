@@ -139,6 +139,23 @@ async def test_kafka_failure_is_a_503_and_counted(client: TestClient, producer: 
     assert await metric(client, "feedback_collector_events_in_flight") == 0
 
 
+async def test_an_unforeseen_error_is_a_500_with_a_reason_and_counted(
+    client: TestClient, producer: MemoryProducer
+) -> None:
+    async def broken_send(key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> Delivered:
+        raise RuntimeError("bug")
+
+    producer.send = broken_send  # type: ignore[method-assign]
+    message = event_message()
+    response = await client.post("/", data=message.body, headers=message.headers)
+    assert response.status == 500
+    body = await response.json()
+    assert body["reason"] == "internal_error" and "RuntimeError" in body["error"]
+    assert await metric(client, "feedback_collector_events_failed_total") == 1
+    assert await metric(client, "feedback_collector_events_in_flight") == 0
+    assert (await client.get("/healthz")).status == 200  # and it keeps serving
+
+
 async def test_readiness_follows_kafka(client: TestClient, producer: MemoryProducer) -> None:
     assert (await client.get("/readyz")).status == 200
     producer.ready = False

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from feedback.collector.core import Rejection, build_record, sampled_in
@@ -101,6 +102,27 @@ async def receive_event(request: web.Request) -> web.Response:
     )
 
 
+@web.middleware
+async def count_unexpected_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An error no branch foresaw still answers with a reason and is counted (failed{reason="internal_error"})."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        request.app[METRICS].failed.labels("internal_error").inc()
+        log.exception("unexpected error request_id=%s path=%s", request.headers.get("Ce-Requestid", "-"), request.path)
+        return web.json_response(
+            {
+                "status": "failed",
+                "reason": "internal_error",
+                "error": f"the collector failed on this event ({type(exc).__name__}); it was not produced, send it "
+                "again, and report the collector log line with this request id",
+            },
+            status=500,
+        )
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -123,7 +145,7 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 
 def create_app(settings: CollectorSettings, producer: CaptureProducer | None = None) -> web.Application:
     # Accept one byte more than the limit so that an oversized body reaches our own 413 with a reason.
-    app = web.Application(client_max_size=settings.max_body_bytes + 1)
+    app = web.Application(client_max_size=settings.max_body_bytes + 1, middlewares=[count_unexpected_errors])
     app[SETTINGS] = settings
     app[METRICS] = CollectorMetrics()
 

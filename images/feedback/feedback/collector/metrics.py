@@ -34,7 +34,7 @@ class CollectorMetrics:
         )
         self.failed = Counter(
             "feedback_collector_events_failed_total",
-            "Valid events that Kafka did not acknowledge (answered 503), by reason",
+            "Valid events not produced: Kafka did not acknowledge (503) or an unforeseen error (500, internal_error)",
             ["reason"],
             registry=self.registry,
         )
