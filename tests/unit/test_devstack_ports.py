@@ -32,39 +32,12 @@ def assert_port_error(error: pytest.ExceptionInfo[DevstackError], owner: str, po
     assert "leave the port unset so a free one is chosen" in message
 
 
-def test_kafka_port_in_use(occupied: socket.socket, tmp_path: Path) -> None:
-    port = occupied.getsockname()[1]
-    server = KafkaServer(tmp_path, port=port)
-    with pytest.raises(DevstackError) as error:
-        server.start()
-    assert_port_error(error, "kafka", port)
-    assert server.process is None
-
-
 def test_kafka_controller_port_in_use(occupied: socket.socket, tmp_path: Path) -> None:
     port = occupied.getsockname()[1]
     server = KafkaServer(tmp_path, controller_port=port)
     with pytest.raises(DevstackError) as error:
         server.start()
     assert_port_error(error, "kafka controller", port)
-    assert server.process is None
-
-
-def test_s3_port_in_use(occupied: socket.socket, tmp_path: Path) -> None:
-    port = occupied.getsockname()[1]
-    server = S3Server(tmp_path, port=port)
-    with pytest.raises(DevstackError) as error:
-        server.start()
-    assert_port_error(error, "s3", port)
-    assert server.process is None
-
-
-def test_search_port_in_use(occupied: socket.socket, tmp_path: Path) -> None:
-    port = occupied.getsockname()[1]
-    server = SearchServer(tmp_path, port=port)
-    with pytest.raises(DevstackError) as error:
-        server.start()
-    assert_port_error(error, "search", port)
     assert server.process is None
 
 
@@ -83,3 +56,17 @@ def test_a_port_we_chose_that_got_taken_is_replaced(occupied: socket.socket) -> 
         sock.bind(("127.0.0.1", replacement))  # really free
     with pytest.raises(DevstackError, match="is already in use"):
         still_free(port, chosen_by_us=False, owner="kafka")  # the caller asked for exactly this port
+
+
+@pytest.mark.parametrize(
+    ("server_class", "owner"),
+    [(KafkaServer, "kafka"), (S3Server, "s3"), (SearchServer, "search")],
+    ids=["kafka", "s3", "search"],
+)
+def test_server_port_in_use(server_class: type, owner: str, occupied: socket.socket, tmp_path: Path) -> None:
+    port = occupied.getsockname()[1]
+    server = server_class(tmp_path, port=port)
+    with pytest.raises(DevstackError) as error:
+        server.start()
+    assert_port_error(error, owner, port)
+    assert server.process is None
