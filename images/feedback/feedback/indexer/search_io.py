@@ -8,7 +8,8 @@ yields one (ok, item) pair per action and retries 429s with backoff; transport f
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -82,7 +83,32 @@ def es_template_kwargs(name: str, template: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-class ElasticsearchBackend:
+class _ClientBackend:
+    """What both official clients share: errors become `SearchUnavailable`, bulk goes through `streaming_bulk`."""
+
+    client: Any
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        raise NotImplementedError
+
+    def _streaming_bulk(self) -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
+        raise NotImplementedError
+
+    @contextmanager
+    def _unavailable(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except self._errors() as exc:
+            raise SearchUnavailable(f"cannot {what}: {exc}") from exc
+
+    def bulk(self, actions: list[dict[str, Any]]) -> list[ItemResult]:
+        return run_streaming_bulk(self._streaming_bulk(), self.client, actions, self._errors())
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class ElasticsearchBackend(_ClientBackend):
     engine = "elasticsearch"
 
     def __init__(self, settings: SearchSettings) -> None:
@@ -108,28 +134,21 @@ class ElasticsearchBackend:
 
         return (ApiError, TransportError)
 
-    def put_index_template(self, name: str, template: dict[str, Any]) -> None:
-        try:
-            self.client.indices.put_index_template(**es_template_kwargs(name, template))
-        except self._errors() as exc:
-            raise SearchUnavailable(f"cannot install index template {name}: {exc}") from exc
-
-    def put_script(self, script_id: str, script: dict[str, Any]) -> None:
-        try:
-            self.client.put_script(id=script_id, script=script)
-        except self._errors() as exc:
-            raise SearchUnavailable(f"cannot store script {script_id}: {exc}") from exc
-
-    def bulk(self, actions: list[dict[str, Any]]) -> list[ItemResult]:
+    def _streaming_bulk(self) -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
         from elasticsearch.helpers import streaming_bulk
 
-        return run_streaming_bulk(streaming_bulk, self.client, actions, self._errors())
+        return streaming_bulk
 
-    def close(self) -> None:
-        self.client.close()
+    def put_index_template(self, name: str, template: dict[str, Any]) -> None:
+        with self._unavailable(f"install index template {name}"):
+            self.client.indices.put_index_template(**es_template_kwargs(name, template))
+
+    def put_script(self, script_id: str, script: dict[str, Any]) -> None:
+        with self._unavailable(f"store script {script_id}"):
+            self.client.put_script(id=script_id, script=script)
 
 
-class OpenSearchBackend:
+class OpenSearchBackend(_ClientBackend):
     engine = "opensearch"
 
     def __init__(self, settings: SearchSettings) -> None:
@@ -153,25 +172,18 @@ class OpenSearchBackend:
 
         return (TransportError, ImproperlyConfigured)
 
-    def put_index_template(self, name: str, template: dict[str, Any]) -> None:
-        try:
-            self.client.indices.put_index_template(name=name, body=template)
-        except self._errors() as exc:
-            raise SearchUnavailable(f"cannot install index template {name}: {exc}") from exc
-
-    def put_script(self, script_id: str, script: dict[str, Any]) -> None:
-        try:
-            self.client.put_script(id=script_id, body={"script": script})
-        except self._errors() as exc:
-            raise SearchUnavailable(f"cannot store script {script_id}: {exc}") from exc
-
-    def bulk(self, actions: list[dict[str, Any]]) -> list[ItemResult]:
+    def _streaming_bulk(self) -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
         from opensearchpy.helpers import streaming_bulk
 
-        return run_streaming_bulk(streaming_bulk, self.client, actions, self._errors())
+        return streaming_bulk
 
-    def close(self) -> None:
-        self.client.close()
+    def put_index_template(self, name: str, template: dict[str, Any]) -> None:
+        with self._unavailable(f"install index template {name}"):
+            self.client.indices.put_index_template(name=name, body=template)
+
+    def put_script(self, script_id: str, script: dict[str, Any]) -> None:
+        with self._unavailable(f"store script {script_id}"):
+            self.client.put_script(id=script_id, body={"script": script})
 
 
 def create_backend(settings: SearchSettings) -> SearchBackend:
