@@ -131,12 +131,16 @@ def _cycle(rows: list[tuple[str, int]], count: int) -> list[tuple[str, int]]:
 # ------------------------------------------------------------------------------------------- traffic
 
 
+def gets_ground_truth(index: int, share: float) -> bool:
+    """Whether request `index` gets ground truth: spread evenly, exactly floor(n * share) of the first n."""
+    return int((index + 1) * share) > int(index * share)
+
+
 def send_realtime(loop: LoopStack, sizes: DemoSizes, rows: list[tuple[str, int]], sent: Sent, console: Console) -> None:
     run = uuid.uuid4().hex[:8]
     rest = RestClient(loop.rest_url, timeout=30)
     collector = None if loop.has_executor else CollectorClient(loop.collector.url)
     deployment = Deployment()
-    every = max(1, round(1 / sizes.feedback_share)) if sizes.feedback_share > 0 else 0
     done = 0
     lock = threading.Lock()
 
@@ -149,7 +153,7 @@ def send_realtime(loop: LoopStack, sizes: DemoSizes, rows: list[tuple[str, int]]
             collector.send("response", puid, _with_puid(prediction.response, puid), deployment)
         if i % 5 == 0:
             sent.sent_at[puid] = time.time()
-        if every and i % every == 0:
+        if gets_ground_truth(i, sizes.feedback_share):
             rest.feedback(prediction, truth=label)
             if collector is not None:
                 collector.send("feedback", puid, _feedback_body(prediction, label), deployment)

@@ -10,7 +10,16 @@ from types import SimpleNamespace
 import pytest
 
 from devstack.errors import DevstackError
-from devstack.loop_demo import DemoSizes, FreshnessWatch, Sent, _capture_mode_kind, _percentile, load_comments, report
+from devstack.loop_demo import (
+    DemoSizes,
+    FreshnessWatch,
+    Sent,
+    _capture_mode_kind,
+    _percentile,
+    gets_ground_truth,
+    load_comments,
+    report,
+)
 
 
 class Record:
@@ -142,3 +151,8 @@ def test_a_failed_phase_fails_the_demo_and_is_named(tmp_path: Path) -> None:
     counts = _counts({"realtime": 6, "batch": 4}, {"realtime": 6, "batch": 4}, 2)
     text, ok = report(_loop(tmp_path), sent, counts, kafka, 0, FreshnessWatch("http://127.0.0.1:9", sent))
     assert not ok and "FAILED: batch: seldon-batch-processor exited with code 1" in text
+
+
+@pytest.mark.parametrize(("share", "expected"), [(0.0, 0), (0.4, 240), (0.5, 300), (1.0, 600), (0.33, 198)])
+def test_ground_truth_goes_to_exactly_the_configured_share(share: float, expected: int) -> None:
+    assert sum(gets_ground_truth(i, share) for i in range(600)) == expected
