@@ -32,9 +32,9 @@ sys.path.insert(0, str(REPO_ROOT / "images" / "text-classifier"))
 
 from textclf.dataset import read_labelled_csv  # noqa: E402
 
-from devstack.model import BUILD_CONTEXT, ModelServer  # noqa: E402
-from devstack.paths import new_run_dir  # noqa: E402
-from devstack.process import descendants  # noqa: E402
+from devstack.runtime.paths import new_run_dir  # noqa: E402
+from devstack.runtime.process import descendants  # noqa: E402
+from devstack.servers.model import BUILD_CONTEXT, ModelServer  # noqa: E402
 
 log = logging.getLogger("bench_model")
 

@@ -18,9 +18,9 @@ import sys
 import threading
 from pathlib import Path
 
-from devstack.errors import DevstackError
-from devstack.paths import new_run_dir
-from devstack.process import tail
+from devstack.runtime.errors import DevstackError
+from devstack.runtime.paths import new_run_dir
+from devstack.runtime.process import tail
 from devstack.stack import LocalStack, current_state_path, pid_alive, read_state, stop_pid
 
 log = logging.getLogger("devstack")

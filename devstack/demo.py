@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.errors import DevstackError
-from devstack.kafka import KafkaServer
-from devstack.paths import new_run_dir
-from devstack.s3 import S3Server
-from devstack.search import SearchServer
+from devstack.runtime.errors import DevstackError
+from devstack.runtime.paths import new_run_dir
+from devstack.servers.kafka import KafkaServer
+from devstack.servers.s3 import S3Server
+from devstack.servers.search import SearchServer
 from devstack.stack import LocalStack, Server
 
 log = logging.getLogger(__name__)

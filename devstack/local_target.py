@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devstack.errors import DevstackError
-from devstack.paths import new_run_dir
+from devstack.runtime.errors import DevstackError
+from devstack.runtime.paths import new_run_dir
 from devstack.stack import STATE_FILE, LocalStack, Server
 from smoke_tests.target import (
     BatchTarget,
@@ -134,12 +134,12 @@ class Provision:
 
 
 class ModelService:
-    """devstack.model.ModelServer in the stack's Server shape (name "model", describe with pid and ports)."""
+    """devstack.servers.model.ModelServer in the stack's Server shape (name "model", describe with pid and ports)."""
 
     name = "model"
 
     def __init__(self, run_dir: Path) -> None:
-        from devstack.model import ModelServer
+        from devstack.servers.model import ModelServer
 
         self.server = ModelServer(run_dir)
 
@@ -242,10 +242,10 @@ class LoopStack:
         indexer_settings: dict[str, Any] | None = None,
         publish_state: bool = True,
     ) -> None:
-        from devstack.feedback import CollectorServer, IndexerServer
-        from devstack.kafka import KafkaServer
-        from devstack.s3 import S3Server
-        from devstack.search import SearchServer
+        from devstack.servers.feedback import CollectorServer, IndexerServer
+        from devstack.servers.kafka import KafkaServer
+        from devstack.servers.s3 import S3Server
+        from devstack.servers.search import SearchServer
 
         self.run_dir = run_dir or new_run_dir("loop-")
         self.limits = limits or Limits()

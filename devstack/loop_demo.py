@@ -35,10 +35,10 @@ from typing import Any, TextIO
 
 import requests
 
-from devstack.batch import BatchJob, ObjectStoreConfig, run_batch
-from devstack.errors import DevstackError
 from devstack.local_target import BUCKET, CAPTURE_TOPIC, DEAD_LETTER_TOPIC, INDEX, STREAMING_DEPLOYMENT, LoopStack
-from devstack.paths import REPO_ROOT
+from devstack.runtime.errors import DevstackError
+from devstack.runtime.paths import REPO_ROOT
+from devstack.servers.batch import BatchJob, ObjectStoreConfig, run_batch
 from devstack.stack import pid_alive, read_state
 from smoke_tests.executor_events import CollectorClient, Deployment
 from smoke_tests.traffic import CLASS_NAMES, Prediction, RestClient, produce_streaming

@@ -18,8 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from devstack.paths import cache_dir
-from devstack.process import _RUNNING, ManagedProcess
+from devstack.runtime.paths import cache_dir
+from devstack.runtime.process import _RUNNING, ManagedProcess
 
 log = logging.getLogger(__name__)
 

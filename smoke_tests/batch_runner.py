@@ -1,4 +1,4 @@
-"""Run one batch job on the target: the local steps (devstack.batch) or the Argo WorkflowTemplate on a cluster.
+"""Run one batch job on the target: the local steps (devstack.servers.batch) or the Argo WorkflowTemplate on a cluster.
 
 Both do the same thing: fetch the input file from the object store, run `seldon-batch-processor` against the
 classifier's REST endpoint with the batch id, and store the output file in the object store.
@@ -35,7 +35,7 @@ def run(target: Target, request: BatchRequest) -> None:
 
 
 def _run_local(target: Target, request: BatchRequest) -> None:
-    from devstack.batch import BatchJob, ObjectStoreConfig, run_batch
+    from devstack.servers.batch import BatchJob, ObjectStoreConfig, run_batch
 
     assert target.batch is not None
     store = target.object_store

@@ -37,7 +37,7 @@ object_store:
   secret_key: ...
   region: us-east-1
 batch:                             # optional
-  runner: local                    # "local" (devstack.batch) or "argo" (submit the WorkflowTemplate)
+  runner: local                    # "local" (devstack.servers.batch) or "argo" (submit the WorkflowTemplate)
   rest_host: 127.0.0.1:9000        # local: host:port the seldon-batch-processor calls
   deployment: text-classifier
   namespace: seldon

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from devstack import helm
 from tests.fixtures.charts import NAMESPACE, RELEASES, RenderFn, by_kind, env_of, one
+from tools import helm
 
 CHART = "batch-workflow"
 FULLNAME = "batch-batch-workflow"

@@ -1,5 +1,5 @@
 """Chart conventions users rely on: every value documented in values.yaml and in the README table (kept in sync by
-`python -m devstack.helm tables`), a closed draft-07 schema covering every value, pinned Chart.yaml, the seven
+`python -m tools.helm tables`), a closed draft-07 schema covering every value, pinned Chart.yaml, the seven
 prefixed helpers, NOTES.txt."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from devstack import helm
 from tests.fixtures.charts import CHARTS
+from tools import helm
 
 HELPERS = ("name", "fullname", "chart", "labels", "selectorLabels", "serviceAccountName", "namespace")
 
@@ -38,7 +38,7 @@ def schema_node(schema: dict[str, Any], dotted: str) -> dict[str, Any] | None:
 def test_readme_values_table_is_generated_from_values_yaml(chart: str) -> None:
     readme = (helm.CHARTS_DIR / chart / "README.md").read_text()
     assert readme == helm.readme_with_table(chart), (
-        f"charts/{chart}/README.md values table is stale: run `python -m devstack.helm tables`"
+        f"charts/{chart}/README.md values table is stale: run `python -m tools.helm tables`"
     )
     for heading in ("## Prerequisites", "## Install", "## Uninstall", "## Upgrading", "## Configuration"):
         assert heading in readme, f"charts/{chart}/README.md lacks {heading}"
@@ -54,7 +54,7 @@ def test_every_value_is_in_the_schema_with_its_values_comment(chart: str) -> Non
     text = (helm.CHARTS_DIR / chart / "values.schema.json").read_text()
     assert text == helm.schema_with_descriptions(chart), (
         f"charts/{chart}/values.schema.json descriptions differ from the values.yaml comments: "
-        "run `python -m devstack.helm tables`"
+        "run `python -m tools.helm tables`"
     )
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from devstack import helm
 from tests.fixtures.charts import (
     CHARTS,
     NAMESPACE,
@@ -21,6 +20,7 @@ from tests.fixtures.charts import (
     profile_id,
     profiles,
 )
+from tools import helm
 
 # Kubernetes versions the rendered objects are validated against: the newest that Seldon Core 1.17 documents
 # (1.27) and a current one.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devstack import helm
+from tools import helm
 
 
 def test_realtime_definition_matches_the_chart_defaults(helm_bin: Path) -> None:

@@ -13,8 +13,8 @@ from feedback.collector.settings import CollectorSettings
 from feedback.indexer.core import index_template
 from feedback.indexer.settings import IndexerSettings
 
-from devstack.helm import CHARTS_DIR, REPO_ROOT
 from tests.fixtures.charts import RenderFn, by_kind, env_of, one, profile_id, profiles
+from tools.helm import CHARTS_DIR, REPO_ROOT
 
 CHART = "feedback-pipeline"
 FULLNAME = "feedback-pipeline"

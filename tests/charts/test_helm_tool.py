@@ -1,4 +1,4 @@
-"""devstack.helm's tool handling: a clear error when Go is missing or the override points nowhere, and an unknown
+"""tools.helm's tool handling: a clear error when Go is missing or the override points nowhere, and an unknown
 chart named with the charts that exist."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack import helm
+from tools import helm
 
 
 def test_missing_go_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from devstack import helm
 from tests.infra.harness import ENVIRONMENTS, Run, run_program
+from tools import helm
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 Objects = list[dict[str, Any]]

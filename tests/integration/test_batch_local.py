@@ -1,4 +1,4 @@
-"""devstack.batch: the WorkflowTemplate's steps as local processes, with the real seldon-batch-processor.
+"""devstack.servers.batch: the WorkflowTemplate's steps as local processes, with the real seldon-batch-processor.
 
 The success path (M texts in, M tagged predictions out, M documents) is the smoke suite's test_batch.py against
 the local stack; here: what a user sees when the input is missing, the endpoint is down, or the job is wrong.
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from devstack.batch import BatchJob, ObjectStoreConfig, processor_argv, run_batch
-from devstack.errors import DevstackError
-from devstack.ports import free_port
+from devstack.runtime.errors import DevstackError
+from devstack.runtime.ports import free_port
+from devstack.servers.batch import BatchJob, ObjectStoreConfig, processor_argv, run_batch
 
 pytestmark = pytest.mark.integration
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from devstack.errors import DevstackError
-from devstack.kafka import KafkaServer
-from devstack.s3 import S3Server
-from devstack.search import SearchServer
+from devstack.runtime.errors import DevstackError
+from devstack.servers.kafka import KafkaServer
+from devstack.servers.s3 import S3Server
+from devstack.servers.search import SearchServer
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from devstack.kafka import KafkaServer
+from devstack.servers.kafka import KafkaServer
 
 pytestmark = pytest.mark.integration
 

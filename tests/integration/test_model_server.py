@@ -20,7 +20,7 @@ import requests
 from textclf.dataset import read_labelled_csv
 from textclf.split import split_rows
 
-from devstack.model import BUILD_CONTEXT, ModelServer, model_python, model_version
+from devstack.servers.model import BUILD_CONTEXT, ModelServer, model_python, model_version
 
 pytestmark = pytest.mark.integration
 

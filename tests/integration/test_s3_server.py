@@ -13,7 +13,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 from minio import Minio
 
-from devstack.s3 import S3Server
+from devstack.servers.s3 import S3Server
 
 pytestmark = pytest.mark.integration
 

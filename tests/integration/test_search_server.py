@@ -8,7 +8,7 @@ import pytest
 import requests
 from opensearchpy import OpenSearch, helpers
 
-from devstack.search import SearchServer
+from devstack.servers.search import SearchServer
 
 pytestmark = pytest.mark.integration
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from devstack import maven
-from devstack.errors import DevstackError
-from devstack.java import java_executable, mvn_executable
-from devstack.kafka import KafkaServer
+from devstack.runtime import maven
+from devstack.runtime.errors import DevstackError
+from devstack.runtime.java import java_executable, mvn_executable
+from devstack.servers.kafka import KafkaServer
 
 
 @pytest.fixture

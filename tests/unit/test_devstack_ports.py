@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from devstack.errors import DevstackError
-from devstack.kafka import KafkaServer
-from devstack.s3 import S3Server
-from devstack.search import SearchServer
+from devstack.runtime.errors import DevstackError
+from devstack.servers.kafka import KafkaServer
+from devstack.servers.s3 import S3Server
+from devstack.servers.search import SearchServer
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_chosen_ports_are_distinct(tmp_path: Path) -> None:
 
 
 def test_a_port_we_chose_that_got_taken_is_replaced(occupied: socket.socket) -> None:
-    from devstack.startup import still_free
+    from devstack.runtime.startup import still_free
 
     port = occupied.getsockname()[1]
     replacement = still_free(port, chosen_by_us=True, owner="kafka")

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from devstack.__main__ import main
-from devstack.errors import DevstackError
-from devstack.process import ManagedProcess
+from devstack.runtime.errors import DevstackError
+from devstack.runtime.process import ManagedProcess
 from devstack.stack import LocalStack, current_state_path, pid_alive, read_state
 
 
@@ -136,11 +136,11 @@ def test_a_sigterm_to_the_interpreter_still_stops_its_servers(tmp_path: Path) ->
     import subprocess
     import sys
 
-    from devstack.paths import REPO_ROOT
-    from devstack.process import wait_until
+    from devstack.runtime.paths import REPO_ROOT
+    from devstack.runtime.process import wait_until
 
     script = (
-        "import sys, time\nfrom pathlib import Path\nfrom devstack.process import ManagedProcess\n"
+        "import sys, time\nfrom pathlib import Path\nfrom devstack.runtime.process import ManagedProcess\n"
         "p = ManagedProcess('a', ['sh', '-c', 'sleep 300; true', sys.argv[1]], Path(sys.argv[1])).start()\n"
         "print(p.pid, flush=True)\ntime.sleep(120)\n"
     )

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from devstack.errors import DevstackError
 from devstack.loop_demo import (
     DemoSizes,
     FreshnessWatch,
@@ -20,6 +19,7 @@ from devstack.loop_demo import (
     load_comments,
     report,
 )
+from devstack.runtime.errors import DevstackError
 
 
 class Record:

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from devstack.paths import REPO_ROOT
+from devstack.runtime.paths import REPO_ROOT
 from infra.config import KEYS_BY_NAME
 
 README = (REPO_ROOT / "README.md").read_text()

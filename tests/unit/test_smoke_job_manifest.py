@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from devstack.helm import validate_object
+from tools.helm import validate_object
 
 MANIFEST = Path(__file__).resolve().parents[2] / "smoke_tests" / "k8s" / "job.yaml"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import devstack.model as model
-from devstack.errors import DevstackError
+import devstack.servers.model as model
+from devstack.runtime.errors import DevstackError
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from devstack.model import BUILD_CONTEXT, model_python, model_version, trained_artifacts
+from devstack.servers.model import BUILD_CONTEXT, model_python, model_version, trained_artifacts
 
 PROBE = Path(__file__).with_name("model_venv_probe.py")
 

@@ -28,13 +28,13 @@ from typing import Any
 
 import requests
 
-from devstack.errors import DevstackError
-from devstack.java import INSTALL_JAVA, java_executable, java_process_env, jvm_options
-from devstack.maven import classpath_string
-from devstack.paths import cache_dir
-from devstack.ports import HOST, ensure_free, free_port, is_listening
-from devstack.process import ManagedProcess
-from devstack.startup import remember, remembered, start_failure, still_free
+from devstack.runtime.errors import DevstackError
+from devstack.runtime.java import INSTALL_JAVA, java_executable, java_process_env, jvm_options
+from devstack.runtime.maven import classpath_string
+from devstack.runtime.paths import cache_dir
+from devstack.runtime.ports import HOST, ensure_free, free_port, is_listening
+from devstack.runtime.process import ManagedProcess
+from devstack.runtime.startup import remember, remembered, start_failure, still_free
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ public final class DevstackOpenSearch {
 START_TIMEOUT_S = 240.0  # a cold JVM on a busy 2-core machine can take 60+ s
 
 OPENSEARCH_YML = """\
-# written by devstack/search.py; the runner passes cluster.name, http.port and paths itself
+# written by devstack/servers/search.py; the runner passes cluster.name, http.port and paths itself
 network.host: 127.0.0.1
 discovery.type: single-node
 # a shared developer disk must not turn indices read-only

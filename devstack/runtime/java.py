@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from devstack.errors import DevstackError
+from devstack.runtime.errors import DevstackError
 
 MIN_JAVA = 17
 INSTALL_JAVA = "install a JDK >= 17 (Debian: `apt-get install openjdk-17-jdk-headless`) or set DEVSTACK_JAVA"

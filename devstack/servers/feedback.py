@@ -21,9 +21,9 @@ from typing import Any
 
 import requests
 
-from devstack.paths import REPO_ROOT
-from devstack.ports import HOST, free_port
-from devstack.process import ManagedProcess
+from devstack.runtime.paths import REPO_ROOT
+from devstack.runtime.ports import HOST, free_port
+from devstack.runtime.process import ManagedProcess
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devstack.errors import DevstackError
-from devstack.paths import new_run_dir
-from devstack.process import ManagedProcess
-from devstack.s3 import s3_client
+from devstack.runtime.errors import DevstackError
+from devstack.runtime.paths import new_run_dir
+from devstack.runtime.process import ManagedProcess
+from devstack.servers.s3 import s3_client
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def processor_argv(processor: Path, job: BatchJob, input_path: Path, output_path
 
 def default_processor() -> Path:
     """`seldon-batch-processor` from the model's virtualenv (seldon-core 1.17.1), built on first use."""
-    from devstack.model import model_bin
+    from devstack.servers.model import model_bin
 
     return Path(model_bin("seldon-batch-processor"))
 

@@ -10,21 +10,21 @@ jars are removed and Maven fetches them again.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
 import re
 import subprocess
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.errors import DevstackError
-from devstack.java import java_env, mvn_executable
-from devstack.paths import cache_dir
-from devstack.process import tail
+from devstack.runtime.errors import DevstackError
+from devstack.runtime.java import java_env, mvn_executable
+from devstack.runtime.locks import file_lock
+from devstack.runtime.paths import cache_dir
+from devstack.runtime.process import tail
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def classpath(*coordinates: str) -> list[Path]:
     jars = _valid_entry(entry)
     if jars is not None:
         return jars
-    with _lock(cache_dir("maven") / "resolve.lock"):
+    with file_lock(cache_dir("maven") / "resolve.lock"):  # one resolve at a time: the repository is shared
         jars = _valid_entry(entry)  # another process may have resolved it while we waited
         if jars is not None:
             return jars
@@ -187,14 +187,3 @@ def _resolve(coordinates: Sequence[Coordinate], entry: Path) -> None:
             f"Central (or a mirror in ~/.m2/settings.xml) and retry; full log: {log_path}"
         )
     partial.replace(entry / CLASSPATH_FILE)
-
-
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    """One Maven resolve at a time on this machine (the local repository is shared)."""
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from devstack.errors import DevstackError
-from devstack.ports import ensure_free
+from devstack.runtime.errors import DevstackError
+from devstack.runtime.ports import ensure_free
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from devstack.errors import DevstackError
-from devstack.java import java_executable, java_process_env, jvm_options
-from devstack.maven import classpath_string
-from devstack.ports import HOST, ensure_free, free_ports, is_listening
-from devstack.process import ManagedProcess, tail
-from devstack.startup import likely_cause, remember, remembered, start_failure, still_free
+from devstack.runtime.errors import DevstackError
+from devstack.runtime.java import java_executable, java_process_env, jvm_options
+from devstack.runtime.maven import classpath_string
+from devstack.runtime.ports import HOST, ensure_free, free_ports, is_listening
+from devstack.runtime.process import ManagedProcess, tail
+from devstack.runtime.startup import likely_cause, remember, remembered, start_failure, still_free
 
 log = logging.getLogger(__name__)
 _client_log = logging.getLogger(__name__ + ".admin")  # librdkafka's own lines go to logging, not stderr

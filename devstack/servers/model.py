@@ -23,7 +23,6 @@ rewrites those wildcard binds to 127.0.0.1: nothing else in the code path change
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import importlib.util
 import json
@@ -34,16 +33,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import requests
 
-from devstack.errors import DevstackError
-from devstack.paths import REPO_ROOT, cache_dir
-from devstack.ports import HOST, free_ports, is_listening
-from devstack.process import ManagedProcess, tail
-from devstack.startup import still_free
+from devstack.runtime.errors import DevstackError
+from devstack.runtime.locks import file_lock
+from devstack.runtime.paths import REPO_ROOT, cache_dir
+from devstack.runtime.ports import HOST, free_ports, is_listening
+from devstack.runtime.process import ManagedProcess, tail
+from devstack.runtime.startup import still_free
 
 log = logging.getLogger(__name__)
 
@@ -94,18 +93,6 @@ if _grpc_server is not None:
 '''
 
 
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock so two test runs on one machine never build the same folder at once."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _run_logged(argv: list[str], log_path: Path, timeout: float, what: str, cwd: Path | None = None) -> None:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as out:
@@ -144,7 +131,7 @@ def model_venv() -> Path:
     target = root / requirements_digest()
     if _venv_usable(target):
         return target
-    with _exclusive(root / f"{target.name}.lock"):
+    with file_lock(root / f"{target.name}.lock"):
         if _venv_usable(target):
             return target
         if target.exists():
@@ -232,7 +219,7 @@ def trained_artifacts() -> Path:
     target = root / model_version()
     if _artifacts_intact(target):
         return target
-    with _exclusive(root / f"{target.name}.lock"):
+    with file_lock(root / f"{target.name}.lock"):
         if _artifacts_intact(target):
             return target
         if _adopt_entry_without_digests(target):
@@ -371,8 +358,8 @@ class ModelServer:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m devstack.model [venv|artifacts|serve]`: prepare (or run until Ctrl-C) the model server."""
-    from devstack.paths import new_run_dir
+    """`python -m devstack.servers.model [venv|artifacts|serve]`: prepare (or run until Ctrl-C) the model server."""
+    from devstack.runtime.paths import new_run_dir
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     command = argv[1] if len(argv) > 1 else "serve"

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devstack.errors import DevstackError
-from devstack.java import java_executable, java_process_env, jvm_options
-from devstack.maven import classpath_string
-from devstack.ports import HOST, ensure_free, free_port, is_listening
-from devstack.process import ManagedProcess
-from devstack.startup import remember, remembered, start_failure, still_free
+from devstack.runtime.errors import DevstackError
+from devstack.runtime.java import java_executable, java_process_env, jvm_options
+from devstack.runtime.maven import classpath_string
+from devstack.runtime.ports import HOST, ensure_free, free_port, is_listening
+from devstack.runtime.process import ManagedProcess
+from devstack.runtime.startup import remember, remembered, start_failure, still_free
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from devstack.errors import DevstackError
-from devstack.process import tail
+from devstack.runtime.errors import DevstackError
+from devstack.runtime.process import tail
 
 _CAUSE = re.compile(r"(ERROR|FATAL|Exception|Error:|error:|Caused by)")
 _FRAME = re.compile(r"\bat [\w$.<>/-]+\(|^\s*\.\.\. \d+ more")
@@ -41,7 +41,7 @@ def start_failure(name: str, error: DevstackError, log_path: Path, config: Path 
 def still_free(port: int, chosen_by_us: bool, owner: str) -> int:
     """`port` if it can still be bound; a fresh free port instead when we chose it (another process on this
     shared machine took it in the meantime); a one-line error when the caller asked for that port."""
-    from devstack.ports import ensure_free, free_port
+    from devstack.runtime.ports import ensure_free, free_port
 
     try:
         ensure_free(port, owner)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from devstack.errors import DevstackError
+from devstack.runtime.errors import DevstackError
 
 HOST = "127.0.0.1"
 
