@@ -5,7 +5,9 @@ python -m devstack up --loop       the whole loop (also model, collector, indexe
 python -m devstack status          what runs, where, its memory and log
 python -m devstack logs NAME [-n N]
 python -m devstack down            stop a stack left running by `up --keep`
-python -m devstack demo            start everything, show each part works, report, stop
+python -m devstack demo            the whole loop with real traffic, a report of where it landed, stop (`make demo`)
+python -m devstack check-servers   start Kafka, search and S3, show each works, report memory, stop
+                                   (also `demo --servers-only`)
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def _alive_servers(state: dict) -> dict[str, dict]:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from devstack.demo import default_servers
+    from devstack.servers_check import default_servers
 
     previous = read_state()
     if previous and _alive_servers(previous):
@@ -43,7 +45,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
     run_dir = new_run_dir("stack-")
     if args.loop:  # the whole loop (model, collector, indexer, ...) and a smoke target file
-        from devstack.local_target import LoopStack
+        from devstack.loop import LoopStack
 
         loop = LoopStack(run_dir).start()
         stack = loop.stack
@@ -130,17 +132,21 @@ def cmd_down(_args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    if args.servers_only:
-        from devstack.demo import format_report, run
-
-        report = run()
-        print(format_report(report))
-        return 0 if report.ok else 1
-    from devstack.loop_demo import DemoSizes
-    from devstack.loop_demo import run as run_loop
+    if args.servers_only:  # the older spelling of `check-servers`
+        return cmd_check_servers(args)
+    from devstack.demo import DemoSizes
+    from devstack.demo import run as run_loop
 
     sizes = DemoSizes(realtime=args.realtime, streaming=args.streaming, batch=args.batch, timeout_s=args.timeout)
     return run_loop(sizes, keep=args.keep, verbose=args.verbose)
+
+
+def cmd_check_servers(_args: argparse.Namespace) -> int:
+    from devstack.servers_check import format_report, run
+
+    report = run()
+    print(format_report(report))
+    return 0 if report.ok else 1
 
 
 def parser() -> argparse.ArgumentParser:
@@ -163,8 +169,10 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--streaming", type=int, default=300, help="streaming messages (default 300)")
     demo.add_argument("--batch", type=int, default=3000, help="batch input lines (default 3000)")
     demo.add_argument("--timeout", type=float, default=900.0, help="limit for traffic and indexing, s (default 900)")
-    demo.add_argument("--servers-only", action="store_true", help="only check Kafka, search and S3 work")
+    demo.add_argument("--servers-only", action="store_true", help="the same as `check-servers`")
     demo.set_defaults(func=cmd_demo)
+    check = sub.add_parser("check-servers", help="start Kafka, search and S3, show each works (with memory), stop")
+    check.set_defaults(func=cmd_check_servers)
     return p
 
 

@@ -175,3 +175,46 @@ def stop_pid(pid: int, timeout: float = 30.0) -> None:
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+class PrivateStack(LocalStack):
+    """A LocalStack that writes its state file only into its run folder, not the machine-wide `current.json`
+    (a test session's stack must not hide a stack the user left running with `--keep`)."""
+
+    def write_state(self) -> None:
+        path = self.run_dir / STATE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.state(), indent=2) + "\n")
+
+
+class Tracked:
+    """A server whose `describe()` lacks a pid, made visible to `python -m devstack status|down`: it adds the pid
+    and memory, and puts the run folder in the process environment (how the state file recognises its pids)."""
+
+    def __init__(self, server: Any, run_dir: Path) -> None:
+        self.server = server
+        self.name = server.name
+        self.run_dir = run_dir
+
+    @property
+    def process(self) -> Any:
+        return self.server.process
+
+    def start(self) -> Tracked:
+        if self.server.process is not None:
+            self.server.process.env["DEVSTACK_RUN_DIR"] = str(self.run_dir)
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def describe(self) -> dict[str, Any]:
+        process = self.server.process
+        running = process is not None and process.running()
+        return {
+            "name": self.name,
+            **self.server.describe(),
+            "pid": process.pid if running else None,
+            "rss_bytes": process.rss_bytes() if running else 0,
+        }

@@ -1,7 +1,7 @@
 """The target the smoke suite runs against: where to send traffic and where to look for the captured data.
 
 A target is read from a YAML or JSON file named by `SMOKE_TARGET`, from `SMOKE_*` environment variables, or
-both (variables override the file). `devstack.local_target` writes one for the local stack and
+both (variables override the file). `devstack.target` writes one for the local stack and
 `smoke_tests.from_pulumi` builds one from `pulumi stack output --json`. The layout (every key, with example):
 
 ```yaml

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devstack.names import DEPLOYMENT, NAMESPACE
 from devstack.runtime.errors import DevstackError
 from devstack.runtime.paths import new_run_dir
 from devstack.runtime.process import ManagedProcess
@@ -56,8 +57,8 @@ class BatchJob:
     output_key: str
     host: str  # host:port of the classifier's REST endpoint
     batch_id: str
-    deployment: str = "text-classifier"
-    namespace: str = "seldon"
+    deployment: str = DEPLOYMENT
+    namespace: str = NAMESPACE
     workers: int = 4
     retries: int = 3
     batch_size: int = 1

@@ -21,6 +21,7 @@ from typing import Any
 
 import requests
 
+from devstack.names import CAPTURE_TOPIC, INDEX
 from devstack.runtime.paths import REPO_ROOT
 from devstack.runtime.ports import HOST, free_port
 from devstack.runtime.process import ManagedProcess
@@ -131,7 +132,7 @@ class CollectorServer(_Service):
         self,
         run_dir: Path,
         bootstrap: str | None = None,
-        topic: str = "seldon-capture",
+        topic: str = CAPTURE_TOPIC,
         port: int | None = None,
         **settings: Any,
     ) -> None:
@@ -162,9 +163,9 @@ class IndexerServer(_Service):
         self,
         run_dir: Path,
         bootstrap: str | None = None,
-        topic: str = "seldon-capture",
+        topic: str = CAPTURE_TOPIC,
         search_url: str | None = None,
-        index: str = "seldon-feedback",
+        index: str = INDEX,
         port: int | None = None,
         **settings: Any,
     ) -> None:

@@ -34,9 +34,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
+from devstack.names import DEPLOYMENT, NODE, PREDICTOR
 from devstack.runtime.errors import DevstackError
 from devstack.runtime.locks import file_lock
 from devstack.runtime.paths import REPO_ROOT, cache_dir
@@ -295,10 +297,10 @@ class ModelServer:
                 "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(self.grpc_port),
                 "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": str(self.metrics_port),
                 "PREDICTIVE_UNIT_METRICS_ENDPOINT": "/prometheus",
-                "PREDICTIVE_UNIT_ID": "classifier",
-                "PREDICTOR_ID": "default",
+                "PREDICTIVE_UNIT_ID": NODE,
+                "PREDICTOR_ID": PREDICTOR,
                 "PREDICTIVE_UNIT_IMAGE": f"text-classifier:{self.artifacts.name if self.artifacts else 'local'}",
-                "SELDON_DEPLOYMENT_ID": "text-classifier",
+                "SELDON_DEPLOYMENT_ID": DEPLOYMENT,
                 "SELDON_EXECUTOR_ENABLED": "true",
             }
         )
@@ -355,6 +357,55 @@ class ModelServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ModelService:
+    """A ModelServer in the local stack's Server shape (`devstack.stack.Server`): named "model" in the state file,
+    `describe()` with version, ports, pid, log and memory."""
+
+    name = "model"
+
+    def __init__(self, run_dir: Path) -> None:
+        self.server = ModelServer(run_dir)
+
+    @property
+    def process(self) -> ManagedProcess | None:
+        return self.server.process
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def grpc_address(self) -> str:
+        return f"{HOST}:{self.server.grpc_port}"
+
+    @property
+    def ports(self) -> list[int]:
+        return list(self.server.ports)
+
+    def start(self) -> ModelService:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def describe(self) -> dict[str, Any]:
+        process = self.server.process
+        return {
+            "name": self.name,
+            "version": "seldon-core 1.17.1 microservice",
+            "url": self.server.url,
+            "ports": {
+                "http": self.server.http_port,
+                "grpc": self.server.grpc_port,
+                "metrics": self.server.metrics_port,
+            },
+            "pid": process.pid if process is not None and process.running() else None,
+            "log": str(process.log_path) if process is not None else "",
+            "rss_bytes": self.server.rss_bytes(),
+        }
 
 
 def main(argv: list[str]) -> int:

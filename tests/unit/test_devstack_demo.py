@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from devstack.loop_demo import (
+from devstack.demo import (
     DemoSizes,
     FreshnessWatch,
     Sent,

@@ -1,0 +1,121 @@
+"""The smoke target that describes a running loop stack (`smoke_tests.target.Target`, written as `target.yaml`).
+
+    target = describe(loop)            # what the smoke suite needs: endpoints, topics, index, bucket, ports, pids
+    write(target, loop.target_path)    # SMOKE_TARGET=<that file> make smoke
+
+Without an engine in front of the model (devstack.loop), the real-time and batch endpoints are the bare model
+microservice: the target says so (`realtime.executor: false`, no `streaming`) and the suite skips those captures.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from devstack.names import DEPLOYMENT, NAMESPACE, PREDICTOR, STREAMING_DEPLOYMENT
+from devstack.runtime.errors import DevstackError
+from smoke_tests.target import (
+    BatchTarget,
+    CollectorTarget,
+    KafkaTarget,
+    LocalInfo,
+    ObjectStoreTarget,
+    RealtimeTarget,
+    SearchTarget,
+    StreamingTarget,
+    Target,
+    write,
+)
+
+if TYPE_CHECKING:
+    from devstack.loop import LoopStack
+
+TARGET_FILE = "target.yaml"
+BATCH_WORKERS = 4
+
+__all__ = ["BATCH_WORKERS", "TARGET_FILE", "describe", "listeners", "pids", "write"]
+
+
+def describe(loop: LoopStack) -> Target:
+    """The target of a started loop stack (raises when it is not up: its ports would not answer)."""
+    if loop.stack.status != "up":
+        raise DevstackError("the loop stack is not up; start() it before asking for its smoke target")
+    rest_url = loop.rest_url
+    engine = loop.executor_rest
+    return Target(
+        name="local",
+        kind="local",
+        realtime=RealtimeTarget(
+            rest_url=rest_url,
+            grpc_address=getattr(engine, "grpc_address", None) if loop.has_executor else loop.model.grpc_address,
+            deployment=DEPLOYMENT,
+            namespace=NAMESPACE,
+            predictor=PREDICTOR,
+            executor=loop.has_executor,
+        ),
+        streaming=StreamingTarget(
+            input_topic=loop.names.input_topic,
+            output_topic=loop.names.output_topic,
+            deployment=STREAMING_DEPLOYMENT,
+        )
+        if loop.executor_kafka is not None
+        else None,
+        collector=CollectorTarget(url=loop.collector.url),
+        kafka=KafkaTarget(bootstrap=loop.kafka.bootstrap, capture_topic=loop.names.capture_topic),
+        search=SearchTarget(url=loop.search.url, index=loop.names.index),
+        object_store=ObjectStoreTarget(
+            endpoint=loop.s3.endpoint,
+            bucket=loop.names.bucket,
+            access_key=loop.s3.access_key,
+            secret_key=loop.s3.secret_key,
+            region=loop.s3.region,
+        ),
+        batch=BatchTarget(
+            runner="local",
+            rest_host=rest_url.split("://", 1)[1].rstrip("/"),
+            deployment=DEPLOYMENT,
+            namespace=NAMESPACE,
+            workers=BATCH_WORKERS,
+            executor=loop.has_executor,
+        ),
+        limits=loop.limits,
+        local=LocalInfo(listeners=listeners(loop), processes=pids(loop)),
+    )
+
+
+def listeners(loop: LoopStack) -> dict[str, int]:
+    """Every TCP port the loop's processes listen on, by a readable name."""
+    ports = {
+        "kafka": loop.kafka.port,
+        "kafka-controller": loop.kafka.controller_port,
+        "search": loop.search.port,
+        "s3": loop.s3.port,
+        "model-http": loop.model.server.http_port,
+        "model-grpc": loop.model.server.grpc_port,
+        "model-metrics": loop.model.server.metrics_port,
+        "collector": loop.collector.port,
+        "indexer-metrics": loop.indexer.port,
+    }
+    for server in (loop.executor_rest, loop.executor_kafka):
+        for name, port in (getattr(server, "listeners", dict)() or {}).items():
+            ports[name] = port
+    return ports
+
+
+def pids(loop: LoopStack) -> dict[str, int]:
+    """The process id of every server of the loop that runs, by name."""
+    named = {
+        "kafka": loop.kafka,
+        "search": loop.search,
+        "s3": loop.s3,
+        "model": loop.model,
+        "collector": loop.collector,
+        "indexer": loop.indexer,
+        "executor-rest": loop.executor_rest,
+        "executor-kafka": loop.executor_kafka,
+    }
+    found = {}
+    for name, server in named.items():
+        process = getattr(server, "process", None)
+        if process is not None and process.pid is not None:
+            found[name] = int(process.pid)
+    return found
