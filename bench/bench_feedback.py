@@ -34,11 +34,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "images" / "feedback"))
 
+from devstack.capture_traffic import generate_traffic, http_event, post_events  # noqa: E402
+from devstack.feedback_pipeline import FeedbackPipeline  # noqa: E402
 from devstack.runtime.paths import new_run_dir  # noqa: E402
 from devstack.servers.feedback import CollectorServer, IndexerServer  # noqa: E402
 from devstack.servers.kafka import KafkaServer  # noqa: E402
 from devstack.servers.search import SearchServer  # noqa: E402
-from tests.fixtures.feedback import FeedbackPipeline, generate_traffic, http_event, post_events  # noqa: E402
 
 log = logging.getLogger("bench_feedback")
 SENDERS = 8

@@ -8,6 +8,9 @@ python -m devstack down            stop a stack left running by `up --keep`
 python -m devstack demo            the whole loop with real traffic, a report of where it landed, stop (`make demo`)
 python -m devstack check-servers   start Kafka, search and S3, show each works, report memory, stop
                                    (also `demo --servers-only`)
+python -m devstack batch run --endpoint URL --bucket B --input-key K --output-key K --batch-id ID --host H:P
+                                   one run of the batch workflow's steps against a running stack; the object
+                                   store's keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from devstack.runtime.errors import DevstackError
 from devstack.runtime.paths import new_run_dir
@@ -149,6 +154,68 @@ def cmd_check_servers(_args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+def cmd_batch_run(args: argparse.Namespace) -> int:
+    """One batch run (download, seldon-batch-processor, upload): what the smoke suite calls for a local target."""
+    from devstack.servers.batch import BatchJob, ObjectStoreConfig, run_batch
+
+    missing = [name for name in CREDENTIAL_VARIABLES if not os.environ.get(name)]
+    if missing:
+        raise DevstackError(
+            f"batch run: {' and '.join(missing)} not set; export the object store's access key and secret key "
+            "in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (they are never taken from the command line)"
+        )
+    job = BatchJob(
+        store=ObjectStoreConfig(
+            endpoint=args.endpoint,
+            bucket=args.bucket,
+            access_key=os.environ["AWS_ACCESS_KEY_ID"],
+            secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+            region=args.region,
+        ),
+        input_key=args.input_key,
+        output_key=args.output_key,
+        host=args.host,
+        batch_id=args.batch_id,
+        deployment=args.deployment,
+        namespace=args.namespace,
+        workers=args.workers,
+    )
+    result = run_batch(job, timeout_s=args.timeout)
+    print(
+        f"batch {result.batch_id}: {result.output_lines}/{result.input_lines} lines written "
+        f"({result.failed_lines} failed) in {result.seconds:.1f} s to s3://{args.bucket}/{args.output_key}; "
+        f"processor log {result.log_path}"
+    )
+    return 0
+
+
+def _add_batch_parser(sub: Any) -> None:
+    from devstack.names import DEPLOYMENT, NAMESPACE
+
+    batch = sub.add_parser("batch", help="the batch workflow's steps as local processes")
+    steps = batch.add_subparsers(dest="batch_command", required=True)
+    run = steps.add_parser(
+        "run",
+        help="fetch the input, run seldon-batch-processor against --host, store the output",
+        description="Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (environment only).",
+    )
+    run.add_argument("--endpoint", required=True, help="the object store's URL, e.g. http://127.0.0.1:9000")
+    run.add_argument("--bucket", required=True, help="bucket of the input and the output file")
+    run.add_argument("--input-key", required=True, help="object key of the input (one JSON instance per line)")
+    run.add_argument("--output-key", required=True, help="object key the output is stored under")
+    run.add_argument("--batch-id", required=True, help="this run's id (meta.tags.batch_id)")
+    run.add_argument("--host", required=True, help="host:port of the REST endpoint the processor calls")
+    run.add_argument("--workers", type=int, default=4, help="parallel requests (default 4)")
+    run.add_argument("--deployment", default=DEPLOYMENT, help=f"SeldonDeployment name (default {DEPLOYMENT})")
+    run.add_argument("--namespace", default=NAMESPACE, help=f"its namespace (default {NAMESPACE})")
+    run.add_argument("--region", default="us-east-1", help="the object store's region (default us-east-1)")
+    run.add_argument("--timeout", type=float, default=600.0, help="limit for the whole run, s (default 600)")
+    run.set_defaults(func=cmd_batch_run)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m devstack", description="Real Kafka, search and S3 on 127.0.0.1.")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
@@ -173,6 +240,7 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     check = sub.add_parser("check-servers", help="start Kafka, search and S3, show each works (with memory), stop")
     check.set_defaults(func=cmd_check_servers)
+    _add_batch_parser(sub)
     return p
 
 

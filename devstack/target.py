@@ -9,10 +9,12 @@ microservice: the target says so (`realtime.executor: false`, no `streaming`) an
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from devstack.names import DEPLOYMENT, NAMESPACE, PREDICTOR, STREAMING_DEPLOYMENT
 from devstack.runtime.errors import DevstackError
+from devstack.runtime.paths import REPO_ROOT
 from smoke_tests.target import (
     BatchTarget,
     CollectorTarget,
@@ -76,6 +78,8 @@ def describe(loop: LoopStack) -> Target:
             namespace=NAMESPACE,
             workers=BATCH_WORKERS,
             executor=loop.has_executor,
+            python=sys.executable,  # `python -m devstack batch run` in this checkout, with this interpreter
+            workdir=str(REPO_ROOT),
         ),
         limits=loop.limits,
         local=LocalInfo(listeners=listeners(loop), processes=pids(loop)),

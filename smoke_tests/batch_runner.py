@@ -1,13 +1,16 @@
-"""Run one batch job on the target: the local steps (devstack.servers.batch) or the Argo WorkflowTemplate on a cluster.
+"""Run one batch job on the target: the local stack's command line or the Argo WorkflowTemplate on a cluster.
 
 Both do the same thing: fetch the input file from the object store, run `seldon-batch-processor` against the
-classifier's REST endpoint with the batch id, and store the output file in the object store.
+classifier's REST endpoint with the batch id, and store the output file in the object store. Both are other
+processes: `python -m devstack batch run` (interpreter and folder from the target's batch section) or kubectl.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,30 +37,78 @@ def run(target: Target, request: BatchRequest) -> None:
         _run_argo(target, request)
 
 
-def _run_local(target: Target, request: BatchRequest) -> None:
-    from devstack.servers.batch import BatchJob, ObjectStoreConfig, run_batch
+def local_command(target: Target, request: BatchRequest) -> list[str]:
+    """The devstack command line of one local batch run (credentials go in the environment, never in argv)."""
+    batch, store = target.batch, target.object_store
+    assert batch is not None
+    return [
+        batch.python or sys.executable,
+        "-m",
+        "devstack",
+        "batch",
+        "run",
+        "--endpoint",
+        store.endpoint,
+        "--bucket",
+        store.bucket,
+        "--region",
+        store.region,
+        "--input-key",
+        request.input_key,
+        "--output-key",
+        request.output_key,
+        "--batch-id",
+        request.batch_id,
+        "--workers",
+        str(request.workers),
+        "--host",
+        batch.rest_host,
+        "--deployment",
+        batch.deployment,
+        "--namespace",
+        batch.namespace,
+        "--timeout",
+        f"{request.timeout_s:g}",
+    ]
 
+
+def _run_local(target: Target, request: BatchRequest) -> None:
+    """`python -m devstack batch run ...` as a subprocess, as the suite calls kubectl on a cluster: the suite
+    imports nothing of the local stack."""
     assert target.batch is not None
-    store = target.object_store
-    run_batch(
-        BatchJob(
-            store=ObjectStoreConfig(
-                endpoint=store.endpoint,
-                bucket=store.bucket,
-                access_key=store.access_key,
-                secret_key=store.secret_key,
-                region=store.region,
-            ),
-            input_key=request.input_key,
-            output_key=request.output_key,
-            host=target.batch.rest_host,
-            deployment=target.batch.deployment,
-            namespace=target.batch.namespace,
-            batch_id=request.batch_id,
-            workers=request.workers,
-        ),
-        timeout_s=request.timeout_s,
+    argv = local_command(target, request)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": target.object_store.access_key,
+        "AWS_SECRET_ACCESS_KEY": target.object_store.secret_key,
+    }
+    where = target.batch.workdir or None
+    try:
+        result = subprocess.run(
+            argv, cwd=where, env=env, capture_output=True, text=True, timeout=request.timeout_s + 60, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(
+            f"local batch run {request.batch_id} still running after {request.timeout_s + 60:.0f} s and was stopped; "
+            f"last lines:\n{_last_lines(exc.stdout, exc.stderr)}"
+        ) from None
+    except OSError as exc:
+        raise AssertionError(
+            f"local batch run: cannot start {argv[0]} in {where or os.getcwd()} ({exc.strerror}); set batch.python "
+            "and batch.workdir in the target to an interpreter and checkout that have devstack"
+        ) from None
+    if result.returncode != 0:
+        raise AssertionError(
+            f"local batch run {request.batch_id} failed (exit {result.returncode}) in {where or os.getcwd()}: "
+            f"{' '.join(argv[:5])} ...; last lines:\n{_last_lines(result.stdout, result.stderr)}"
+        )
+
+
+def _last_lines(stdout: str | bytes | None, stderr: str | bytes | None, count: int = 20) -> str:
+    text = "\n".join(
+        part.decode("utf-8", "replace") if isinstance(part, bytes) else part for part in (stdout, stderr) if part
     )
+    return "\n".join(text.splitlines()[-count:])
 
 
 def _kubectl(target: Target, *args: str, stdin: str | None = None, timeout: float = 60) -> str:

@@ -37,8 +37,10 @@ object_store:
   secret_key: ...
   region: us-east-1
 batch:                             # optional
-  runner: local                    # "local" (devstack.servers.batch) or "argo" (submit the WorkflowTemplate)
+  runner: local                    # "local" (`python -m devstack batch run`) or "argo" (submit the WorkflowTemplate)
   rest_host: 127.0.0.1:9000        # local: host:port the seldon-batch-processor calls
+  python: /path/to/venv/bin/python # local: the interpreter that runs devstack ("" = the suite's own)
+  workdir: /path/to/checkout       # local: the folder holding devstack/ that it runs in ("" = the current one)
   deployment: text-classifier
   namespace: seldon
   workflow_template: batch-workflow  # argo: WorkflowTemplate name
@@ -154,6 +156,8 @@ class BatchTarget:
     executor: bool = True  # the batch processor's requests go through a logging executor (so they are captured)
     input_prefix: str = "smoke/input/"
     output_prefix: str = "smoke/output/"
+    python: str = ""  # local runner: the interpreter for `python -m devstack batch run` ("" = sys.executable)
+    workdir: str = ""  # local runner: the checkout it runs in, holding devstack/ ("" = the current folder)
 
 
 @dataclass(frozen=True, kw_only=True)
