@@ -484,19 +484,34 @@ def indexer_freshness(indexer: Any) -> str:
 def report(
     loop: LoopStack, sent: Sent, counts: dict[str, Any], kafka: Counter, dead: int, watch: FreshnessWatch
 ) -> tuple[str, bool]:
+    """The report's text, and whether nothing was lost (every mode, the dead-letter topic, the ground truth)."""
     aggs = counts.get("aggregations", {})
-    docs_by_mode = _buckets(aggs.get("mode", {}))
-    joined_by_mode = _buckets(aggs.get("joined", {}).get("mode", {}))
-    lines = ["", "Feedback loop demo", "==================", ""]
     source = (
         "the Seldon executor's request logger"
         if loop.has_executor
         else "the demo, posting each real request and answer to the collector as the executor's CloudEvents "
         "(the executor cannot be built here: docs/executor.md)"
     )
-    lines.append(f"capture source: {source}")
+    lines = ["", "Feedback loop demo", "==================", "", f"capture source: {source}", ""]
+    table, ok = _landed_table(sent, aggs, kafka)
+    lines += table
+    lines.append(f"dead-lettered: {dead}")
+    truth_docs = aggs.get("with_truth", {}).get("doc_count", 0)
+    ok = ok and dead == 0 and not sent.failures and truth_docs == len(sent.feedback)  # ground truth lost counts too
+    lines.append(f"losses: {'none' if ok else 'SOME (table, ground truth: sent must equal indexed, events as sent)'}")
     lines.append("")
-    lines.append(f"{'mode':<10} {'sent':>6} {'kafka req/resp/fb':>19} {'indexed':>8} {'joined':>7} {'lost':>5}")
+    lines += _quality_lines(loop, sent, aggs, watch)
+    lines += [f"FAILED: {failure}" for failure in sent.failures]
+    lines += [f"note: {note}" for note in sent.notes]
+    lines += _look_at_the_data(loop, sent)
+    return "\n".join(lines), ok
+
+
+def _landed_table(sent: Sent, aggs: dict[str, Any], kafka: Counter) -> tuple[list[str], bool]:
+    """Per mode: sent, capture events on Kafka, documents indexed and joined, lost; ok when all match."""
+    docs_by_mode = _buckets(aggs.get("mode", {}))
+    joined_by_mode = _buckets(aggs.get("joined", {}).get("mode", {}))
+    lines = [f"{'mode':<10} {'sent':>6} {'kafka req/resp/fb':>19} {'indexed':>8} {'joined':>7} {'lost':>5}"]
     ok = True
     for mode in MODES:
         requested = sent.requests.get(mode, 0)
@@ -513,11 +528,12 @@ def report(
             f"{mode:<10} {requested:>6} {on_kafka:>19} {docs_by_mode.get(mode, 0):>8} {joined_by_mode.get(mode, 0):>7} "
             f"{lost:>5}"
         )
-    lines.append(f"dead-lettered: {dead}")
-    truth_docs = aggs.get("with_truth", {}).get("doc_count", 0)
-    ok = ok and dead == 0 and not sent.failures and truth_docs == len(sent.feedback)  # ground truth lost counts too
-    lines.append(f"losses: {'none' if ok else 'SOME (table, ground truth: sent must equal indexed, events as sent)'}")
-    lines.append("")
+    return lines, ok
+
+
+def _quality_lines(loop: LoopStack, sent: Sent, aggs: dict[str, Any], watch: FreshnessWatch) -> list[str]:
+    """Freshness, the model's label distribution (in all and per mode) and its accuracy on the ground truth."""
+    lines = []
     fresh = watch.percentiles()
     if fresh:
         lines.append(
@@ -541,12 +557,12 @@ def report(
             f"ground truth: {truth['doc_count']} documents (sent {len(sent.feedback)}), model correct on {right} "
             f"({100 * right / truth['doc_count']:.1f}%)"
         )
-    for failure in sent.failures:
-        lines.append(f"FAILED: {failure}")
-    for note in sent.notes:
-        lines.append(f"note: {note}")
+    return lines
+
+
+def _look_at_the_data(loop: LoopStack, sent: Sent) -> list[str]:
     url = loop.search.url
-    lines += [
+    return [
         "",
         "look at the data:",
         f"  curl -s '{url}/{INDEX}/_count?q=mode:batch'",
@@ -557,7 +573,6 @@ def report(
         f"  capture topic {CAPTURE_TOPIC} on {loop.kafka.bootstrap}; object store {loop.s3.endpoint} bucket {BUCKET}",
         f"  smoke tests against this stack: SMOKE_TARGET={loop.target_path} make smoke",
     ]
-    return "\n".join(lines), ok
 
 
 # ---------------------------------------------------------------------------------------------- run
