@@ -104,6 +104,110 @@ def probability(i: int, k: int) -> float:
     return 0.51 if p == 0.5 else p
 
 
+@dataclass(frozen=True)
+class _Id:
+    """One request id of the generated traffic: what was sent for it and the documents it must become."""
+
+    i: int
+    request_id: str
+
+    @property
+    def streaming(self) -> bool:
+        return self.i % 5 == 1
+
+    @property
+    def batch(self) -> bool:
+        return self.i % 5 == 0
+
+    @property
+    def with_feedback(self) -> bool:
+        return self.i % 2 == 0
+
+    @property
+    def instances(self) -> int:
+        return 2 if self.i % 4 == 3 else 1
+
+    @property
+    def texts(self) -> list[str]:
+        i = self.i
+        return [
+            f"review {i} part {k}: the product was {'great' if (i + k) % 2 else 'awful'}" for k in range(self.instances)
+        ]
+
+    @property
+    def times_us(self) -> tuple[int, int, int]:
+        """(request, response, feedback) times; whole milliseconds, so direct (Kafka timestamp) times are exact."""
+        request_us = T0_US + self.i * 10_000 * 1000
+        response_us = request_us + ((self.i % 50) + 1) * 1000
+        return request_us, response_us, response_us + 5_000_000
+
+    @property
+    def rows(self) -> list[list[float]]:
+        return [[round(1 - probability(self.i, k), 2), probability(self.i, k)] for k in range(self.instances)]
+
+    @property
+    def truths(self) -> list[int]:
+        return [(self.i + k) % 2 for k in range(self.instances)]
+
+    @property
+    def batch_tags(self) -> dict[str, Any]:
+        return {"batch_id": f"batch-{self.i // 100}", "batch_instance_id": self.request_id, "batch_index": self.i}
+
+    def events(self) -> list[tuple[str, Any, int]]:
+        """(kind, payload, time in us) of the request, the response and, for every second id, the feedback."""
+        request_us, response_us, feedback_us = self.times_us
+        request: dict[str, Any] = {"data": {"ndarray": self.texts}}
+        if self.batch:
+            request["meta"] = {"tags": self.batch_tags}
+        response = {"data": {"names": ["t:0", "t:1"], "ndarray": self.rows}, "meta": {}}
+        events = [("request", request, request_us), ("response", response, response_us)]
+        if self.with_feedback:
+            feedback = {"truth": {"data": {"ndarray": [[t] for t in self.truths]}}, "reward": float(self.i % 3)}
+            events.append(("feedback", feedback, feedback_us))
+        return events
+
+    def documents(self) -> dict[tuple[str, int], dict[str, Any]]:
+        request_us, response_us, feedback_us = self.times_us
+        rows, truths = self.rows, self.truths
+        found = {}
+        for k, text in enumerate(self.texts):
+            predicted = 1 if rows[k][1] > rows[k][0] else 0
+            doc: dict[str, Any] = {
+                "request_id": self.request_id,
+                "instance": k,
+                "node": NODE,
+                "deployment": STREAMING if self.streaming else REALTIME,
+                "namespace": NAMESPACE,
+                "predictor": PREDICTOR,
+                "mode": "batch" if self.batch else ("streaming" if self.streaming else "realtime"),
+                "input_text": text,
+                "class_names": ["t:0", "t:1"],
+                "probabilities": rows[k],
+                "predicted_index": predicted,
+                "predicted_label": f"t:{predicted}",
+                "predicted_score": rows[k][predicted],
+                "request_time": iso(request_us),
+                "response_time": iso(response_us),
+                "@timestamp": iso(request_us),
+                "latency_ms": (response_us - request_us) / 1000,
+            }
+            if self.batch:
+                doc.update(self.batch_tags)
+            if self.with_feedback:
+                doc.update(
+                    {
+                        "truth": str(truths[k]),
+                        "truth_index": truths[k],
+                        "truth_label": f"t:{truths[k]}",
+                        "correct": truths[k] == predicted,
+                        "reward": float(self.i % 3),
+                        "feedback_time": iso(feedback_us),
+                    }
+                )
+            found[(self.request_id, k)] = doc
+        return found
+
+
 def generate_traffic(ids: int, total_events: int | None = None, seed: int = 5, prefix: str | None = None) -> Traffic:
     """Request, response and (for every second id) feedback events for `ids` request ids, with their documents.
 
@@ -117,73 +221,15 @@ def generate_traffic(ids: int, total_events: int | None = None, seed: int = 5, p
     records: list[WireRecord] = []
     expected: dict[tuple[str, int], dict[str, Any]] = {}
     for i in range(ids):
-        request_id = f"{prefix}-{i:06d}"
-        streaming = i % 5 == 1
-        batch = i % 5 == 0
-        instances = 2 if i % 4 == 3 else 1
-        texts = [
-            f"review {i} part {k}: the product was {'great' if (i + k) % 2 else 'awful'}" for k in range(instances)
-        ]
-        request_us = T0_US + i * 10_000 * 1000  # whole milliseconds, so direct (Kafka timestamp) times are exact
-        response_us = request_us + ((i % 50) + 1) * 1000
-        feedback_us = response_us + 5_000_000
-        request: dict[str, Any] = {"data": {"ndarray": texts}}
-        if batch:
-            request["meta"] = {
-                "tags": {"batch_id": f"batch-{i // 100}", "batch_instance_id": request_id, "batch_index": i}
-            }
-        rows = [[round(1 - probability(i, k), 2), probability(i, k)] for k in range(instances)]
-        response = {"data": {"names": ["t:0", "t:1"], "ndarray": rows}, "meta": {}}
-        events = [("request", request, request_us), ("response", response, response_us)]
-        truths = [(i + k) % 2 for k in range(instances)]
-        reward = float(i % 3)
-        with_feedback = i % 2 == 0
-        if with_feedback:
-            events.append(
-                ("feedback", {"truth": {"data": {"ndarray": [[t] for t in truths]}}, "reward": reward}, feedback_us)
-            )
-        for kind, payload, time_us in events:
-            if streaming:
-                records.append(direct_record(kind, request_id, payload, time_us // 1000))
+        one = _Id(i, f"{prefix}-{i:06d}")
+        for kind, payload, time_us in one.events():
+            if one.streaming:
+                records.append(direct_record(kind, one.request_id, payload, time_us // 1000))
             else:
-                event = http_event(kind, request_id, payload, time_us)
+                event = http_event(kind, one.request_id, payload, time_us)
                 http_events.append(event)
                 records.append(as_collector_record(event))
-        for k in range(instances):
-            predicted = 1 if rows[k][1] > rows[k][0] else 0
-            doc: dict[str, Any] = {
-                "request_id": request_id,
-                "instance": k,
-                "node": NODE,
-                "deployment": STREAMING if streaming else REALTIME,
-                "namespace": NAMESPACE,
-                "predictor": PREDICTOR,
-                "mode": "batch" if batch else ("streaming" if streaming else "realtime"),
-                "input_text": texts[k],
-                "class_names": ["t:0", "t:1"],
-                "probabilities": rows[k],
-                "predicted_index": predicted,
-                "predicted_label": f"t:{predicted}",
-                "predicted_score": rows[k][predicted],
-                "request_time": iso(request_us),
-                "response_time": iso(response_us),
-                "@timestamp": iso(request_us),
-                "latency_ms": (response_us - request_us) / 1000,
-            }
-            if batch:
-                doc.update({"batch_id": f"batch-{i // 100}", "batch_instance_id": request_id, "batch_index": i})
-            if with_feedback:
-                doc.update(
-                    {
-                        "truth": str(truths[k]),
-                        "truth_index": truths[k],
-                        "truth_label": f"t:{truths[k]}",
-                        "correct": truths[k] == predicted,
-                        "reward": reward,
-                        "feedback_time": iso(feedback_us),
-                    }
-                )
-            expected[(request_id, k)] = doc
+        expected.update(one.documents())
     if total_events is not None:
         if total_events < len(records):
             raise ValueError(f"total_events={total_events} is below the {len(records)} distinct events")

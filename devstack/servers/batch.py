@@ -154,8 +154,28 @@ def run_batch(
     input_path, output_path = work_dir / "input-data.txt", work_dir / "output-data.txt"
     s3 = job.store.client()
     started = time.monotonic()
+    total = _download(s3, job, input_path)
+    argv = processor_argv(processor or default_processor(), job, input_path, output_path)
+    log_path = _process(argv, job, work_dir, output_path, total, (started, timeout_s), progress)
+    written = _count_lines(output_path)
+    if progress is not None:
+        progress(written, total)
+    failed = sum(1 for line in output_path.read_text().splitlines() if '"FAILURE"' in line)
+    _upload(s3, job, output_path)
+    result = BatchResult(job.batch_id, total, written, failed, time.monotonic() - started, log_path)
+    log.info(
+        "batch %s: %d/%d lines written (%d failed) in %.1f s",
+        job.batch_id,
+        written,
+        total,
+        failed,
+        result.seconds,
+    )
+    return result
 
-    # 1. download-object-store
+
+def _download(s3: Any, job: BatchJob, input_path: Path) -> int:
+    """Step 1, download-object-store: the input file, returning its number of lines."""
     try:
         s3.download_file(job.store.bucket, job.input_key, str(input_path))
     except Exception as exc:
@@ -165,15 +185,25 @@ def run_batch(
         ) from None
     total = _count_lines(input_path)
     log.info("batch %s: %d input lines from s3://%s/%s", job.batch_id, total, job.store.bucket, job.input_key)
+    return total
 
-    # 2. process-batch-inputs
-    argv = processor_argv(processor or default_processor(), job, input_path, output_path)
+
+def _process(
+    argv: list[str],
+    job: BatchJob,
+    work_dir: Path,
+    output_path: Path,
+    total: int,
+    limit: tuple[float, float],
+    progress: Progress | None,
+) -> Path:
+    """Step 2, process-batch-inputs: seldon-batch-processor until it exits (or the deadline); returns its log."""
+    started, timeout_s = limit  # the whole run's start (monotonic) and its limit in seconds
     proc = ManagedProcess(f"batch-processor-{job.batch_id}"[:80], argv, work_dir).start()
     assert proc.popen is not None
-    deadline = started + timeout_s
     try:
         while proc.popen.poll() is None:
-            if time.monotonic() > deadline:
+            if time.monotonic() > started + timeout_s:
                 raise DevstackError(
                     f"batch process-batch-inputs: seldon-batch-processor did not finish {total} lines within "
                     f"{timeout_s:.0f} s; last lines of {proc.log_path}:\n{proc.tail()}"
@@ -189,25 +219,14 @@ def run_batch(
             f"batch process-batch-inputs: seldon-batch-processor exited with code {code}; last lines of "
             f"{proc.log_path}:\n{proc.tail()}"
         )
-    written = _count_lines(output_path)
-    if progress is not None:
-        progress(written, total)
-    failed = sum(1 for line in output_path.read_text().splitlines() if '"FAILURE"' in line)
+    return proc.log_path
 
-    # 3. upload-object-store
+
+def _upload(s3: Any, job: BatchJob, output_path: Path) -> None:
+    """Step 3, upload-object-store: the output file."""
     try:
         s3.upload_file(str(output_path), job.store.bucket, job.output_key)
     except Exception as exc:
         raise DevstackError(
             f"batch upload-object-store: cannot store s3://{job.store.bucket}/{job.output_key} ({exc})"
         ) from None
-    result = BatchResult(job.batch_id, total, written, failed, time.monotonic() - started, proc.log_path)
-    log.info(
-        "batch %s: %d/%d lines written (%d failed) in %.1f s",
-        job.batch_id,
-        written,
-        total,
-        failed,
-        result.seconds,
-    )
-    return result

@@ -9,16 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from devstack.demo import (
-    DemoSizes,
-    FreshnessWatch,
-    Sent,
-    _capture_mode_kind,
-    _percentile,
-    gets_ground_truth,
-    load_comments,
-    report,
-)
+from devstack.demo import DemoSizes, gets_ground_truth, load_comments
+from devstack.demo_report import FreshnessWatch, Sent, _capture_mode_kind, _percentile, report
 from devstack.runtime.errors import DevstackError
 
 
