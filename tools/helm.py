@@ -495,9 +495,10 @@ def readme_with_table(chart: str) -> str:
     """The chart README with its values table replaced by a freshly generated one."""
     readme = chart_path(chart) / "README.md"
     text = readme.read_text()
-    if TABLE_START not in text or TABLE_END not in text:
+    start = TABLE_START.split(" (", 1)[0]  # an older marker line (naming the tool's old place) is rewritten too
+    if start not in text or TABLE_END not in text:
         raise DevstackError(f"{readme} has no values table markers; add the lines {TABLE_START} and {TABLE_END}")
-    head, rest = text.split(TABLE_START, 1)
+    head, rest = text.split(start, 1)
     _, tail = rest.split(TABLE_END, 1)
     return f"{head}{TABLE_START}\n{values_table(chart)}\n{TABLE_END}{tail}"
 
