@@ -16,15 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pulumi
 
 from infra import config
-from infra.feedback import (
-    BatchWorkflow,
-    BatchWorkflowArgs,
-    Classifier,
-    ClassifierArgs,
-    FeedbackPipeline,
-    FeedbackPipelineArgs,
-    KafkaClient,
-)
+from infra.batch import BatchWorkflow, BatchWorkflowArgs
+from infra.charts import KafkaClient
+from infra.classifier import Classifier, ClassifierArgs
+from infra.feedback import FeedbackPipeline, FeedbackPipelineArgs
 from infra.kafka import KafkaPlatform, KafkaPlatformArgs
 from infra.namespaces import Namespaces, NamespacesArgs
 from infra.objectstore import ObjectStore, ObjectStoreArgs
