@@ -9,13 +9,14 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import yaml
 
-from infra.charts import CHARTS_DIR, KafkaClient, chart_path, chart_version, image_values
+from infra.charts import KafkaClient, chart_path, chart_version, image_values
 from infra.config import FeedbackSettings
 from infra.refs import service_host
 
-FEEDBACK_FULLNAME = "feedback-pipeline"
+FEEDBACK_FULLNAME = "feedback-pipeline"  # release name and fullnameOverride: object names, the instance label
+COLLECTOR_SERVICE = f"{FEEDBACK_FULLNAME}-collector"  # collector.service.name: the Service executors log to
+COLLECTOR_SERVICE_PORT = 8080  # collector.service.port
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +85,7 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
         },
         "collector": {
             "replicas": s.collector_replicas,
+            "service": {"name": COLLECTOR_SERVICE, "port": COLLECTOR_SERVICE_PORT},
             "samplingRate": s.sampling_rate,
             "pdb": {"enabled": args.pod_disruption_budgets},
         },
@@ -120,10 +122,11 @@ class FeedbackPipeline(pulumi.ComponentResource):
             values=values,
             opts=child,
         )
-        # The chart's collectorUrl helper: http://<fullname>-collector.<namespace>.svc.cluster.local:<port>/
-        port = _chart_default("feedback-pipeline", "collector", "service", "port")
-        service = self.chart.urn.apply(lambda _urn: f"{FEEDBACK_FULLNAME}-collector")
-        self.collector_url = pulumi.Output.concat("http://", service_host(service, args.namespace), f":{port}/")
+        # The chart names the collector Service and its port from the values passed above (collector.service.*), so
+        # the URL is built from those values; the Output waits for the chart.
+        service = values["collector"]["service"]
+        host = service_host(self.chart.urn.apply(lambda _urn: str(service["name"])), args.namespace)
+        self.collector_url = pulumi.Output.concat("http://", host, f":{service['port']}/")
         self.index = args.settings.index
         self.pod_selectors = {
             component: f"app.kubernetes.io/instance={FEEDBACK_FULLNAME},app.kubernetes.io/component={component}"
@@ -132,10 +135,3 @@ class FeedbackPipeline(pulumi.ComponentResource):
         self.register_outputs(
             {"collector_url": self.collector_url, "index": self.index, "pod_selectors": self.pod_selectors}
         )
-
-
-def _chart_default(chart: str, *path: str) -> Any:
-    node: Any = yaml.safe_load((CHARTS_DIR / chart / "values.yaml").read_text())
-    for step in path:
-        node = node[step]
-    return node

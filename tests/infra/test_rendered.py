@@ -97,9 +97,11 @@ def test_rendered_objects_are_valid(deployed: Deployed) -> None:
 
 def test_executors_log_to_the_collector_service_the_chart_renders(deployed: Deployed) -> None:
     services = [
-        s for s in deployed.objects("feedback-pipeline", "Service") if s["metadata"]["name"].endswith("-collector")
+        s
+        for s in deployed.objects("feedback-pipeline", "Service")
+        if s["spec"]["selector"].get("app.kubernetes.io/component") == "collector"
     ]
-    assert len(services) == 1, "the feedback-pipeline chart must render exactly one collector Service"
+    assert len(services) == 1, "the feedback-pipeline chart must render exactly one Service in front of the collector"
     service = services[0]
     (port,) = [p["port"] for p in service["spec"]["ports"] if p.get("name", "http") == "http"] or [
         service["spec"]["ports"][0]["port"]
@@ -112,6 +114,20 @@ def test_executors_log_to_the_collector_service_the_chart_renders(deployed: Depl
     seldon = deployed.run.one("kubernetes:helm.sh/v3:Release", "seldon-operator").inputs["values"]
     assert seldon["executor"]["requestLogger"]["defaultEndpoint"] == url
     assert deployed.run.outputs["collector"]["url"] == url
+
+
+def test_exported_pod_selectors_select_the_rendered_pods(deployed: Deployed) -> None:
+    """The smoke suite finds each component's pods by the selector in the stack outputs."""
+    components = deployed.run.outputs["components"]
+    for role in ("collector", "indexer"):
+        selector = dict(part.split("=", 1) for part in components[role]["selector"].split(","))
+        selected = [
+            d["metadata"]["name"]
+            for d in deployed.objects("feedback-pipeline", "Deployment")
+            if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert len(selected) == 1, f"components.{role}.selector {selector} selects {selected}"
+        assert components[role]["namespace"] == deployed.run.outputs["namespaces"]["app"]
 
 
 def test_streaming_executor_reads_and_writes_existing_topics_on_the_one_bootstrap(deployed: Deployed) -> None:

@@ -92,11 +92,20 @@ Usage: {{ include "feedback-pipeline.image" . }}
 {{- end }}
 
 {{/*
+feedback-pipeline.collectorServiceName: the collector Service's name: .Values.collector.service.name, else
+"<fullname>-collector".
+Usage: {{ include "feedback-pipeline.collectorServiceName" . }}
+*/}}
+{{- define "feedback-pipeline.collectorServiceName" -}}
+{{- default (printf "%s-collector" (include "feedback-pipeline.fullname" .)) .Values.collector.service.name }}
+{{- end }}
+
+{{/*
 feedback-pipeline.collectorUrl: the collector Service's in-cluster URL, the executor logger URL.
 Usage: {{ include "feedback-pipeline.collectorUrl" . }}
 */}}
 {{- define "feedback-pipeline.collectorUrl" -}}
-{{- printf "http://%s-collector.%s.svc.cluster.local:%d/" (include "feedback-pipeline.fullname" .) .Release.Namespace (int .Values.collector.service.port) }}
+{{- printf "http://%s.%s.svc.cluster.local:%d/" (include "feedback-pipeline.collectorServiceName" .) .Release.Namespace (int .Values.collector.service.port) }}
 {{- end }}
 
 {{/*
