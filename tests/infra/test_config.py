@@ -1,5 +1,5 @@
 """Stack config: every bad value fails before the first resource, with a message that names the key and the fix;
-the stack files, their JSON schema and the docs table agree with infra/config.py."""
+the stack files, their JSON schema and the docs table agree with infra/config/keys.py."""
 
 from __future__ import annotations
 
@@ -108,6 +108,27 @@ def test_every_problem_is_reported_at_once() -> None:
     assert "seldon:version=1.2.0 is older than 1.3.0" in message
 
 
+ONE_PROBLEM_PER_NAMESPACE = {
+    "platform:appNamespace": "Bad_NS",
+    "kafka:controllers": 2,
+    "search:nodes": 0,
+    "objectstore:bucket": "B",
+    "workflows:imageTag": "latest",
+    "seldon:loggerWorkQueueSize": 0,
+    "classifier:replicas": 0,
+    "feedback:index": "Bad Index",
+    "batch:workers": 0,
+}
+
+
+def test_every_namespace_reader_adds_to_the_one_error_list() -> None:
+    assert {key.split(":")[0] for key in ONE_PROBLEM_PER_NAMESPACE} == set(config.NAMESPACES)
+    message = config_error("dev", overrides=ONE_PROBLEM_PER_NAMESPACE)
+    assert message.startswith(f"stack configuration has {len(ONE_PROBLEM_PER_NAMESPACE)} problem(s):"), message
+    for key in ONE_PROBLEM_PER_NAMESPACE:
+        assert f"  - {key}=" in message, f"{key} is not reported"
+
+
 def test_bsl_versions_need_the_explicit_opt_in() -> None:
     run = run_program("dev", overrides={"seldon:version": "1.18.2", "seldon:acceptBsl": True})
     release = run.one("kubernetes:helm.sh/v3:Release", "seldon-operator")
@@ -211,5 +232,6 @@ def test_project_file_points_at_the_program_and_the_stacks() -> None:
 def test_defaults_live_in_one_place() -> None:
     names = [key.name for key in config.KEYS]
     assert len(names) == len(set(names))
-    source = (REPO_ROOT / "infra" / "config.py").read_text()
-    assert not re.search(r"\.get(_int|_bool|_object)?\([^)]*\)\s+or\s", source), "use `is None`, never `or`"
+    for path in sorted((REPO_ROOT / "infra" / "config").glob("*.py")):
+        source = path.read_text()
+        assert not re.search(r"\.get(_int|_bool|_object)?\([^)]*\)\s+or\s", source), f"{path.name}: use `is None`"
