@@ -110,9 +110,15 @@ KEYS: tuple[Key, ...] = (
     _k(
         "kafka:topics",
         "object",
-        {},
-        "Per-topic overrides keyed by role (modelInput, modelOutput, capture, "
-        "deadLetter), each with optional name, partitions, retentionHours.",
+        {
+            "modelInput": {"name": "model_input"},
+            "modelOutput": {"name": "model_output"},
+            "capture": {"name": "seldon-capture"},
+            "deadLetter": {"name": "seldon-capture-dead-letter"},
+        },
+        "The topics by role (modelInput, modelOutput, capture, deadLetter), each with name, partitions and "
+        "retentionHours; a field you set replaces that field of the default only (partitions and retention default "
+        "to kafka:partitions and kafka:retentionHours). Every client gets these names from here.",
         fields=("modelInput", "modelOutput", "capture", "deadLetter"),
     ),
     _k("kafka:tls", "bool", False, "Serve clients on a TLS listener (port 9093) instead of plain text (9092)."),
@@ -265,11 +271,3 @@ KEYS_BY_NAME: dict[str, Key] = {key.name: key for key in KEYS}
 
 # Keys whose names look like credentials: they must be declared as `secret` (a test checks the stack files too).
 SECRET_NAME = re.compile(r"(password|secret|token|credential|apikey|accesskey)", re.IGNORECASE)
-
-# The topic name of each role unless kafka:topics.<role>.name says otherwise.
-DEFAULT_TOPIC_NAMES = {
-    "modelInput": "model_input",
-    "modelOutput": "model_output",
-    "capture": "seldon-capture",
-    "deadLetter": "seldon-capture-dlq",
-}

@@ -194,8 +194,10 @@ class Reader:
             self.error(f"{name}.tag={tag!r} is not a fixed tag; pin a version such as 0.1.0 (never latest) or a digest")
         return Image(repository=repository, tag="" if digest else tag, digest=digest)
 
-    def topic(self, role: str, default_name: str, partitions: int, retention: int) -> Topic:
-        """The topic of `role` from kafka:topics.<role>, with the namespace-wide partitions and retention."""
+    def topic(self, role: str, partitions: int, retention: int) -> Topic:
+        """The topic of `role`: the fields set in kafka:topics.<role> over that role's default (its name), with the
+        namespace-wide partitions and retention unless set."""
+        default = KEYS_BY_NAME["kafka:topics"].default[role]
         overrides = self.get("kafka:topics").get(role)
         if overrides is None:
             overrides = {}
@@ -205,7 +207,8 @@ class Reader:
             overrides = {}
         for unknown in sorted(set(overrides) - set(TOPIC_FIELDS)):
             self.error(f"{where}.{unknown} is not a known field; allowed: {', '.join(TOPIC_FIELDS)}")
-        name = overrides.get("name", default_name)
+        overrides = {**default, **overrides}
+        name = overrides["name"]
         if not isinstance(name, str) or not KAFKA_TOPIC.match(name) or name in (".", ".."):
             self.error(f"{where}.name={name!r} is not a valid Kafka topic name (letters, digits, '.', '_', '-')")
         topic_partitions = overrides.get("partitions", partitions)

@@ -7,7 +7,7 @@ import re
 
 import pulumi
 
-from infra.config.keys import DEFAULT_TOPIC_NAMES
+from infra.config.keys import KEYS_BY_NAME
 from infra.config.reader import NO_VERSION, Reader, fmt, raw_config
 from infra.config.settings import (
     BatchSettings,
@@ -107,10 +107,7 @@ def read_kafka(reader: Reader) -> KafkaSettings:
     passwords = {
         role: reader.secret(f"kafka:{role}Password", required=scram, why=why) for role in ("feedback", "executor")
     }
-    topics = {
-        role: reader.topic(role, default_name, partitions, retention)
-        for role, default_name in DEFAULT_TOPIC_NAMES.items()
-    }
+    topics = {role: reader.topic(role, partitions, retention) for role in KEYS_BY_NAME["kafka:topics"].default}
     names = [topic.name for topic in topics.values()]
     if len(set(names)) != len(names):
         reader.error(f"kafka:topics gives two roles the same topic name ({', '.join(names)}); use distinct names")

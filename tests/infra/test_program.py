@@ -250,7 +250,7 @@ def test_prod_sizing(prod: Run) -> None:
         "model_input": week,
         "model_output": week,
         "seldon-capture": week,
-        "seldon-capture-dlq": 4 * week + 2 * 24 * 3_600_000,
+        "seldon-capture-dead-letter": 4 * week + 2 * 24 * 3_600_000,
     }
     assert values(prod, "objectstore-minio")["mode"] == "distributed"
     assert values(prod, "objectstore-minio")["replicas"] == 4
