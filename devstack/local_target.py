@@ -59,7 +59,7 @@ OUTPUT_TOPIC = "model_output"
 INDEX = "seldon-feedback"
 BUCKET = "batch"
 DEPLOYMENT = "text-classifier"
-STREAMING_DEPLOYMENT = "text-classifier-streaming"  # matches the indexer's default streaming pattern "*-streaming"
+STREAMING_DEPLOYMENT = "text-classifier-streaming"  # passed to the indexer as INDEXER_STREAMING_DEPLOYMENTS
 NAMESPACE = "seldon"
 PREDICTOR = "default"
 TARGET_FILE = "target.yaml"
@@ -281,6 +281,7 @@ class LoopStack:
             index=names.index,
             dead_letter_topic=names.dead_letter_topic,
             group_id=names.group_id,
+            streaming_deployments=STREAMING_DEPLOYMENT,
             **(indexer_settings or {"batch_wait_s": 0.2}),
         )
         servers.append(Tracked(self.indexer, self.run_dir))

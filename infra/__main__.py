@@ -18,7 +18,7 @@ import pulumi
 from infra import config
 from infra.batch import BatchWorkflow, BatchWorkflowArgs
 from infra.charts import KafkaClient
-from infra.classifier import Classifier, ClassifierArgs
+from infra.classifier import Classifier, ClassifierArgs, streaming_deployments
 from infra.feedback import FeedbackPipeline, FeedbackPipelineArgs
 from infra.kafka import KafkaPlatform, KafkaPlatformArgs
 from infra.namespaces import Namespaces, NamespacesArgs
@@ -127,6 +127,7 @@ pipeline = FeedbackPipeline(
         search_username=search.username,
         search_ca_secret_name=search.ca_secret_name,
         seldon_namespaces=[app_ns],
+        streaming_deployments=streaming_deployments(cfg.classifier),
         pod_disruption_budgets=pdb,
     ),
     opts=options(app),

@@ -21,6 +21,12 @@ SELDON_GRPC_PORT = 5001  # the executor's gRPC port on the same Service
 ALIAS = pulumi.Alias(type_="feedback:feedback:Classifier")
 
 
+def streaming_deployments(settings: ClassifierSettings) -> list[str]:
+    """The streaming SeldonDeployments this component creates for `settings` (the indexer labels their events
+    mode "streaming"): the program hands this list to the feedback pipeline before the classifier exists."""
+    return [STREAMING_DEPLOYMENT] if settings.streaming else []
+
+
 @dataclass(frozen=True, kw_only=True)
 class ClassifierArgs:
     """Inputs of the text classifier deployments.

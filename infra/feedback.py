@@ -31,6 +31,7 @@ class FeedbackPipelineArgs:
     search_credentials_secret_name, search_credentials_secret_key, search_username: the ECK-managed user by reference.
     search_ca_secret_name: Secret with the HTTP CA certificate when search TLS is on.
     seldon_namespaces: namespaces whose Seldon pods may call the collector.
+    streaming_deployments: exact names of the streaming SeldonDeployments (their events get mode "streaming").
     pod_disruption_budgets: PodDisruptionBudgets for the collector and indexer.
     """
 
@@ -46,6 +47,7 @@ class FeedbackPipelineArgs:
     search_username: str
     search_ca_secret_name: pulumi.Input[str] | None
     seldon_namespaces: Sequence[pulumi.Input[str]]
+    streaming_deployments: Sequence[str]
     pod_disruption_budgets: bool = False
 
 
@@ -89,7 +91,11 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
             "samplingRate": s.sampling_rate,
             "pdb": {"enabled": args.pod_disruption_budgets},
         },
-        "indexer": {"replicas": s.indexer_replicas, "pdb": {"enabled": args.pod_disruption_budgets}},
+        "indexer": {
+            "replicas": s.indexer_replicas,
+            "streamingDeployments": list(args.streaming_deployments),
+            "pdb": {"enabled": args.pod_disruption_budgets},
+        },
         "networkPolicy": {
             "seldonNamespaces": list(args.seldon_namespaces),
             "kafka": {"namespace": args.namespace, "podLabels": {"strimzi.io/cluster": kafka.cluster_name}},

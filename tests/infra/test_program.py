@@ -461,5 +461,6 @@ def test_streaming_can_be_switched_off() -> None:
     assert [r.name for r in run.of_type(CHART) if r.name.startswith("classifier-")] == ["classifier-realtime"]
     assert run.outputs["prediction"]["streamingDeployment"] is None
     assert "classifierStreaming" not in run.outputs["components"]
+    assert values(run, "feedback-pipeline")["indexer"]["streamingDeployments"] == []
     # the streaming topics stay: other producers and consumers may use them
     assert {"model_input", "model_output"} <= {r.inputs["spec"]["topicName"] for r in run.of_type(TOPIC)}

@@ -156,6 +156,16 @@ def test_collector_and_indexer_use_the_one_bootstrap_and_existing_topics(deploye
     assert deployed.run.outputs["search"]["url"] in indexer
 
 
+def test_indexer_labels_exactly_the_rendered_streaming_deployment_as_streaming(deployed: Deployed) -> None:
+    objects = deployed.rendered["feedback-pipeline"]
+    indexer = next(c for name, c in workload_containers(objects) if name.endswith("indexer"))
+    listed = container_env(objects, indexer)["INDEXER_STREAMING_DEPLOYMENTS"].split(",")
+    (streaming,) = deployed.objects("classifier-streaming", "SeldonDeployment")
+    (realtime,) = deployed.objects("classifier-realtime", "SeldonDeployment")
+    assert listed == [streaming["metadata"]["name"]], "the indexer must get the streaming deployment by its name"
+    assert realtime["metadata"]["name"] not in listed
+
+
 def secret_references(node: Any) -> Iterator[tuple[str, str | None]]:
     """(Secret name, key or None) of every secretKeyRef, secretRef and secret volume below `node`."""
     if isinstance(node, dict):
