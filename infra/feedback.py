@@ -88,7 +88,9 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
         "collector": {
             "replicas": s.collector_replicas,
             "service": {"name": COLLECTOR_SERVICE, "port": COLLECTOR_SERVICE_PORT},
-            "samplingRate": s.sampling_rate,
+            # Only when set: the collector owns the default (feedback:samplingRate -> collector.samplingRate ->
+            # COLLECTOR_SAMPLING_RATE).
+            **({} if s.sampling_rate is None else {"samplingRate": s.sampling_rate}),
             "pdb": {"enabled": args.pod_disruption_budgets},
         },
         "indexer": {

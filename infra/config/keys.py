@@ -261,7 +261,13 @@ KEYS: tuple[Key, ...] = (
         "seldon-feedback",
         "Search index (or alias) the indexer writes; documents are found with the pattern <index>*.",
     ),
-    _k("feedback:samplingRate", "float", 1.0, "Fraction of request ids the collector keeps (0 to 1)."),
+    _k(
+        "feedback:samplingRate",
+        "float",
+        None,
+        "Fraction of request ids the collector keeps, 0 to 1 (COLLECTOR_SAMPLING_RATE); unset leaves the "
+        "collector's own default, which keeps every id.",
+    ),
     # batch
     _k("batch:workers", "int", 4, "Parallel seldon-batch-processor workers."),
     _k("batch:retries", "int", 3, "Retries of each batch request."),

@@ -270,7 +270,7 @@ def read_feedback(reader: Reader) -> FeedbackSettings:
     )
     reader.at_least("feedback:collectorReplicas", settings.collector_replicas, 1)
     reader.at_least("feedback:indexerReplicas", settings.indexer_replicas, 1)
-    if not 0.0 <= settings.sampling_rate <= 1.0:
+    if settings.sampling_rate is not None and not 0.0 <= settings.sampling_rate <= 1.0:
         reader.error(f"feedback:samplingRate={settings.sampling_rate} must be between 0 and 1")
     if not _INDEX.fullmatch(settings.index) or len(settings.index) > 200:
         reader.error(f"feedback:index={settings.index!r} is not a valid index name (lower-case, no spaces or * ? /)")

@@ -57,7 +57,10 @@ def markdown_table() -> str:
     """A Markdown table of every key: name, type, default, description."""
     lines = ["| key | type | default | description |", "|---|---|---|---|"]
     for key in KEYS:
-        default = "(required when used)" if key.kind == "secret" else json.dumps(key.default)
+        if key.kind == "secret":
+            default = "(required when used)"
+        else:
+            default = "(unset)" if key.default is None else json.dumps(key.default)
         kind = key.kind + (f" ({'/'.join(key.enum)})" if key.enum else "")
         lines.append(f"| `{key.name}` | {kind} | `{default}` | {key.doc} |")
     return "\n".join(lines)

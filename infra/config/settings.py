@@ -174,7 +174,7 @@ class FeedbackSettings:
     collector_replicas: int
     indexer_replicas: int
     index: str
-    sampling_rate: float
+    sampling_rate: float | None  # None: not passed on, the collector's default applies
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -102,6 +102,17 @@ def test_configured_values_reach_the_services(chart_render: RenderFn, ca_files: 
     assert (indexer.group_id, indexer.batch_size, indexer.index_replicas) == ("g1", 200, 0)
 
 
+@pytest.mark.parametrize(("rate", "expected"), [(None, 1.0), (0, 0.0), (0.25, 0.25)])
+def test_sampling_rate_is_passed_only_when_set_and_zero_is_a_rate(
+    chart_render: RenderFn, ca_files: dict[str, Path], rate: float | None, expected: float
+) -> None:
+    """collector.samplingRate -> COLLECTOR_SAMPLING_RATE; unset leaves the collector's own default (written once,
+    in its settings), and 0 (keep nothing) is a value, not "unset"."""
+    env = container_env(chart_render(CHART, {"collector": {"samplingRate": rate}}), "collector", ca_files)
+    assert ("COLLECTOR_SAMPLING_RATE" in env) is (rate is not None)
+    assert CollectorSettings.from_env(env).sampling_rate == expected
+
+
 SEARCH_SECRETS = {"opensearch": ("opensearch-admin", "password")}
 
 
