@@ -107,8 +107,10 @@ def kafka_client(role: str) -> KafkaClient:
         security_protocol=kafka.security_protocol,
         cluster_name=kafka.cluster_name,
         ca_secret_name=kafka.ca_secret_name,
+        sasl_mechanism=kafka.sasl_mechanism,
         credentials_secret_name=kafka.credentials_secret_names.get(role),
-        username=kafka.usernames.get(role, ""),
+        username_key=kafka.username_key,
+        password_key=kafka.password_key,
     )
 
 

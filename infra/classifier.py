@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.charts import KafkaClient, chart_path, chart_version, image_values
+from infra.charts import KafkaClient, chart_path, chart_version, image_values, kafka_security_values
 from infra.config import ClassifierSettings
 from infra.refs import service_host
 
@@ -51,16 +51,11 @@ class ClassifierArgs:
 
 def classifier_values(args: ClassifierArgs, *, streaming: bool) -> dict[str, Any]:
     s, kafka = args.settings, args.kafka
-    kafka_values: dict[str, Any] = {"broker": kafka.bootstrap_servers, "securityProtocol": kafka.security_protocol}
-    if kafka.ca_secret_name is not None:
-        kafka_values["tls"] = {"existingSecret": kafka.ca_secret_name, "caCertKey": "ca.crt"}
-    if kafka.credentials_secret_name is not None:
-        kafka_values["sasl"] = {
-            "mechanism": "SCRAM-SHA-512",
-            "existingSecret": kafka.credentials_secret_name,
-            "usernameKey": "username",
-            "passwordKey": "password",
-        }
+    kafka_values: dict[str, Any] = {
+        "broker": kafka.bootstrap_servers,
+        "securityProtocol": kafka.security_protocol,
+        **kafka_security_values(kafka),
+    }
     values: dict[str, Any] = {
         "deploymentName": STREAMING_DEPLOYMENT if streaming else REALTIME_DEPLOYMENT,
         "mode": "streaming" if streaming else "realtime",

@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.charts import KafkaClient, chart_path, chart_version, image_values
+from infra.charts import KafkaClient, chart_path, chart_version, image_values, kafka_security_values
 from infra.config import FeedbackSettings
 from infra.refs import service_host
 
@@ -58,16 +58,8 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
         "securityProtocol": kafka.security_protocol.lower(),
         "captureTopic": args.capture_topic,
         "deadLetterTopic": args.dead_letter_topic,
+        **kafka_security_values(kafka),
     }
-    if kafka.credentials_secret_name is not None:
-        kafka_values["sasl"] = {
-            "mechanism": "SCRAM-SHA-512",
-            "username": kafka.username,
-            "existingSecret": kafka.credentials_secret_name,
-            "passwordKey": "password",
-        }
-    if kafka.ca_secret_name is not None:
-        kafka_values["tls"] = {"existingSecret": kafka.ca_secret_name, "caCertKey": "ca.crt"}
     return {
         "fullnameOverride": FEEDBACK_FULLNAME,
         "image": image_values(s.image),

@@ -287,18 +287,17 @@ def test_prod_tls_and_scram(prod: Run) -> None:
     ca = f"{name}-cluster-ca-cert"
     feedback = values(prod, "feedback-pipeline")["kafka"]
     assert feedback["securityProtocol"] == "sasl_ssl"
-    assert feedback["tls"]["existingSecret"] == ca
-    assert feedback["sasl"]["username"] in users
-    assert (
-        secrets[feedback["sasl"]["existingSecret"]].inputs["stringData"]["value"]["username"]
-        == feedback["sasl"]["username"]
-    )
-    for chart in ("classifier-realtime", "classifier-streaming"):
+    for chart in ("feedback-pipeline", "classifier-realtime", "classifier-streaming"):
         kafka = values(prod, chart)["kafka"]
-        assert kafka["securityProtocol"] == "SASL_SSL"
         assert kafka["tls"]["existingSecret"] == ca
-        assert kafka["sasl"]["existingSecret"] in secrets
-        assert secrets[kafka["sasl"]["existingSecret"]].inputs["stringData"]["value"]["username"] in users
+        sasl = kafka["sasl"]
+        assert set(sasl) == {"mechanism", "existingSecret", "usernameKey", "passwordKey"}, f"{chart}: one SASL shape"
+        assert sasl["mechanism"] == "SCRAM-SHA-512"
+        credentials = secrets[sasl["existingSecret"]].inputs["stringData"]["value"]
+        assert credentials[sasl["usernameKey"]] in users, f"{chart}: the Secret's user name is a KafkaUser"
+        assert sasl["passwordKey"] in credentials
+    for chart in ("classifier-realtime", "classifier-streaming"):
+        assert values(prod, chart)["kafka"]["securityProtocol"] == "SASL_SSL"
     search = values(prod, "feedback-pipeline")["search"]
     assert search["url"].startswith("https://")
     assert search["tls"]["caSecret"] == f"{prod.one(ES).inputs['metadata']['name']}-es-http-certs-public"
