@@ -204,7 +204,8 @@ KEYS: tuple[Key, ...] = (
         "seldon:version",
         "str",
         "1.17.1",
-        "Seldon Core operator chart version (= operator and executor image tag); >= 1.3.0.",
+        "Seldon Core operator chart version (= operator and executor image tag); >= 1.3.0. Settings the chosen "
+        "executor cannot honour are refused (docs/deploy.md, What each Seldon version can do).",
     ),
     _k("seldon:acceptBsl", "bool", False, "Accept the Business Source License 1.1 of Seldon Core >= 1.18.0."),
     _k("seldon:certManager", "bool", False, "Let cert-manager issue the webhook certificate (needs cert-manager)."),
@@ -228,7 +229,12 @@ KEYS: tuple[Key, ...] = (
     _k("classifier:streamingReplicas", "int", 1, "Pods of the streaming SeldonDeployment."),
     _k("classifier:streamingWorkers", "int", 0, "Executor Kafka workers (KAFKA_WORKERS); 0 keeps Seldon's default."),
     _k(
-        "classifier:loggerMode", "str", "all", "What the executor captures.", enum=("all", "request", "response", "off")
+        "classifier:loggerMode",
+        "str",
+        "all",
+        "What the executor captures: all (requests, responses, ground truth), request, response (responses and "
+        "ground truth) or off. Ground truth (feedback events) needs Seldon >= 1.4.0.",
+        enum=("all", "request", "response", "off"),
     ),
     _k(
         "classifier:captureSink",

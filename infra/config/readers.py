@@ -317,19 +317,29 @@ def check_across_namespaces(reader: Reader, cfg: StackConfig) -> None:
         )
 
 
+# The executor versions that brought what a setting asks for (docs/deploy.md, "What each Seldon version can do";
+# recorded in ../shared/reference/seldon-executor-1.17.1/versions/). `Seldon-Skip-Logging` (honoured from 1.13.0)
+# has no setting here: it is a request header the caller sends.
+FEEDBACK_EVENTS_FROM = (1, 4, 0)  # the 1.3 executor logs no io.seldon.serving.feedback event
+DIRECT_KAFKA_LOGGING_FROM = (1, 11, 0)  # --log_kafka_broker / LOGGER_KAFKA_BROKER
+KAFKA_TLS_FROM = (1, 13, 0)  # KAFKA_SECURITY_PROTOCOL=ssl
+KAFKA_SASL_FROM = (1, 15, 0)  # KAFKA_SASL_*
+LOGGER_MODES_WITH_FEEDBACK = ("all", "response")  # the executor logs feedback only in these graph logger modes
+
+
 def check_seldon_features(reader: Reader, cfg: StackConfig) -> None:
     """Every setting that needs a newer executor than seldon:version is refused, naming the key and the version."""
     version = cfg.seldon.version_tuple
-    if version == NO_VERSION:
-        return  # already reported as not a version
+    if version == NO_VERSION or version < MIN_SELDON:
+        return  # already reported: not a version, or older than any supported one
     minimums = [
-        (cfg.kafka.tls, (1, 13, 0), "kafka:tls=true", "TLS to Kafka (KAFKA_SECURITY_PROTOCOL=ssl)"),
-        (cfg.kafka.scram, (1, 15, 0), "kafka:authentication=scram-sha-512", "SASL to Kafka"),
+        (cfg.kafka.tls, KAFKA_TLS_FROM, "kafka:tls=true", "TLS to Kafka (KAFKA_SECURITY_PROTOCOL=ssl)"),
+        (cfg.kafka.scram, KAFKA_SASL_FROM, "kafka:authentication=scram-sha-512", "SASL to Kafka"),
         (
             cfg.classifier.capture_sink == "kafka",
-            (1, 11, 0),
+            DIRECT_KAFKA_LOGGING_FROM,
             "classifier:captureSink=kafka",
-            "direct Kafka logging",
+            "direct Kafka logging, LOGGER_KAFKA_BROKER / --log_kafka_broker",
         ),
     ]
     for active, minimum, setting, feature in minimums:
@@ -338,3 +348,11 @@ def check_seldon_features(reader: Reader, cfg: StackConfig) -> None:
                 f"{setting} needs seldon:version >= {fmt(minimum)} ({feature} arrived in the executor then); "
                 f"seldon:version={cfg.seldon.version}"
             )
+    mode = cfg.classifier.logger_mode
+    if mode in LOGGER_MODES_WITH_FEEDBACK and version < FEEDBACK_EVENTS_FROM:
+        reader.error(
+            f"classifier:loggerMode={mode} captures ground truth (feedback events), which seldon:version="
+            f"{cfg.seldon.version} cannot do: the {version[0]}.{version[1]} executor logs no feedback events (they "
+            f"arrive with {fmt(FEEDBACK_EVENTS_FROM)}); use seldon:version >= {fmt(FEEDBACK_EVENTS_FROM)} "
+            f"(1.17.1 is the last Apache-2.0 release), or set classifier:loggerMode=request to capture requests only"
+        )

@@ -69,7 +69,16 @@ def config_error(env: str = "dev", **kwargs: Any) -> str:
         ),
         (
             {"seldon:version": "1.10.0", "classifier:captureSink": "kafka"},
-            "classifier:captureSink=kafka needs seldon:version >= 1.11.0",
+            "classifier:captureSink=kafka needs seldon:version >= 1.11.0 (direct Kafka logging, LOGGER_KAFKA_BROKER",
+        ),
+        (
+            {"seldon:version": "1.3.0"},
+            "classifier:loggerMode=all captures ground truth (feedback events), which seldon:version=1.3.0 cannot do: "
+            "the 1.3 executor logs no feedback events (they arrive with 1.4.0)",
+        ),
+        (
+            {"seldon:version": "1.3.2", "classifier:loggerMode": "response"},
+            "classifier:loggerMode=response captures ground truth (feedback events), which seldon:version=1.3.2",
         ),
         ({"classifier:loggerMode": "everything"}, "is not allowed; use one of all, request, response, off"),
         (
@@ -127,6 +136,23 @@ def test_every_namespace_reader_adds_to_the_one_error_list() -> None:
     assert message.startswith(f"stack configuration has {len(ONE_PROBLEM_PER_NAMESPACE)} problem(s):"), message
     for key in ONE_PROBLEM_PER_NAMESPACE:
         assert f"  - {key}=" in message, f"{key} is not reported"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "logger_mode"),
+    [
+        ({"seldon:version": "1.3.0", "classifier:loggerMode": "request"}, "request"),
+        ({"seldon:version": "1.4.0"}, "all"),
+        ({"seldon:version": "1.11.0", "classifier:captureSink": "kafka"}, "all"),
+    ],
+    ids=["1.3-request-only", "1.4-feedback", "1.11-direct-kafka"],
+)
+def test_the_oldest_version_of_each_feature_is_accepted(overrides: dict[str, Any], logger_mode: str) -> None:
+    run = run_program("dev", overrides=overrides)
+    assert run.one("kubernetes:helm.sh/v3:Release", "seldon-operator").inputs["version"] == overrides["seldon:version"]
+    assert run.one("kubernetes:helm.sh/v4:Chart", "classifier-realtime").inputs["values"]["logger"]["mode"] == (
+        logger_mode
+    )
 
 
 def test_bsl_versions_need_the_explicit_opt_in() -> None:
