@@ -5,7 +5,7 @@ exist, and every Secret a rendered object references will exist (made by the pro
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import pytest
 
 from devstack import helm
 from tests.infra.harness import ENVIRONMENTS, Run, run_program
+from tests.infra.rendering import container_env, workload_containers
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 Objects = list[dict[str, Any]]
@@ -62,29 +63,6 @@ def bootstrap(run: Run) -> str:
 
 def topics(run: Run) -> set[str]:
     return {r.inputs["spec"]["topicName"] for r in run.of_type("kubernetes:kafka.strimzi.io/v1:KafkaTopic")}
-
-
-def container_env(objects: Objects, container: Mapping[str, Any]) -> dict[str, Any]:
-    """A container's environment with ConfigMap references resolved against the rendered ConfigMaps."""
-    config_maps = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
-    env: dict[str, Any] = {}
-    for source in container.get("envFrom", []):
-        if "configMapRef" in source:
-            env.update(config_maps.get(source["configMapRef"]["name"], {}))
-    for item in container.get("env", []):
-        ref = (item.get("valueFrom") or {}).get("configMapKeyRef")
-        if ref:
-            env[item["name"]] = config_maps.get(ref["name"], {}).get(ref["key"])
-        else:
-            env[item["name"]] = item.get("value", item.get("valueFrom"))
-    return env
-
-
-def workload_containers(objects: Objects) -> Iterator[tuple[str, dict[str, Any]]]:
-    for obj in objects:
-        if obj["kind"] in ("Deployment", "StatefulSet"):
-            for container in obj["spec"]["template"]["spec"]["containers"]:
-                yield obj["metadata"]["name"], container
 
 
 def test_rendered_objects_are_valid(deployed: Deployed) -> None:
