@@ -20,7 +20,7 @@ import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from devstack.capture_traffic import WireRecord, mismatches
-from devstack.names import INDEXER_GROUP
+from devstack.names import INDEXER_GROUP, STREAMING_DEPLOYMENT
 from devstack.runtime.process import wait_until
 from devstack.servers.feedback import CollectorServer, IndexerServer
 
@@ -50,6 +50,7 @@ class FeedbackPipeline:
 
     def indexer(self, **settings: Any) -> IndexerServer:
         settings.setdefault("batch_wait_s", "0.2")
+        settings.setdefault("streaming_deployments", STREAMING_DEPLOYMENT)
         server = IndexerServer(
             self.run_dir / self.name, self.kafka.bootstrap, self.topic, self.search.url, self.index, **settings
         )

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack import target as target_description
-from devstack.names import Names
+from devstack.names import STREAMING_DEPLOYMENT, Names
 from devstack.runtime.paths import new_run_dir
 from devstack.servers.feedback import CollectorServer, IndexerServer
 from devstack.servers.kafka import KafkaServer
@@ -131,6 +131,7 @@ class LoopStack:
             index=names.index,
             dead_letter_topic=names.dead_letter_topic,
             group_id=names.group_id,
+            streaming_deployments=STREAMING_DEPLOYMENT,
             **(indexer_settings or {"batch_wait_s": 0.2}),
         )
         servers.append(Tracked(self.indexer, self.run_dir))

@@ -16,15 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pulumi
 
 from infra import config
-from infra.feedback import (
-    BatchWorkflow,
-    BatchWorkflowArgs,
-    Classifier,
-    ClassifierArgs,
-    FeedbackPipeline,
-    FeedbackPipelineArgs,
-    KafkaClient,
-)
+from infra.batch import BatchWorkflow, BatchWorkflowArgs
+from infra.charts import KafkaClient
+from infra.classifier import Classifier, ClassifierArgs, streaming_deployments
+from infra.feedback import FeedbackPipeline, FeedbackPipelineArgs
 from infra.kafka import KafkaPlatform, KafkaPlatformArgs
 from infra.namespaces import Namespaces, NamespacesArgs
 from infra.objectstore import ObjectStore, ObjectStoreArgs
@@ -112,8 +107,10 @@ def kafka_client(role: str) -> KafkaClient:
         security_protocol=kafka.security_protocol,
         cluster_name=kafka.cluster_name,
         ca_secret_name=kafka.ca_secret_name,
+        sasl_mechanism=kafka.sasl_mechanism,
         credentials_secret_name=kafka.credentials_secret_names.get(role),
-        username=kafka.usernames.get(role, ""),
+        username_key=kafka.username_key,
+        password_key=kafka.password_key,
     )
 
 
@@ -132,6 +129,7 @@ pipeline = FeedbackPipeline(
         search_username=search.username,
         search_ca_secret_name=search.ca_secret_name,
         seldon_namespaces=[app_ns],
+        streaming_deployments=streaming_deployments(cfg.classifier),
         pod_disruption_budgets=pdb,
     ),
     opts=options(app),

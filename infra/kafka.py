@@ -19,6 +19,8 @@ from infra.refs import dns_name, metadata_name, service_host
 STRIMZI_REPO = "https://strimzi.io/charts/"
 API_VERSION = "kafka.strimzi.io/v1"
 CLIENT_ROLES = ("feedback", "executor")  # feedback: the collector and indexer share one user
+SASL_MECHANISM = "SCRAM-SHA-512"  # the listener's authentication type, as clients name the mechanism
+USERNAME_KEY, PASSWORD_KEY = "username", "password"  # keys of the credentials Secrets made here
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,8 +50,11 @@ class KafkaPlatform(pulumi.ComponentResource):
     bootstrap_servers: pulumi.Output[str]
     topic_names: dict[str, pulumi.Output[str]]
     security_protocol: str
+    sasl_mechanism: str
     ca_secret_name: pulumi.Output[str] | None
     credentials_secret_names: dict[str, pulumi.Output[str]]
+    username_key: str
+    password_key: str
     usernames: dict[str, str]
     pod_selector: pulumi.Output[str]
 
@@ -162,6 +167,8 @@ class KafkaPlatform(pulumi.ComponentResource):
                 self._user(name, role, s.passwords[role], args, cluster_label, child, users_opts)
 
         self.security_protocol = ("SASL_SSL" if s.scram else "SSL") if s.tls else "PLAINTEXT"
+        self.sasl_mechanism = SASL_MECHANISM if s.scram else ""
+        self.username_key, self.password_key = USERNAME_KEY, PASSWORD_KEY
         self.ca_secret_name = pulumi.Output.concat(cluster_name, "-cluster-ca-cert") if s.tls else None
         self.bootstrap_servers = pulumi.Output.concat(
             service_host(pulumi.Output.concat(cluster_name, "-kafka-bootstrap"), args.namespace),
@@ -174,6 +181,7 @@ class KafkaPlatform(pulumi.ComponentResource):
                 "bootstrap_servers": self.bootstrap_servers,
                 "topic_names": self.topic_names,
                 "security_protocol": self.security_protocol,
+                "sasl_mechanism": self.sasl_mechanism,
                 "ca_secret_name": self.ca_secret_name,
                 "credentials_secret_names": self.credentials_secret_names,
                 "usernames": self.usernames,
@@ -263,7 +271,7 @@ class KafkaPlatform(pulumi.ComponentResource):
             f"{name}-credentials-{role}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{username}-credentials", namespace=args.namespace),
             type="Opaque",
-            string_data={"username": username, "password": password},
+            string_data={USERNAME_KEY: username, PASSWORD_KEY: password},
             opts=child,
         )
         secret_name = metadata_name(secret)
@@ -275,7 +283,7 @@ class KafkaPlatform(pulumi.ComponentResource):
             spec={
                 "authentication": {
                     "type": "scram-sha-512",
-                    "password": {"valueFrom": {"secretKeyRef": {"name": secret_name, "key": "password"}}},
+                    "password": {"valueFrom": {"secretKeyRef": {"name": secret_name, "key": PASSWORD_KEY}}},
                 }
             },
             opts=opts,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from feedback.collector.settings import CollectorSettings
 from feedback.indexer.core import index_template
 from feedback.indexer.settings import IndexerSettings
@@ -102,6 +103,17 @@ def test_configured_values_reach_the_services(chart_render: RenderFn, ca_files: 
     assert (indexer.group_id, indexer.batch_size, indexer.index_replicas) == ("g1", 200, 0)
 
 
+@pytest.mark.parametrize(("rate", "expected"), [(None, 1.0), (0, 0.0), (0.25, 0.25)])
+def test_sampling_rate_is_passed_only_when_set_and_zero_is_a_rate(
+    chart_render: RenderFn, ca_files: dict[str, Path], rate: float | None, expected: float
+) -> None:
+    """collector.samplingRate -> COLLECTOR_SAMPLING_RATE; unset leaves the collector's own default (written once,
+    in its settings), and 0 (keep nothing) is a value, not "unset"."""
+    env = container_env(chart_render(CHART, {"collector": {"samplingRate": rate}}), "collector", ca_files)
+    assert ("COLLECTOR_SAMPLING_RATE" in env) is (rate is not None)
+    assert CollectorSettings.from_env(env).sampling_rate == expected
+
+
 SEARCH_SECRETS = {"opensearch": ("opensearch-admin", "password")}
 
 
@@ -117,13 +129,28 @@ def test_credentials_are_secret_references_never_values(chart_render: RenderFn, 
     assert env_of(indexer)["INDEXER_SEARCH_PASSWORD"] == {"secretKeyRef": {"name": secret, "key": key}}
 
 
-def test_sasl_password_is_referenced_in_both_services(chart_render: RenderFn) -> None:
+def test_sasl_credentials_are_referenced_in_both_services(chart_render: RenderFn) -> None:
     objects = chart_render(CHART, profile=CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
     for component in ("collector", "indexer"):
         container = one(objects, "Deployment", f"{FULLNAME}-{component}")["spec"]["template"]["spec"]["containers"][0]
-        assert env_of(container)["KAFKA_SASL_PASSWORD"] == {
-            "secretKeyRef": {"name": "feedback-pipeline", "key": "password"}
-        }
+        env = env_of(container)
+        assert env["KAFKA_SASL_USERNAME"] == {"secretKeyRef": {"name": "feedback-pipeline", "key": "username"}}
+        assert env["KAFKA_SASL_PASSWORD"] == {"secretKeyRef": {"name": "feedback-pipeline", "key": "password"}}
+
+
+def test_both_charts_take_kafka_sasl_in_one_shape() -> None:
+    """kafka.sasl has the same keys, defaults and rules in feedback-pipeline and text-classifier."""
+    shapes = {}
+    for chart in (CHART, "text-classifier"):
+        values = yaml.safe_load((CHARTS_DIR / chart / "values.yaml").read_text())["kafka"]["sasl"]
+        schema = json.loads((CHARTS_DIR / chart / "values.schema.json").read_text())
+        rules = schema["properties"]["kafka"]["properties"]["sasl"]["properties"]
+        shapes[chart] = (
+            values,
+            {key: {k: v for k, v in rule.items() if k != "description"} for key, rule in rules.items()},
+        )
+    assert shapes[CHART] == shapes["text-classifier"]
+    assert set(shapes[CHART][0]) == {"mechanism", "existingSecret", "usernameKey", "passwordKey"}
 
 
 def test_selectors_select_only_their_component(chart_render: RenderFn) -> None:
@@ -284,4 +311,6 @@ def test_schema_rejects_bad_values(chart_render_error: Any, values: dict[str, An
 
 def test_sasl_without_credentials_is_rejected_with_the_fix(chart_render_error: Any) -> None:
     error = chart_render_error(CHART, {"kafka": {"securityProtocol": "sasl_ssl"}})
-    assert "kafka.securityProtocol sasl_ssl needs kafka.sasl.username and kafka.sasl.existingSecret" in error
+    assert (
+        "kafka.securityProtocol sasl_ssl needs kafka.sasl.existingSecret: the name of a Secret with the SASL" in error
+    )

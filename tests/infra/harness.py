@@ -8,6 +8,7 @@ executes `infra/__main__.py` anew with `runpy` and collects the stack outputs, w
 from __future__ import annotations
 
 import json
+import os
 import runpy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -31,13 +32,18 @@ TEST_SECRETS = {
 }
 
 
+UPSTREAM_ENV = "SELDON_FEEDBACK_UPSTREAM"  # the same override the chart tooling reads (the upstream/ folder itself)
+
+
 def shared_dir() -> Path:
-    """`shared/` beside the checkout (CI places it there): upstream CRDs and chart values."""
-    path = REPO_ROOT.parent / "shared"
+    """`shared/` beside the checkout (CI places it there), or the parent of $SELDON_FEEDBACK_UPSTREAM: upstream
+    CRDs and chart values."""
+    override = os.environ.get(UPSTREAM_ENV)
+    path = Path(override).parent if override else REPO_ROOT.parent / "shared"
     if not (path / "upstream").is_dir():
         raise FileNotFoundError(
             f"{path / 'upstream'} is missing: the infra tests read upstream CRDs and chart values from shared/ "
-            f"beside the checkout ({REPO_ROOT}); place the shared/ folder there"
+            f"beside the checkout ({REPO_ROOT}); place the shared/ folder there or set {UPSTREAM_ENV}"
         )
     return path
 
@@ -73,6 +79,7 @@ class Run:
     globals: dict[str, Any]
     registrations: list[Registration] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    urns: list[str] = field(default_factory=list)  # URN of each registration, same order
 
     def registration(self, name: str) -> Registration:
         found = [r for r in self.registrations if r.name == name]
@@ -201,9 +208,12 @@ def run_program(
     def record_export(name: str, value: Any) -> None:
         exported[name] = value
 
+    urns: list[str] = []
+
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
         program_globals.update(runpy.run_path(str(MAIN), run_name="__main__"))
+        every_urn = pulumi.Output.all(*(r.resource.urn for r in registrations)).apply(urns.extend)
 
         def keep(name: str) -> Any:
             output = pulumi.Output.from_input(exported[name])
@@ -216,7 +226,7 @@ def run_program(
 
             return pulumi.Output.all(output, pulumi.Output.from_input(output.is_secret())).apply(store)
 
-        return pulumi.Output.all(*(keep(name) for name in exported))
+        return pulumi.Output.all(every_urn, *(keep(name) for name in exported))
 
     pulumi.export = record_export
     pulumi.Resource.__init__ = recording_init  # type: ignore[method-assign]
@@ -225,7 +235,7 @@ def run_program(
     finally:
         pulumi.export = original_export
         pulumi.Resource.__init__ = original_init  # type: ignore[method-assign]
-    return Run(mocks.resources, resolved, secret_outputs, program_globals, registrations, mocks.calls)
+    return Run(mocks.resources, resolved, secret_outputs, program_globals, registrations, mocks.calls, urns)
 
 
 def walk(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -238,3 +248,18 @@ def walk(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...
             yield from walk(value, (*path, str(index)))
     else:
         yield path, node
+
+
+def stack_urns(env: str) -> list[str]:
+    """The sorted URNs the program registers for stack `env` under mocks (the state an existing stack holds,
+    minus what a v4 Chart renders at deploy time: those objects are children of the Chart and follow its URN)."""
+    return sorted(set(run_program(env).urns))
+
+
+if __name__ == "__main__":  # pragma: no cover - developer tool: python -m tests.infra.harness urns <env>
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "urns" or sys.argv[2] not in ENVIRONMENTS:
+        sys.stderr.write(f"usage: python -m tests.infra.harness urns {'|'.join(ENVIRONMENTS)}\n")
+        raise SystemExit(2)
+    sys.stdout.write("".join(f"{urn}\n" for urn in stack_urns(sys.argv[2])))

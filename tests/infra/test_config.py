@@ -1,5 +1,5 @@
 """Stack config: every bad value fails before the first resource, with a message that names the key and the fix;
-the stack files, their JSON schema and the docs table agree with infra/config.py."""
+the stack files, their JSON schema and the docs table agree with infra/config/keys.py."""
 
 from __future__ import annotations
 
@@ -69,7 +69,16 @@ def config_error(env: str = "dev", **kwargs: Any) -> str:
         ),
         (
             {"seldon:version": "1.10.0", "classifier:captureSink": "kafka"},
-            "classifier:captureSink=kafka needs seldon:version >= 1.11.0",
+            "classifier:captureSink=kafka needs seldon:version >= 1.11.0 (direct Kafka logging, LOGGER_KAFKA_BROKER",
+        ),
+        (
+            {"seldon:version": "1.3.0"},
+            "classifier:loggerMode=all captures ground truth (feedback events), which seldon:version=1.3.0 cannot do: "
+            "the 1.3 executor logs no feedback events (they arrive with 1.4.0)",
+        ),
+        (
+            {"seldon:version": "1.3.2", "classifier:loggerMode": "response"},
+            "classifier:loggerMode=response captures ground truth (feedback events), which seldon:version=1.3.2",
         ),
         ({"classifier:loggerMode": "everything"}, "is not allowed; use one of all, request, response, off"),
         (
@@ -106,6 +115,44 @@ def test_every_problem_is_reported_at_once() -> None:
     assert message.startswith("stack configuration has 2 problem(s):")
     assert "kafka:replicationFactor=2 exceeds kafka:brokers=1" in message
     assert "seldon:version=1.2.0 is older than 1.3.0" in message
+
+
+ONE_PROBLEM_PER_NAMESPACE = {
+    "platform:appNamespace": "Bad_NS",
+    "kafka:controllers": 2,
+    "search:nodes": 0,
+    "objectstore:bucket": "B",
+    "workflows:imageTag": "latest",
+    "seldon:loggerWorkQueueSize": 0,
+    "classifier:replicas": 0,
+    "feedback:index": "Bad Index",
+    "batch:workers": 0,
+}
+
+
+def test_every_namespace_reader_adds_to_the_one_error_list() -> None:
+    assert {key.split(":")[0] for key in ONE_PROBLEM_PER_NAMESPACE} == set(config.NAMESPACES)
+    message = config_error("dev", overrides=ONE_PROBLEM_PER_NAMESPACE)
+    assert message.startswith(f"stack configuration has {len(ONE_PROBLEM_PER_NAMESPACE)} problem(s):"), message
+    for key in ONE_PROBLEM_PER_NAMESPACE:
+        assert f"  - {key}=" in message, f"{key} is not reported"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "logger_mode"),
+    [
+        ({"seldon:version": "1.3.0", "classifier:loggerMode": "request"}, "request"),
+        ({"seldon:version": "1.4.0"}, "all"),
+        ({"seldon:version": "1.11.0", "classifier:captureSink": "kafka"}, "all"),
+    ],
+    ids=["1.3-request-only", "1.4-feedback", "1.11-direct-kafka"],
+)
+def test_the_oldest_version_of_each_feature_is_accepted(overrides: dict[str, Any], logger_mode: str) -> None:
+    run = run_program("dev", overrides=overrides)
+    assert run.one("kubernetes:helm.sh/v3:Release", "seldon-operator").inputs["version"] == overrides["seldon:version"]
+    assert run.one("kubernetes:helm.sh/v4:Chart", "classifier-realtime").inputs["values"]["logger"]["mode"] == (
+        logger_mode
+    )
 
 
 def test_bsl_versions_need_the_explicit_opt_in() -> None:
@@ -211,5 +258,6 @@ def test_project_file_points_at_the_program_and_the_stacks() -> None:
 def test_defaults_live_in_one_place() -> None:
     names = [key.name for key in config.KEYS]
     assert len(names) == len(set(names))
-    source = (REPO_ROOT / "infra" / "config.py").read_text()
-    assert not re.search(r"\.get(_int|_bool|_object)?\([^)]*\)\s+or\s", source), "use `is None`, never `or`"
+    for path in sorted((REPO_ROOT / "infra" / "config").glob("*.py")):
+        source = path.read_text()
+        assert not re.search(r"\.get(_int|_bool|_object)?\([^)]*\)\s+or\s", source), f"{path.name}: use `is None`"

@@ -5,7 +5,7 @@ exist, and every Secret a rendered object references will exist (made by the pro
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.infra.harness import ENVIRONMENTS, Run, run_program
+from tests.infra.rendering import container_env, workload_containers
 from tools import helm
 
 CHART = "kubernetes:helm.sh/v4:Chart"
@@ -64,29 +65,6 @@ def topics(run: Run) -> set[str]:
     return {r.inputs["spec"]["topicName"] for r in run.of_type("kubernetes:kafka.strimzi.io/v1:KafkaTopic")}
 
 
-def container_env(objects: Objects, container: Mapping[str, Any]) -> dict[str, Any]:
-    """A container's environment with ConfigMap references resolved against the rendered ConfigMaps."""
-    config_maps = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
-    env: dict[str, Any] = {}
-    for source in container.get("envFrom", []):
-        if "configMapRef" in source:
-            env.update(config_maps.get(source["configMapRef"]["name"], {}))
-    for item in container.get("env", []):
-        ref = (item.get("valueFrom") or {}).get("configMapKeyRef")
-        if ref:
-            env[item["name"]] = config_maps.get(ref["name"], {}).get(ref["key"])
-        else:
-            env[item["name"]] = item.get("value", item.get("valueFrom"))
-    return env
-
-
-def workload_containers(objects: Objects) -> Iterator[tuple[str, dict[str, Any]]]:
-    for obj in objects:
-        if obj["kind"] in ("Deployment", "StatefulSet"):
-            for container in obj["spec"]["template"]["spec"]["containers"]:
-                yield obj["metadata"]["name"], container
-
-
 def test_rendered_objects_are_valid(deployed: Deployed) -> None:
     errors = [error for _, obj in deployed.all_objects() for error in helm.validate_object(obj)]
     assert not errors, "\n".join(errors)
@@ -97,9 +75,11 @@ def test_rendered_objects_are_valid(deployed: Deployed) -> None:
 
 def test_executors_log_to_the_collector_service_the_chart_renders(deployed: Deployed) -> None:
     services = [
-        s for s in deployed.objects("feedback-pipeline", "Service") if s["metadata"]["name"].endswith("-collector")
+        s
+        for s in deployed.objects("feedback-pipeline", "Service")
+        if s["spec"]["selector"].get("app.kubernetes.io/component") == "collector"
     ]
-    assert len(services) == 1, "the feedback-pipeline chart must render exactly one collector Service"
+    assert len(services) == 1, "the feedback-pipeline chart must render exactly one Service in front of the collector"
     service = services[0]
     (port,) = [p["port"] for p in service["spec"]["ports"] if p.get("name", "http") == "http"] or [
         service["spec"]["ports"][0]["port"]
@@ -112,6 +92,20 @@ def test_executors_log_to_the_collector_service_the_chart_renders(deployed: Depl
     seldon = deployed.run.one("kubernetes:helm.sh/v3:Release", "seldon-operator").inputs["values"]
     assert seldon["executor"]["requestLogger"]["defaultEndpoint"] == url
     assert deployed.run.outputs["collector"]["url"] == url
+
+
+def test_exported_pod_selectors_select_the_rendered_pods(deployed: Deployed) -> None:
+    """The smoke suite finds each component's pods by the selector in the stack outputs."""
+    components = deployed.run.outputs["components"]
+    for role in ("collector", "indexer"):
+        selector = dict(part.split("=", 1) for part in components[role]["selector"].split(","))
+        selected = [
+            d["metadata"]["name"]
+            for d in deployed.objects("feedback-pipeline", "Deployment")
+            if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert len(selected) == 1, f"components.{role}.selector {selector} selects {selected}"
+        assert components[role]["namespace"] == deployed.run.outputs["namespaces"]["app"]
 
 
 def test_streaming_executor_reads_and_writes_existing_topics_on_the_one_bootstrap(deployed: Deployed) -> None:
@@ -138,6 +132,16 @@ def test_collector_and_indexer_use_the_one_bootstrap_and_existing_topics(deploye
     indexer = next(values for name, values in seen.items() if name.endswith("indexer"))
     assert deployed.run.outputs["kafka"]["topics"]["deadLetter"] in indexer
     assert deployed.run.outputs["search"]["url"] in indexer
+
+
+def test_indexer_labels_exactly_the_rendered_streaming_deployment_as_streaming(deployed: Deployed) -> None:
+    objects = deployed.rendered["feedback-pipeline"]
+    indexer = next(c for name, c in workload_containers(objects) if name.endswith("indexer"))
+    listed = container_env(objects, indexer)["INDEXER_STREAMING_DEPLOYMENTS"].split(",")
+    (streaming,) = deployed.objects("classifier-streaming", "SeldonDeployment")
+    (realtime,) = deployed.objects("classifier-realtime", "SeldonDeployment")
+    assert listed == [streaming["metadata"]["name"]], "the indexer must get the streaming deployment by its name"
+    assert realtime["metadata"]["name"] not in listed
 
 
 def secret_references(node: Any) -> Iterator[tuple[str, str | None]]:

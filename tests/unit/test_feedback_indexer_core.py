@@ -135,7 +135,7 @@ def test_poison_messages_have_a_reason(headers: Any, value: bytes | None, reason
 
 def fields_of(kind: str, payload: Any, **headers: str) -> list[dict[str, Any]]:
     event = decode_record(collector_message(kind, payload, **headers))
-    return [part.fields for part in document_parts(event, ("*-streaming",))]
+    return [part.fields for part in document_parts(event, ("text-classifier-streaming",))]
 
 
 def test_request_with_two_texts_gives_two_instances() -> None:
@@ -190,11 +190,15 @@ def test_protocol_variants(payload: dict[str, Any], texts: list[str | None]) -> 
     assert [doc.get("input_text") for doc in docs] == texts
 
 
-def test_mode_hint_from_deployment_name() -> None:
-    assert mode_hint("text-classifier-streaming", ["*-streaming"]) == "streaming"
-    assert mode_hint("text-classifier", ["*-streaming"]) == "realtime"
-    assert mode_hint(None, ["*-streaming"]) == "realtime"
-    assert mode_hint("reddit-kafka", ["*-streaming", "*-kafka"]) == "streaming"
+def test_mode_hint_from_the_listed_streaming_deployments() -> None:
+    listed = ["text-classifier-streaming", "reddit-kafka"]
+    assert mode_hint("text-classifier-streaming", listed) == "streaming"
+    assert mode_hint("reddit-kafka", listed) == "streaming"
+    assert mode_hint("text-classifier", listed) == "realtime"
+    assert mode_hint(None, listed) == "realtime"
+    # Only listed names: a name that merely looks like a streaming one is not taken for one.
+    assert mode_hint("other-streaming", listed) == "realtime"
+    assert mode_hint("text-classifier-streaming", []) == "realtime"
 
 
 def test_document_ids_are_deterministic_and_bounded() -> None:

@@ -25,7 +25,7 @@ def test_indexer_defaults() -> None:
     settings = IndexerSettings.from_env(INDEXER_BASE)
     assert settings.search.engine == "elasticsearch"
     assert settings.dead_letter_topic == "seldon-capture-dead-letter"
-    assert settings.streaming_deployments == ("*-streaming",)
+    assert settings.streaming_deployments == (), "no deployment is streaming unless the deployer lists it"
     assert not settings.redactor.active
 
 
@@ -52,6 +52,11 @@ def test_collector_rejects_bad_settings(env: dict[str, str], message: str) -> No
     assert message in str(error.value)
 
 
+def test_indexer_reads_the_listed_streaming_deployments() -> None:
+    env = {**INDEXER_BASE, "INDEXER_STREAMING_DEPLOYMENTS": "text-classifier-streaming, reddit-kafka"}
+    assert IndexerSettings.from_env(env).streaming_deployments == ("text-classifier-streaming", "reddit-kafka")
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -72,6 +77,14 @@ def test_collector_rejects_bad_settings(env: dict[str, str], message: str) -> No
             "INDEXER_RETRY_MAX_S=1 must be at least INDEXER_RETRY_INITIAL_S=5",
         ),
         ({**INDEXER_BASE, "INDEXER_SEARCH_VERIFY_CERTS": "maybe"}, "INDEXER_SEARCH_VERIFY_CERTS='maybe' must be true"),
+        (
+            {**INDEXER_BASE, "INDEXER_STREAMING_DEPLOYMENTS": "*-streaming"},
+            "INDEXER_STREAMING_DEPLOYMENTS: '*-streaming' is not a SeldonDeployment name; list the exact names",
+        ),
+        (
+            {**INDEXER_BASE, "INDEXER_STREAMING_DEPLOYMENTS": "text-classifier-streaming,Reddit"},
+            "INDEXER_STREAMING_DEPLOYMENTS: 'Reddit' is not a SeldonDeployment name",
+        ),
     ],
 )
 def test_indexer_rejects_bad_settings(env: dict[str, str], message: str) -> None:

@@ -21,9 +21,9 @@ def test_the_table_names_the_pins_of_every_versioned_component() -> None:
 
 @pytest.mark.parametrize(("key", "value"), PINS, ids=[key for key, _ in PINS])
 def test_readme_pin_equals_the_config_default(key: str, value: str) -> None:
-    assert key in KEYS_BY_NAME, f"README names {key}, which infra/config.py does not declare"
+    assert key in KEYS_BY_NAME, f"README names {key}, which infra/config/keys.py does not declare"
     assert KEYS_BY_NAME[key].default == value, (
-        f"README pins {key} = {value} but infra/config.py defaults it to {KEYS_BY_NAME[key].default}"
+        f"README pins {key} = {value} but infra/config/keys.py defaults it to {KEYS_BY_NAME[key].default}"
     )
 
 

@@ -92,24 +92,38 @@ Usage: {{ include "feedback-pipeline.image" . }}
 {{- end }}
 
 {{/*
+feedback-pipeline.collectorServiceName: the collector Service's name: .Values.collector.service.name, else
+"<fullname>-collector".
+Usage: {{ include "feedback-pipeline.collectorServiceName" . }}
+*/}}
+{{- define "feedback-pipeline.collectorServiceName" -}}
+{{- default (printf "%s-collector" (include "feedback-pipeline.fullname" .)) .Values.collector.service.name }}
+{{- end }}
+
+{{/*
 feedback-pipeline.collectorUrl: the collector Service's in-cluster URL, the executor logger URL.
 Usage: {{ include "feedback-pipeline.collectorUrl" . }}
 */}}
 {{- define "feedback-pipeline.collectorUrl" -}}
-{{- printf "http://%s-collector.%s.svc.cluster.local:%d/" (include "feedback-pipeline.fullname" .) .Release.Namespace (int .Values.collector.service.port) }}
+{{- printf "http://%s.%s.svc.cluster.local:%d/" (include "feedback-pipeline.collectorServiceName" .) .Release.Namespace (int .Values.collector.service.port) }}
 {{- end }}
 
 {{/*
-feedback-pipeline.kafkaSecretEnv: Kafka credentials of both services, by reference to existing Secrets.
-Fails when a SASL protocol has no Secret or user name.
+feedback-pipeline.kafkaSecretEnv: Kafka credentials of both services, by reference to an existing Secret (user name
+and password). Fails when a SASL protocol has no Secret.
 Usage: {{- include "feedback-pipeline.kafkaSecretEnv" . | nindent 12 }}
 */}}
 {{- define "feedback-pipeline.kafkaSecretEnv" -}}
 {{- $k := .Values.kafka }}
 {{- if hasPrefix "sasl" $k.securityProtocol }}
-{{- if or (not $k.sasl.existingSecret) (not $k.sasl.username) }}
-{{- fail (printf "kafka.securityProtocol %s needs kafka.sasl.username and kafka.sasl.existingSecret (the Secret holding the password)" $k.securityProtocol) }}
+{{- if not $k.sasl.existingSecret }}
+{{- fail (printf "kafka.securityProtocol %s needs kafka.sasl.existingSecret: the name of a Secret with the SASL user name and password" $k.securityProtocol) }}
 {{- end }}
+- name: KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ $k.sasl.existingSecret | quote }}
+      key: {{ $k.sasl.usernameKey | quote }}
 - name: KAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef:

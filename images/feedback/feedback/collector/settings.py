@@ -53,7 +53,7 @@ class CollectorSettings:
             host=env_str(env, "COLLECTOR_HOST", "0.0.0.0"),
             port=env_int(env, "COLLECTOR_PORT", 8080, minimum=1, maximum=65535),
             max_body_bytes=env_int(env, "COLLECTOR_MAX_BODY_BYTES", 512 * 1024, minimum=1024, maximum=64 * 1024 * 1024),
-            sampling_rate=env_float(env, "COLLECTOR_SAMPLING_RATE", 1.0, minimum=0.0, maximum=1.0),
+            sampling_rate=env_float(env, "COLLECTOR_SAMPLING_RATE", cls.sampling_rate, minimum=0.0, maximum=1.0),
             redactor=redactor,
             delivery_timeout_s=env_float(env, "COLLECTOR_DELIVERY_TIMEOUT_S", 30.0, minimum=1.0, maximum=600.0),
             readiness_interval_s=env_float(env, "COLLECTOR_READINESS_INTERVAL_S", 5.0, minimum=0.2, maximum=300.0),

@@ -12,7 +12,6 @@ number of repeats of the same events.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import math
@@ -368,10 +367,10 @@ def document_id(request_id: str, node: str, instance: int) -> str:
     return doc_id
 
 
-def mode_hint(deployment: str | None, streaming_patterns: Iterable[str]) -> str:
-    """`streaming` when the SeldonDeployment name matches one of the configured glob patterns, else `realtime`.
-    Batch is decided later, from the batch tags, by the merge script."""
-    if deployment and any(fnmatch.fnmatchcase(deployment, pattern) for pattern in streaming_patterns):
+def mode_hint(deployment: str | None, streaming_deployments: Iterable[str]) -> str:
+    """`streaming` when the SeldonDeployment is one of the configured streaming deployments (exact names), else
+    `realtime`. Batch is decided later, from the batch tags, by the merge script."""
+    if deployment and deployment in set(streaming_deployments):
         return "streaming"
     return "realtime"
 
@@ -439,8 +438,8 @@ def _per_instance(event: CaptureEvent) -> list[dict[str, Any]]:
     return parts
 
 
-def document_parts(event: CaptureEvent, streaming_patterns: Iterable[str]) -> list[DocumentPart]:
-    hint = mode_hint(event.deployment, streaming_patterns)
+def document_parts(event: CaptureEvent, streaming_deployments: Iterable[str]) -> list[DocumentPart]:
+    hint = mode_hint(event.deployment, streaming_deployments)
     parts = []
     for instance, fields in enumerate(_per_instance(event)):
         merged = _common(event, instance)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
@@ -26,6 +27,7 @@ from feedback.redaction import Redactor, build_redactor
 
 DEFAULT_TOPIC = "seldon-capture"
 SEARCH_ENGINES = ("elasticsearch", "opensearch")
+SELDON_DEPLOYMENT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")  # a Kubernetes object name (DNS-1123)
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class IndexerSettings:
     batch_wait_s: float = 0.5
     retry_initial_s: float = 0.5
     retry_max_s: float = 30.0
-    streaming_deployments: tuple[str, ...] = ("*-streaming",)
+    streaming_deployments: tuple[str, ...] = ()
     metrics_host: str = "0.0.0.0"
     metrics_port: int = 9090
     redactor: Redactor = field(default_factory=Redactor)
@@ -99,12 +101,26 @@ class IndexerSettings:
             batch_wait_s=env_float(env, "INDEXER_BATCH_WAIT_S", 0.5, minimum=0.01, maximum=30.0),
             retry_initial_s=retry_initial,
             retry_max_s=retry_max,
-            streaming_deployments=env_list(env, "INDEXER_STREAMING_DEPLOYMENTS", ("*-streaming",)),
+            streaming_deployments=streaming_deployments(env),
             metrics_host=env_str(env, "INDEXER_METRICS_HOST", "0.0.0.0"),
             metrics_port=env_int(env, "INDEXER_METRICS_PORT", 9090, minimum=1, maximum=65535),
             redactor=redactor,
             log_level=env_choice(env, "LOG_LEVEL", "info", LOG_LEVELS),
         )
+
+
+def streaming_deployments(env: Mapping[str, str]) -> tuple[str, ...]:
+    """INDEXER_STREAMING_DEPLOYMENTS: the exact names of the SeldonDeployments whose events are mode=streaming,
+    as the deployer lists them (no patterns: a name the deployer did not list is never taken for streaming)."""
+    names = env_list(env, "INDEXER_STREAMING_DEPLOYMENTS")
+    for name in names:
+        if not SELDON_DEPLOYMENT_NAME.fullmatch(name):
+            raise SettingsError(
+                f"INDEXER_STREAMING_DEPLOYMENTS: {name!r} is not a SeldonDeployment name; list the exact names of the "
+                f"streaming deployments, comma-separated (patterns such as '*-streaming' are not accepted), "
+                f"for example INDEXER_STREAMING_DEPLOYMENTS=text-classifier-streaming"
+            )
+    return names
 
 
 def search_settings(env: Mapping[str, str]) -> SearchSettings:

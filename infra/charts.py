@@ -1,0 +1,76 @@
+"""What our three charts (`charts/<name>`) share when the program installs them: where a chart is, its pinned
+version, image values, and how a client reaches Kafka (one shape of Kafka TLS and SASL values for both charts).
+
+The charts come from this repository (a local path, pinned by the chart version in its Chart.yaml). Only keys that
+exist in each chart's values.yaml are passed (a test checks this). Credentials are passed as Secret names and keys,
+never as values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+from infra.config import Image
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CHARTS_DIR = REPO_ROOT / "charts"
+
+
+def chart_path(name: str) -> str:
+    """Path of our chart `name`, relative to the working directory (Pulumi runs the program from infra/, the
+    tests from the repository root), so the path in stack state is the same on every machine."""
+    return os.path.relpath(CHARTS_DIR / name, Path.cwd())
+
+
+def chart_version(name: str) -> str:
+    """The `version` in charts/<name>/Chart.yaml: the pin of a local chart."""
+    return str(yaml.safe_load((CHARTS_DIR / name / "Chart.yaml").read_text())["version"])
+
+
+def image_values(image: Image) -> dict[str, str]:
+    return {"repository": image.repository, "tag": image.tag, "digest": image.digest}
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaClient:
+    """How a client reaches Kafka.
+
+    bootstrap_servers: "host:port" of the bootstrap Service.
+    security_protocol: "PLAINTEXT", "SSL" or "SASL_SSL".
+    cluster_name: the Kafka resource name (selects broker pods for NetworkPolicies).
+    ca_secret_name: Secret with the cluster CA certificate (key ca.crt) when TLS is on.
+    sasl_mechanism: the SASL mechanism ("SCRAM-SHA-512") when SASL is on, else "".
+    credentials_secret_name: Secret with the SASL user name and password when SASL is on.
+    username_key, password_key: the keys of the user name and the password in that Secret.
+    """
+
+    bootstrap_servers: pulumi.Input[str]
+    security_protocol: str
+    cluster_name: pulumi.Input[str]
+    ca_secret_name: pulumi.Input[str] | None = None
+    sasl_mechanism: str = ""
+    credentials_secret_name: pulumi.Input[str] | None = None
+    username_key: str = ""
+    password_key: str = ""
+
+
+def kafka_security_values(kafka: KafkaClient) -> dict[str, Any]:
+    """`kafka.tls` and `kafka.sasl` in the one shape both charts take (`tls.{existingSecret, caCertKey}`,
+    `sasl.{mechanism, existingSecret, usernameKey, passwordKey}`), each only when it is on."""
+    values: dict[str, Any] = {}
+    if kafka.ca_secret_name is not None:
+        values["tls"] = {"existingSecret": kafka.ca_secret_name, "caCertKey": "ca.crt"}
+    if kafka.credentials_secret_name is not None:
+        values["sasl"] = {
+            "mechanism": kafka.sasl_mechanism,
+            "existingSecret": kafka.credentials_secret_name,
+            "usernameKey": kafka.username_key,
+            "passwordKey": kafka.password_key,
+        }
+    return values

@@ -1,0 +1,285 @@
+"""Every stack config key the program understands, declared once: name, type, default and description.
+
+The JSON schema of the stack files and the key table of docs/deploy.md are generated from `KEYS`
+(`python -m infra.config regenerate`), and every default lives here and nowhere else in infra/.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+# Namespaces this program owns: every key in them must be declared in KEYS.
+NAMESPACES = ("platform", "kafka", "search", "objectstore", "workflows", "seldon", "classifier", "feedback", "batch")
+
+
+@dataclass(frozen=True)
+class Key:
+    """One stack config key: `name` is "<namespace>:<key>", `kind` one of str|int|float|bool|object|list|secret."""
+
+    name: str
+    kind: str
+    default: Any
+    doc: str
+    fields: tuple[str, ...] = ()  # allowed sub-keys of an object value (empty: free-form string map)
+    enum: tuple[str, ...] = ()
+
+
+def _k(
+    name: str, kind: str, default: Any, doc: str, *, fields: tuple[str, ...] = (), enum: tuple[str, ...] = ()
+) -> Key:
+    return Key(name, kind, default, doc, fields, enum)
+
+
+RESOURCE_FIELDS = ("cpu", "memory")
+TOPIC_FIELDS = ("name", "partitions", "retentionHours")
+IMAGE_FIELDS = ("repository", "tag", "digest")
+
+KEYS: tuple[Key, ...] = (
+    # platform: cross-cutting
+    _k(
+        "platform:appNamespace",
+        "str",
+        "seldon",
+        "Namespace of the data plane: Kafka cluster, Elasticsearch, Kibana, collector, indexer, "
+        "SeldonDeployments and the batch WorkflowTemplate (clients reference operator-made Secrets, "
+        "which only works inside one namespace).",
+    ),
+    _k("platform:labels", "object", {}, "Extra labels added to every Kubernetes object (string to string)."),
+    _k(
+        "platform:protect",
+        "bool",
+        False,
+        "Protect stateful resources (Kafka, node pools, topics, Elasticsearch, "
+        "MinIO) from `pulumi destroy` and replacement.",
+    ),
+    _k(
+        "platform:podDisruptionBudgets",
+        "bool",
+        False,
+        "Create PodDisruptionBudgets for Kafka, Elasticsearch, MinIO, "
+        "the collector, the indexer and the classifier; needs at least 2 replicas of each.",
+    ),
+    _k(
+        "platform:defaultRequests",
+        "object",
+        {"cpu": "50m", "memory": "64Mi"},
+        "Requests given to containers that "
+        "declare neither requests nor limits (cpu in cores or millicores, memory with Mi/Gi).",
+        fields=RESOURCE_FIELDS,
+    ),
+    # kafka
+    _k("kafka:operatorNamespace", "str", "strimzi-system", "Namespace of the Strimzi cluster operator."),
+    _k("kafka:operatorChartVersion", "str", "0.49.1", "Strimzi operator chart version (also its image tag)."),
+    _k(
+        "kafka:version",
+        "str",
+        "4.1.0",
+        "Apache Kafka version run by Strimzi; it must be one the operator version supports (Strimzi release notes).",
+    ),
+    _k(
+        "kafka:clusterName",
+        "str",
+        "seldon-kafka",
+        "Kafka resource name; the bootstrap Service is <clusterName>-kafka-bootstrap.",
+    ),
+    _k("kafka:brokers", "int", 1, "Broker replicas (KafkaNodePool with role broker)."),
+    _k("kafka:controllers", "int", 1, "KRaft controller replicas (odd: 1, 3 or 5)."),
+    _k("kafka:brokerStorage", "str", "10Gi", "Persistent volume size of each broker."),
+    _k("kafka:controllerStorage", "str", "2Gi", "Persistent volume size of each controller."),
+    _k("kafka:storageClass", "str", "", "StorageClass of Kafka volumes; empty means the cluster default."),
+    _k(
+        "kafka:brokerResources",
+        "object",
+        {"cpu": "250m", "memory": "1Gi"},
+        "Requests of each broker (memory is also the limit).",
+        fields=RESOURCE_FIELDS,
+    ),
+    _k(
+        "kafka:controllerResources",
+        "object",
+        {"cpu": "100m", "memory": "512Mi"},
+        "Requests of each controller (memory is also the limit).",
+        fields=RESOURCE_FIELDS,
+    ),
+    _k("kafka:replicationFactor", "int", 1, "Replicas of every topic (at most kafka:brokers)."),
+    _k("kafka:minInsyncReplicas", "int", 1, "min.insync.replicas of every topic (at most kafka:replicationFactor)."),
+    _k("kafka:partitions", "int", 3, "Default partitions of each topic."),
+    _k("kafka:retentionHours", "int", 24, "Default retention of each topic, in hours."),
+    _k(
+        "kafka:topics",
+        "object",
+        {
+            "modelInput": {"name": "model_input"},
+            "modelOutput": {"name": "model_output"},
+            "capture": {"name": "seldon-capture"},
+            "deadLetter": {"name": "seldon-capture-dead-letter"},
+        },
+        "The topics by role (modelInput, modelOutput, capture, deadLetter), each with name, partitions and "
+        "retentionHours; a field you set replaces that field of the default only (partitions and retention default "
+        "to kafka:partitions and kafka:retentionHours). Every client gets these names from here.",
+        fields=("modelInput", "modelOutput", "capture", "deadLetter"),
+    ),
+    _k("kafka:tls", "bool", False, "Serve clients on a TLS listener (port 9093) instead of plain text (9092)."),
+    _k("kafka:authentication", "str", "none", "Client authentication on the listener.", enum=("none", "scram-sha-512")),
+    _k(
+        "kafka:feedbackPassword",
+        "secret",
+        None,
+        "SCRAM password of the KafkaUser shared by the collector and the "
+        "indexer (required with kafka:authentication=scram-sha-512).",
+    ),
+    _k(
+        "kafka:executorPassword",
+        "secret",
+        None,
+        "SCRAM password of the Seldon executors' KafkaUser (required with kafka:authentication=scram-sha-512).",
+    ),
+    # search
+    _k("search:operatorNamespace", "str", "elastic-system", "Namespace of the ECK operator."),
+    _k("search:operatorChartVersion", "str", "3.5.0", "ECK operator chart version (also its image tag)."),
+    _k(
+        "search:version",
+        "str",
+        "8.19.2",
+        "Elasticsearch and Kibana version; major 8 (the indexer uses the elasticsearch 8 client).",
+    ),
+    _k(
+        "search:clusterName",
+        "str",
+        "seldon-search",
+        "Elasticsearch resource name; ECK names the Service "
+        "<clusterName>-es-http and the credentials Secret <clusterName>-es-elastic-user.",
+    ),
+    _k("search:nodes", "int", 1, "Elasticsearch nodes (one nodeSet, all roles)."),
+    _k("search:storage", "str", "10Gi", "Persistent volume size of each Elasticsearch node."),
+    _k("search:storageClass", "str", "", "StorageClass of Elasticsearch volumes; empty means the cluster default."),
+    _k(
+        "search:resources",
+        "object",
+        {"cpu": "500m", "memory": "2Gi"},
+        "Requests of each Elasticsearch node (memory is also the limit; the heap is sized from it).",
+        fields=RESOURCE_FIELDS,
+    ),
+    _k("search:tls", "bool", False, "Serve Elasticsearch and Kibana over HTTPS with ECK's self-signed certificates."),
+    _k("search:kibana", "bool", True, "Deploy Kibana next to Elasticsearch."),
+    _k("search:kibanaReplicas", "int", 1, "Kibana replicas."),
+    # object store
+    _k("objectstore:namespace", "str", "minio", "Namespace of MinIO."),
+    _k("objectstore:chartVersion", "str", "5.4.0", "MinIO chart version."),
+    _k("objectstore:imageTag", "str", "RELEASE.2024-12-18T13-15-44Z", "MinIO server image tag."),
+    _k(
+        "objectstore:mcImageTag",
+        "str",
+        "RELEASE.2024-11-21T17-21-54Z",
+        "MinIO client (mc) image tag used by the bucket job.",
+    ),
+    _k("objectstore:mode", "str", "standalone", "MinIO topology.", enum=("standalone", "distributed")),
+    _k("objectstore:replicas", "int", 1, "MinIO pods (1 in standalone mode, at least 4 in distributed mode)."),
+    _k("objectstore:storage", "str", "10Gi", "Persistent volume size of each MinIO pod."),
+    _k(
+        "objectstore:resources",
+        "object",
+        {"cpu": "100m", "memory": "512Mi"},
+        "Requests of each MinIO pod.",
+        fields=RESOURCE_FIELDS,
+    ),
+    _k("objectstore:bucket", "str", "seldon-batch", "Bucket holding batch inputs and outputs."),
+    _k("objectstore:rootUser", "str", "minio-admin", "MinIO root user name (also the batch access key)."),
+    _k(
+        "objectstore:rootPassword",
+        "secret",
+        None,
+        "MinIO root password, at least 8 characters (required; set with --secret).",
+    ),
+    # workflows
+    _k("workflows:namespace", "str", "argo", "Namespace of the Argo Workflows controller and server."),
+    _k("workflows:chartVersion", "str", "0.47.5", "argo-workflows chart version."),
+    _k("workflows:imageTag", "str", "v3.7.11", "Argo Workflows image tag (controller, server, executor)."),
+    _k("workflows:server", "bool", True, "Deploy the Argo Server (UI and API)."),
+    # seldon
+    _k("seldon:namespace", "str", "seldon-system", "Namespace of the Seldon Core operator."),
+    _k(
+        "seldon:version",
+        "str",
+        "1.17.1",
+        "Seldon Core operator chart version (= operator and executor image tag); >= 1.3.0. Settings the chosen "
+        "executor cannot honour are refused (docs/deploy.md, What each Seldon version can do).",
+    ),
+    _k("seldon:acceptBsl", "bool", False, "Accept the Business Source License 1.1 of Seldon Core >= 1.18.0."),
+    _k("seldon:certManager", "bool", False, "Let cert-manager issue the webhook certificate (needs cert-manager)."),
+    _k("seldon:loggerWorkQueueSize", "int", 10000, "Executor request-logger buffer, in events (Seldon >= 1.12)."),
+    _k(
+        "seldon:loggerWriteTimeoutMs",
+        "int",
+        2000,
+        "How long (ms) the executor waits on a full logger buffer before dropping an event (Seldon >= 1.12).",
+    ),
+    # classifier
+    _k(
+        "classifier:image",
+        "object",
+        {"repository": "ghcr.io/seldon-feedback/text-classifier", "tag": "0.1.0"},
+        "Classifier image: repository plus a fixed tag or a sha256 digest.",
+        fields=IMAGE_FIELDS,
+    ),
+    _k("classifier:replicas", "int", 1, "Pods of the real-time (REST/gRPC) SeldonDeployment."),
+    _k("classifier:streaming", "bool", True, "Also deploy the streaming (serverType kafka) SeldonDeployment."),
+    _k("classifier:streamingReplicas", "int", 1, "Pods of the streaming SeldonDeployment."),
+    _k("classifier:streamingWorkers", "int", 0, "Executor Kafka workers (KAFKA_WORKERS); 0 keeps Seldon's default."),
+    _k(
+        "classifier:loggerMode",
+        "str",
+        "all",
+        "What the executor captures: all (requests, responses, ground truth), request, response (responses and "
+        "ground truth) or off. Ground truth (feedback events) needs Seldon >= 1.4.0.",
+        enum=("all", "request", "response", "off"),
+    ),
+    _k(
+        "classifier:captureSink",
+        "str",
+        "collector",
+        "Where the executor sends captured events: the collector "
+        "(HTTP CloudEvents) or straight to Kafka (LOGGER_KAFKA_*, Seldon >= 1.11).",
+        enum=("collector", "kafka"),
+    ),
+    _k(
+        "classifier:resources",
+        "object",
+        {"cpu": "100m", "memory": "1Gi"},
+        "Requests of each model container (memory is also the limit).",
+        fields=RESOURCE_FIELDS,
+    ),
+    # feedback pipeline
+    _k(
+        "feedback:image",
+        "object",
+        {"repository": "ghcr.io/seldon-feedback/feedback", "tag": "0.1.0"},
+        "Collector and indexer image: repository plus a fixed tag or a sha256 digest.",
+        fields=IMAGE_FIELDS,
+    ),
+    _k("feedback:collectorReplicas", "int", 1, "Collector pods."),
+    _k("feedback:indexerReplicas", "int", 1, "Indexer pods (at most the capture topic's partitions)."),
+    _k(
+        "feedback:index",
+        "str",
+        "seldon-feedback",
+        "Search index (or alias) the indexer writes; documents are found with the pattern <index>*.",
+    ),
+    _k(
+        "feedback:samplingRate",
+        "float",
+        None,
+        "Fraction of request ids the collector keeps, 0 to 1 (COLLECTOR_SAMPLING_RATE); unset leaves the "
+        "collector's own default, which keeps every id.",
+    ),
+    # batch
+    _k("batch:workers", "int", 4, "Parallel seldon-batch-processor workers."),
+    _k("batch:retries", "int", 3, "Retries of each batch request."),
+)
+
+KEYS_BY_NAME: dict[str, Key] = {key.name: key for key in KEYS}
+
+# Keys whose names look like credentials: they must be declared as `secret` (a test checks the stack files too).
+SECRET_NAME = re.compile(r"(password|secret|token|credential|apikey|accesskey)", re.IGNORECASE)

@@ -1,0 +1,358 @@
+"""One reader per config namespace, then the rules that span namespaces; `load()` runs them all on one `Reader`,
+so every problem of the whole stack config is reported at once, before the first resource is created."""
+
+from __future__ import annotations
+
+import re
+
+import pulumi
+
+from infra.config.keys import KEYS_BY_NAME
+from infra.config.reader import NO_VERSION, Reader, fmt, raw_config
+from infra.config.settings import (
+    BatchSettings,
+    ClassifierSettings,
+    FeedbackSettings,
+    KafkaSettings,
+    ObjectStoreSettings,
+    PlatformSettings,
+    SearchSettings,
+    SeldonSettings,
+    StackConfig,
+    WorkflowsSettings,
+)
+
+MIN_SELDON = (1, 3, 0)  # first release with the Kafka server type (serverType: kafka) the streaming classifier uses
+BSL_FROM = (1, 18, 0)  # first release under the Business Source License 1.1 (1.17.1 is the last Apache-2.0 one)
+
+_ARGO_TAG = re.compile(r"^v\d+\.\d+\.\d+$")
+_MINIO_TAG = re.compile(r"^RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z$")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_INDEX = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+
+
+def load(stack: str | None = None) -> StackConfig:
+    """Reads and validates the whole stack config; raises ConfigError listing every problem."""
+    reader = Reader(raw_config())
+    reader.check_unknown()
+    settings = StackConfig(
+        platform=read_platform(reader, stack or pulumi.get_stack()),
+        kafka=read_kafka(reader),
+        search=read_search(reader),
+        objectstore=read_objectstore(reader),
+        workflows=read_workflows(reader),
+        seldon=read_seldon(reader),
+        classifier=read_classifier(reader),
+        feedback=read_feedback(reader),
+        batch=read_batch(reader),
+    )
+    check_across_namespaces(reader, settings)
+    reader.raise_errors()
+    return settings
+
+
+def read_platform(reader: Reader, stack: str) -> PlatformSettings:
+    app_namespace = reader.get("platform:appNamespace")
+    reader.dns_label("platform:appNamespace", app_namespace)
+    return PlatformSettings(
+        stack=stack,
+        app_namespace=app_namespace,
+        labels=reader.get("platform:labels"),
+        protect=reader.get("platform:protect"),
+        pod_disruption_budgets=reader.get("platform:podDisruptionBudgets"),
+        default_requests=reader.resources("platform:defaultRequests"),
+    )
+
+
+def read_kafka(reader: Reader) -> KafkaSettings:
+    get = reader.get
+    brokers, controllers = get("kafka:brokers"), get("kafka:controllers")
+    replication, min_isr = get("kafka:replicationFactor"), get("kafka:minInsyncReplicas")
+    partitions, retention = get("kafka:partitions"), get("kafka:retentionHours")
+    for name, value in (
+        ("kafka:brokers", brokers),
+        ("kafka:replicationFactor", replication),
+        ("kafka:minInsyncReplicas", min_isr),
+        ("kafka:partitions", partitions),
+        ("kafka:retentionHours", retention),
+    ):
+        reader.at_least(name, value, 1)
+    if controllers not in (1, 3, 5):
+        reader.error(f"kafka:controllers={controllers} must be 1, 3 or 5 (a KRaft quorum needs an odd size)")
+    if replication > brokers:
+        reader.error(
+            f"kafka:replicationFactor={replication} exceeds kafka:brokers={brokers}; "
+            f"lower the replication factor or add brokers"
+        )
+    if min_isr > replication:
+        reader.error(
+            f"kafka:minInsyncReplicas={min_isr} exceeds kafka:replicationFactor={replication}; "
+            f"producers with acks=all could never write"
+        )
+    reader.version("kafka:operatorChartVersion")
+    reader.version("kafka:version")
+    reader.dns_label("kafka:operatorNamespace", get("kafka:operatorNamespace"))
+    cluster_name = get("kafka:clusterName")
+    reader.dns_label("kafka:clusterName", cluster_name, 40)
+    for name in ("kafka:brokerStorage", "kafka:controllerStorage"):
+        reader.quantity(name, get(name))
+    tls = get("kafka:tls")
+    scram = get("kafka:authentication") == "scram-sha-512"
+    if scram and not tls:
+        reader.error(
+            "kafka:authentication=scram-sha-512 needs kafka:tls=true: the Seldon executor speaks SASL only over TLS "
+            "(KAFKA_SECURITY_PROTOCOL=sasl_ssl); set kafka:tls to true"
+        )
+    why = "when kafka:authentication=scram-sha-512"
+    passwords = {
+        role: reader.secret(f"kafka:{role}Password", required=scram, why=why) for role in ("feedback", "executor")
+    }
+    topics = {role: reader.topic(role, partitions, retention) for role in KEYS_BY_NAME["kafka:topics"].default}
+    names = [topic.name for topic in topics.values()]
+    if len(set(names)) != len(names):
+        reader.error(f"kafka:topics gives two roles the same topic name ({', '.join(names)}); use distinct names")
+    return KafkaSettings(
+        operator_namespace=get("kafka:operatorNamespace"),
+        operator_chart_version=get("kafka:operatorChartVersion"),
+        version=get("kafka:version"),
+        cluster_name=cluster_name,
+        brokers=brokers,
+        controllers=controllers,
+        broker_storage=get("kafka:brokerStorage"),
+        controller_storage=get("kafka:controllerStorage"),
+        storage_class=get("kafka:storageClass"),
+        broker_resources=reader.resources("kafka:brokerResources"),
+        controller_resources=reader.resources("kafka:controllerResources"),
+        replication_factor=replication,
+        min_insync_replicas=min_isr,
+        model_input=topics["modelInput"],
+        model_output=topics["modelOutput"],
+        capture=topics["capture"],
+        dead_letter=topics["deadLetter"],
+        tls=tls,
+        scram=scram,
+        passwords={role: value for role, value in passwords.items() if scram and value is not None},
+    )
+
+
+def read_search(reader: Reader) -> SearchSettings:
+    get = reader.get
+    if reader.version("search:version")[0] not in (8, NO_VERSION[0]):
+        reader.error(
+            f"search:version={get('search:version')} is not an 8.x release; the indexer uses the elasticsearch 8 "
+            f"client, which supports Elasticsearch 8 only"
+        )
+    reader.version("search:operatorChartVersion")
+    reader.dns_label("search:operatorNamespace", get("search:operatorNamespace"))
+    nodes = get("search:nodes")
+    reader.at_least("search:nodes", nodes, 1)
+    reader.dns_label("search:clusterName", get("search:clusterName"), 36)
+    reader.quantity("search:storage", get("search:storage"))
+    reader.at_least("search:kibanaReplicas", get("search:kibanaReplicas"), 1)
+    return SearchSettings(
+        operator_namespace=get("search:operatorNamespace"),
+        operator_chart_version=get("search:operatorChartVersion"),
+        version=get("search:version"),
+        cluster_name=get("search:clusterName"),
+        nodes=nodes,
+        storage=get("search:storage"),
+        storage_class=get("search:storageClass"),
+        resources=reader.resources("search:resources"),
+        tls=get("search:tls"),
+        kibana=get("search:kibana"),
+        kibana_replicas=get("search:kibanaReplicas"),
+    )
+
+
+def read_objectstore(reader: Reader) -> ObjectStoreSettings:
+    get = reader.get
+    mode, replicas = get("objectstore:mode"), get("objectstore:replicas")
+    if mode == "standalone" and replicas != 1:
+        reader.error(f"objectstore:replicas={replicas} needs objectstore:mode=distributed (standalone runs one pod)")
+    if mode == "distributed" and replicas < 4:
+        reader.error(f"objectstore:replicas={replicas} is too few for objectstore:mode=distributed (at least 4)")
+    bucket = get("objectstore:bucket")
+    if not _BUCKET.fullmatch(bucket):
+        reader.error(f"objectstore:bucket={bucket!r} is not a valid S3 bucket name (3-63 lower-case letters, digits)")
+    reader.version("objectstore:chartVersion")
+    for name in ("objectstore:imageTag", "objectstore:mcImageTag"):
+        if not _MINIO_TAG.match(get(name)):
+            reader.error(f"{name}={get(name)!r} is not a MinIO release tag; write e.g. RELEASE.2024-12-18T13-15-44Z")
+    reader.dns_label("objectstore:namespace", get("objectstore:namespace"))
+    reader.quantity("objectstore:storage", get("objectstore:storage"))
+    root_password = reader.secret("objectstore:rootPassword", required=True, why="(MinIO root credentials)")
+    return ObjectStoreSettings(
+        namespace=get("objectstore:namespace"),
+        chart_version=get("objectstore:chartVersion"),
+        image_tag=get("objectstore:imageTag"),
+        mc_image_tag=get("objectstore:mcImageTag"),
+        mode=mode,
+        replicas=replicas,
+        storage=get("objectstore:storage"),
+        resources=reader.resources("objectstore:resources"),
+        bucket=bucket,
+        root_user=get("objectstore:rootUser"),
+        root_password=root_password if root_password is not None else pulumi.Output.secret(""),
+    )
+
+
+def read_workflows(reader: Reader) -> WorkflowsSettings:
+    get = reader.get
+    reader.version("workflows:chartVersion")
+    if not _ARGO_TAG.match(get("workflows:imageTag")):
+        reader.error(f"workflows:imageTag={get('workflows:imageTag')!r} is not a release tag; write e.g. v3.7.11")
+    reader.dns_label("workflows:namespace", get("workflows:namespace"))
+    return WorkflowsSettings(
+        namespace=get("workflows:namespace"),
+        chart_version=get("workflows:chartVersion"),
+        image_tag=get("workflows:imageTag"),
+        server=get("workflows:server"),
+    )
+
+
+def read_seldon(reader: Reader) -> SeldonSettings:
+    get = reader.get
+    text = get("seldon:version")
+    version = reader.version("seldon:version")
+    accept_bsl = get("seldon:acceptBsl")
+    if version != NO_VERSION and version < MIN_SELDON:
+        reader.error(
+            f"seldon:version={text} is older than {fmt(MIN_SELDON)}: the streaming classifier needs "
+            f"the executor's Kafka server type (serverType: kafka), first released in Seldon Core 1.3.0; "
+            f"use 1.17.1 (the last Apache-2.0 release)"
+        )
+    if version >= BSL_FROM and not accept_bsl:
+        reader.error(
+            f"seldon:version={text} is licensed under the Business Source License 1.1 (Seldon Core "
+            f">= 1.18.0; production use needs a licence from Seldon); set seldon:acceptBsl to true to accept it, "
+            f"or use 1.17.1 (the last Apache-2.0 release)"
+        )
+    reader.dns_label("seldon:namespace", get("seldon:namespace"))
+    settings = SeldonSettings(
+        namespace=get("seldon:namespace"),
+        version=text,
+        accept_bsl=accept_bsl,
+        cert_manager=get("seldon:certManager"),
+        logger_work_queue_size=get("seldon:loggerWorkQueueSize"),
+        logger_write_timeout_ms=get("seldon:loggerWriteTimeoutMs"),
+    )
+    reader.at_least("seldon:loggerWorkQueueSize", settings.logger_work_queue_size, 1)
+    reader.at_least("seldon:loggerWriteTimeoutMs", settings.logger_write_timeout_ms, 0)
+    return settings
+
+
+def read_classifier(reader: Reader) -> ClassifierSettings:
+    get = reader.get
+    settings = ClassifierSettings(
+        image=reader.image("classifier:image"),
+        replicas=get("classifier:replicas"),
+        streaming=get("classifier:streaming"),
+        streaming_replicas=get("classifier:streamingReplicas"),
+        streaming_workers=get("classifier:streamingWorkers"),
+        logger_mode=get("classifier:loggerMode"),
+        capture_sink=get("classifier:captureSink"),
+        resources=reader.resources("classifier:resources"),
+    )
+    reader.at_least("classifier:replicas", settings.replicas, 1)
+    reader.at_least("classifier:streamingReplicas", settings.streaming_replicas, 1)
+    reader.at_least("classifier:streamingWorkers", settings.streaming_workers, 0)
+    return settings
+
+
+def read_feedback(reader: Reader) -> FeedbackSettings:
+    get = reader.get
+    settings = FeedbackSettings(
+        image=reader.image("feedback:image"),
+        collector_replicas=get("feedback:collectorReplicas"),
+        indexer_replicas=get("feedback:indexerReplicas"),
+        index=get("feedback:index"),
+        sampling_rate=get("feedback:samplingRate"),
+    )
+    reader.at_least("feedback:collectorReplicas", settings.collector_replicas, 1)
+    reader.at_least("feedback:indexerReplicas", settings.indexer_replicas, 1)
+    if settings.sampling_rate is not None and not 0.0 <= settings.sampling_rate <= 1.0:
+        reader.error(f"feedback:samplingRate={settings.sampling_rate} must be between 0 and 1")
+    if not _INDEX.fullmatch(settings.index) or len(settings.index) > 200:
+        reader.error(f"feedback:index={settings.index!r} is not a valid index name (lower-case, no spaces or * ? /)")
+    return settings
+
+
+def read_batch(reader: Reader) -> BatchSettings:
+    settings = BatchSettings(workers=reader.get("batch:workers"), retries=reader.get("batch:retries"))
+    reader.at_least("batch:workers", settings.workers, 1)
+    reader.at_least("batch:retries", settings.retries, 0)
+    return settings
+
+
+# ---- rules across namespaces -----------------------------------------------------------------------------------
+
+
+def check_across_namespaces(reader: Reader, cfg: StackConfig) -> None:
+    """Rules that relate keys of different namespaces: what the chosen Seldon version can do, indexers vs
+    partitions, disruption budgets vs replicas, operator vs application namespace."""
+    check_seldon_features(reader, cfg)
+    if cfg.feedback.indexer_replicas > cfg.kafka.capture.partitions:
+        reader.error(
+            f"feedback:indexerReplicas={cfg.feedback.indexer_replicas} exceeds the capture topic's partitions "
+            f"({cfg.kafka.capture.partitions}); extra indexers would sit idle: raise kafka:partitions or lower the "
+            f"replicas"
+        )
+    if cfg.platform.pod_disruption_budgets:  # only with room to evict one pod
+        for name, replicas in (
+            ("feedback:collectorReplicas", cfg.feedback.collector_replicas),
+            ("feedback:indexerReplicas", cfg.feedback.indexer_replicas),
+            ("classifier:replicas", cfg.classifier.replicas),
+            ("kafka:brokers", cfg.kafka.brokers),
+            ("search:nodes", cfg.search.nodes),
+        ):
+            if replicas < 2:
+                reader.error(
+                    f"platform:podDisruptionBudgets=true needs {name} >= 2 (with {replicas} a budget would block "
+                    f"every node drain); raise {name} or turn budgets off"
+                )
+    if cfg.kafka.operator_namespace == cfg.platform.app_namespace:
+        reader.error(
+            f"kafka:operatorNamespace={cfg.kafka.operator_namespace} equals platform:appNamespace: the Strimzi chart "
+            f"watches the application namespace and would create its RoleBindings twice; use a separate namespace"
+        )
+
+
+# The executor versions that brought what a setting asks for (docs/deploy.md, "What each Seldon version can do";
+# recorded in ../shared/reference/seldon-executor-1.17.1/versions/). `Seldon-Skip-Logging` (honoured from 1.13.0)
+# has no setting here: it is a request header the caller sends.
+FEEDBACK_EVENTS_FROM = (1, 4, 0)  # the 1.3 executor logs no io.seldon.serving.feedback event
+DIRECT_KAFKA_LOGGING_FROM = (1, 11, 0)  # --log_kafka_broker / LOGGER_KAFKA_BROKER
+KAFKA_TLS_FROM = (1, 13, 0)  # KAFKA_SECURITY_PROTOCOL=ssl
+KAFKA_SASL_FROM = (1, 15, 0)  # KAFKA_SASL_*
+LOGGER_MODES_WITH_FEEDBACK = ("all", "response")  # the executor logs feedback only in these graph logger modes
+
+
+def check_seldon_features(reader: Reader, cfg: StackConfig) -> None:
+    """Every setting that needs a newer executor than seldon:version is refused, naming the key and the version."""
+    version = cfg.seldon.version_tuple
+    if version == NO_VERSION or version < MIN_SELDON:
+        return  # already reported: not a version, or older than any supported one
+    minimums = [
+        (cfg.kafka.tls, KAFKA_TLS_FROM, "kafka:tls=true", "TLS to Kafka (KAFKA_SECURITY_PROTOCOL=ssl)"),
+        (cfg.kafka.scram, KAFKA_SASL_FROM, "kafka:authentication=scram-sha-512", "SASL to Kafka"),
+        (
+            cfg.classifier.capture_sink == "kafka",
+            DIRECT_KAFKA_LOGGING_FROM,
+            "classifier:captureSink=kafka",
+            "direct Kafka logging, LOGGER_KAFKA_BROKER / --log_kafka_broker",
+        ),
+    ]
+    for active, minimum, setting, feature in minimums:
+        if active and version < minimum:
+            reader.error(
+                f"{setting} needs seldon:version >= {fmt(minimum)} ({feature} arrived in the executor then); "
+                f"seldon:version={cfg.seldon.version}"
+            )
+    mode = cfg.classifier.logger_mode
+    if mode in LOGGER_MODES_WITH_FEEDBACK and version < FEEDBACK_EVENTS_FROM:
+        reader.error(
+            f"classifier:loggerMode={mode} captures ground truth (feedback events), which seldon:version="
+            f"{cfg.seldon.version} cannot do: the {version[0]}.{version[1]} executor logs no feedback events (they "
+            f"arrive with {fmt(FEEDBACK_EVENTS_FROM)}); use seldon:version >= {fmt(FEEDBACK_EVENTS_FROM)} "
+            f"(1.17.1 is the last Apache-2.0 release), or set classifier:loggerMode=request to capture requests only"
+        )
