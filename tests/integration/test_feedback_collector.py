@@ -109,6 +109,13 @@ def test_malformed_inputs_are_rejected_or_dead_lettered_and_counted(feedback_pip
         ),
         ("non-UTF-8", good.headers, b'{"data": {"ndarray": ["\xff\xfe"]}}', 400, "not_utf8"),
         (
+            "JSON sent as protobuf",
+            {**good.headers, "Content-Type": "application/protobuf"},
+            good.body,
+            400,
+            "invalid_protobuf",
+        ),
+        (
             "10 MB body",
             good.headers,
             b'{"data": {"ndarray": ["' + b"x" * (10 * 1024 * 1024) + b'"]}}',
@@ -144,19 +151,29 @@ def test_malformed_inputs_are_rejected_or_dead_lettered_and_counted(feedback_pip
         direct_record("request", f"{feedback_pipeline.name}-p1", {}, 1).with_value(b"{not json"),
         direct_record("request", f"{feedback_pipeline.name}-p2", {}, 1).with_value(b"\xff\xfe"),
         direct_record("request", f"{feedback_pipeline.name}-p3", {}, 1).with_header("type", b"io.seldon.x"),
-        direct_record("request", f"{feedback_pipeline.name}-p4", {}, 1).with_header(
+        direct_record("request", f"{feedback_pipeline.name}-p4", {}, 1).with_header("content-type", b"text/csv"),
+        direct_record("request", f"{feedback_pipeline.name}-p5", {}, 1).without_headers(),
+        # JSON bytes labelled protobuf: not a SeldonMessage (gRPC payloads are decoded, so garbage is poison)
+        direct_record("request", f"{feedback_pipeline.name}-p6", {}, 1).with_header(
             "content-type", b"application/protobuf"
         ),
-        direct_record("request", f"{feedback_pipeline.name}-p5", {}, 1).without_headers(),
     ]
     feedback_pipeline.produce([good_request, bad_response, *poison])
     feedback_pipeline.wait_for(
-        lambda: indexer.metric("feedback_indexer_dead_lettered_total") >= 6, 90, "six dead letters"
+        lambda: indexer.metric("feedback_indexer_dead_lettered_total") >= 7, 90, "seven dead letters"
     )
     dead = feedback_pipeline.read_topic(feedback_pipeline.dead_letter_topic)
     reasons = sorted(dict(message.headers())["dlq-reason"].decode() for message in dead)
     assert reasons == sorted(
-        ["invalid_json", "not_utf8", "unknown_type", "unsupported_content_type", "missing_type", "rejected_by_search"]
+        [
+            "invalid_json",
+            "not_utf8",
+            "unknown_type",
+            "unsupported_content_type",
+            "missing_type",
+            "invalid_protobuf",
+            "rejected_by_search",
+        ]
     )
     for message in dead:
         headers = dict(message.headers())
