@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from feedback.indexer.core import DocumentPart, bulk_action
@@ -38,12 +37,6 @@ PAGE_SIZE = 500  # documents per sweep and kind; a longer backlog is worked off 
 GONE = 404  # updated without upsert or deleted: the document no longer exists, nothing to do
 
 
-@dataclass
-class SweepReport:
-    no_response: int = 0
-    joins: dict[JoinOutcome, int] | None = None
-
-
 class Sweeper:
     def __init__(self, settings: IndexerSettings, backend: SearchBackend, metrics: IndexerMetrics) -> None:
         self.settings = settings
@@ -51,22 +44,23 @@ class Sweeper:
         self.metrics = metrics
         self._next_run = 0.0
 
-    def maybe_run(self, *, owner: bool, caught_up: Callable[[], bool]) -> SweepReport | None:
+    def maybe_run(self, *, owner: bool, caught_up: Callable[[], bool]) -> None:
         if not owner or time.monotonic() < self._next_run:
-            return None
+            return
         self._next_run = time.monotonic() + self.settings.sweep_interval_s
         if not caught_up():
-            return None
+            return
         try:
             self.backend.refresh(self.settings.index)  # what was just written must be searchable
-            return self.run(int(time.time() * 1_000_000))
+            self.run(int(time.time() * 1_000_000))
         except SearchUnavailable as exc:
             self.metrics.sweep_failures.inc()
             log.warning("sweep skipped, the search cluster is unavailable (retried next interval): %s", exc)
-            return None
 
-    def run(self, now_us: int) -> SweepReport:
-        return SweepReport(no_response=self._mark_overdue(now_us), joins=self._resolve_feedback(now_us))
+    def run(self, now_us: int) -> None:
+        """Both sweeps once: mark overdue requests, then decide the feedbacks waiting for a fingerprint join."""
+        self._mark_overdue(now_us)
+        self._resolve_feedback(now_us)
 
     def _acknowledged(self, actions: list[dict[str, Any]], what: str) -> set[str]:
         """Run the bulk actions; returns the ids acknowledged or already gone (a failure is retried next sweep)."""
@@ -85,7 +79,7 @@ class Sweeper:
         """Merge into existing documents, never creating one (a document deleted meanwhile stays deleted)."""
         return self._acknowledged([bulk_action(part, self.settings.index, create=False) for part in parts], "write")
 
-    def _mark_overdue(self, now_us: int) -> int:
+    def _mark_overdue(self, now_us: int) -> None:
         answer = self.backend.search(
             self.settings.index, overdue_query(now_us, self.settings.no_response_after_s, PAGE_SIZE)
         )
@@ -99,9 +93,8 @@ class Sweeper:
                 marked,
                 self.settings.no_response_after_s,
             )
-        return marked
 
-    def _resolve_feedback(self, now_us: int) -> dict[JoinOutcome, int]:
+    def _resolve_feedback(self, now_us: int) -> None:
         answer = self.backend.search(
             self.settings.index, placeholder_query(now_us, self.settings.feedback_join_delay_s, PAGE_SIZE)
         )
@@ -115,11 +108,9 @@ class Sweeper:
         # delete a placeholder only once its truth is safe in the prediction's document
         ready = [r for r in resolutions if all(part.doc_id in written for part in r.writes)]
         deleted = self._delete([r.delete for r in ready if r.delete is not None])
-        counts: dict[JoinOutcome, int] = {}
         for resolution in ready:
             if resolution.delete is not None and resolution.delete not in deleted:
                 continue
-            counts[resolution.outcome] = counts.get(resolution.outcome, 0) + 1
             self.metrics.feedback_joins.labels(resolution.outcome.value).inc()
             log.info(
                 "feedback %s (request id %s): %s%s",
@@ -128,7 +119,6 @@ class Sweeper:
                 resolution.outcome.value,
                 f" -> {resolution.writes[0].doc_id}" if resolution.outcome is JoinOutcome.JOINED else "",
             )
-        return counts
 
     def _delete(self, doc_ids: list[str]) -> set[str]:
         actions = [{"_op_type": "delete", "_index": self.settings.index, "_id": doc_id} for doc_id in doc_ids]
