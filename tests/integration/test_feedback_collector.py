@@ -80,7 +80,9 @@ def test_sampling_a_quarter_never_splits_an_id_and_redaction_leaves_no_personal_
         value = message.value().decode()
         assert not personal_data(value), value
     for source in documents.values():
-        assert not personal_data(json.dumps(source)), source
+        # the fingerprints are hex SHA-256 of the redacted payloads: "7946" can occur in them by chance
+        readable = {name: value for name, value in source.items() if not name.endswith("_hash")}
+        assert not personal_data(json.dumps(readable)), source
         assert "[REDACTED:email]" in source["input_text"] and "[REDACTED:phone]" in source["input_text"]
 
 
