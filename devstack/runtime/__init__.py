@@ -1,0 +1,1 @@
+"""Shared mechanics of the local stack (processes, ports, paths, locks, tool builds)."""
