@@ -365,18 +365,14 @@ def read_record(entry: Path, part: GoPart) -> BuildRecord | None:
     """The entry's record if the entry is complete for this recipe: marker present, same key, each binary there
     with the size it had when the build finished. None for a missing, half-built or damaged entry."""
     try:
-        data = json.loads((entry / MARKER).read_text())
-        record = BuildRecord(**data)
-    except (OSError, ValueError, TypeError):
-        return None
-    if record.key != recipe_key(part) or set(record.binaries) != {name for _, name in part.binaries}:
-        return None
-    for name, size in record.binaries.items():
-        try:
+        record = BuildRecord(**json.loads((entry / MARKER).read_text()))
+        if record.key != recipe_key(part) or set(record.binaries) != {name for _, name in part.binaries}:
+            return None
+        for name, size in record.binaries.items():
             if (entry / "bin" / name).stat().st_size != size:
                 return None
-        except OSError:
-            return None
+    except (OSError, ValueError, TypeError, AttributeError):  # missing, garbled or foreign marker; missing binary
+        return None
     return record
 
 
@@ -520,25 +516,31 @@ def run_measured(
     with log_path.open("ab") as out:
         out.write(f"$ {' '.join(argv)}\n".encode())
         out.flush()
+        # Same process group as the caller: Ctrl-C in a terminal reaches go too, and go stops its compilers.
         proc = subprocess.Popen(
-            list(argv), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
+            list(argv), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     next_tick = start + tick_every
     killed = False
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        now = time.monotonic()
-        if now - start > timeout and not killed:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            killed = True
-        if now >= next_tick:
-            on_tick(now - start)
-            next_tick = now + tick_every
-        time.sleep(0.2)
+    try:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            now = time.monotonic()
+            if now - start > timeout and not killed:
+                os.kill(proc.pid, signal.SIGKILL)
+                killed = True
+            if now >= next_tick:
+                on_tick(now - start)
+                next_tick = now + tick_every
+            time.sleep(0.2)
+    except BaseException:  # never leave a go build running behind a caller that gave up
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(proc.pid, signal.SIGKILL)
+            os.wait4(proc.pid, 0)
+        proc.returncode = -9
+        raise
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keeps Popen from waiting again
     return Measured(
         exit_code=-9 if killed else proc.returncode,

@@ -14,6 +14,7 @@ import os
 import stat
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -259,9 +260,12 @@ def test_a_missing_binary_makes_the_entry_incomplete(cache: Path) -> None:
     assert built_bin_dir(TOOL) is None
 
 
-@pytest.mark.parametrize("garbage", ["", "{", "[]", '{"part": "demo"}'])
+@pytest.mark.parametrize("garbage", ["", "{", "[]", '{"part": "demo"}', "binaries-as-a-list"])
 def test_a_damaged_marker_makes_the_entry_incomplete(cache: Path, garbage: str) -> None:
     entry = finished_entry(TOOL)
+    if garbage == "binaries-as-a-list":
+        record = json.loads((entry / MARKER).read_text())
+        garbage = json.dumps({**record, "binaries": ["demo-tool", "helper"]})
     (entry / MARKER).write_text(garbage)
     assert built_bin_dir(TOOL) is None
 
@@ -406,3 +410,24 @@ def test_path_of_a_built_part_prints_its_bin_folder(cache: Path, capsys: pytest.
     entry = finished_entry(part)
     assert go_build.main(["path", "etcd"]) == 0
     assert capsys.readouterr().out.strip() == str(entry / "bin")
+
+
+def test_a_build_that_outlives_its_limit_is_stopped_and_reported(tmp_path: Path) -> None:
+    log_path = tmp_path / "build.log"
+    started = time.monotonic()
+    measured = go_build.run_measured(
+        ["sleep", "30"], cwd=tmp_path, env=dict(os.environ), log_path=log_path, timeout=0.5
+    )
+    assert measured.exit_code == -9
+    assert time.monotonic() - started < 10
+    assert log_path.read_text().startswith("$ sleep 30")
+
+
+def test_cpu_time_of_the_build_and_its_children_is_measured(tmp_path: Path) -> None:
+    busy = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'sum(i * i for i in range(10_000_000))'])"
+    measured = go_build.run_measured(
+        [sys.executable, "-c", busy], cwd=tmp_path, env=dict(os.environ), log_path=tmp_path / "log", timeout=120
+    )
+    assert measured.exit_code == 0
+    assert measured.cpu_s > 0.3  # the grandchild's arithmetic is counted, not only the parent's start-up
+    assert measured.peak_rss_mb > 5
