@@ -441,8 +441,8 @@ def go_version(go: str) -> str:
     return version
 
 
-def download_module(go: str, module: GoModule, cwd: Path, log_path: Path) -> dict[str, str]:
-    """`go mod download -json module@version` (into our module cache); its JSON (Dir, GoMod, ...)."""
+def download_module(go: str, part: GoPart, module: GoModule, cwd: Path, log_path: Path) -> dict[str, str]:
+    """`go mod download -json module@version` (into our module cache) for `part`; its JSON (Dir, GoMod, ...)."""
     try:
         result = subprocess.run(
             [go, "mod", "download", "-json", str(module)],
@@ -455,7 +455,8 @@ def download_module(go: str, module: GoModule, cwd: Path, log_path: Path) -> dic
         )
     except subprocess.TimeoutExpired:
         raise DevstackError(
-            f"downloading {module} took longer than {DOWNLOAD_TIMEOUT_S:.0f} s; check that the Go module proxy "
+            f"building {part.name} {part.version} failed: downloading {module} took longer than "
+            f"{DOWNLOAD_TIMEOUT_S:.0f} s; check that the Go module proxy "
             f"({go_env().get('GOPROXY') or 'the default'}) is reachable and retry"
         ) from None
     with log_path.open("a") as out:
@@ -465,10 +466,10 @@ def download_module(go: str, module: GoModule, cwd: Path, log_path: Path) -> dic
     except ValueError:
         info = {}
     if result.returncode != 0 or "Error" in info or not info.get("Dir"):
-        reason = info.get("Error") or result.stderr.strip().splitlines()[-1:] or ["no output"]
+        reason = " ".join((info.get("Error") or result.stderr or "no output").split())[:300]
         raise DevstackError(
-            f"the Go module proxy did not serve {module} ({''.join(reason)[:300]}); check the version in "
-            f"devstack/runtime/go_build.py and that the proxy is reachable; log: {log_path}"
+            f"building {part.name} {part.version} failed: the Go module proxy did not serve {module} ({reason}); "
+            f"check the version in devstack/runtime/go_build.py and that the proxy is reachable; log: {log_path}"
         )
     return info
 
@@ -593,7 +594,7 @@ def _build_into(entry: Path, part: GoPart, go: str) -> BuildRecord:
     version = go_version(go)
     (work / "go.mod").write_text(go_mod_text(part))
     log.info("%s %s: building (log: %s)", part.name, part.version, log_path)
-    main = download_module(go, part.main, work, log_path)
+    main = download_module(go, part, part.main, work, log_path)
     unpinned = unpinned_local_replaces(part, Path(main["GoMod"]).read_text())
     if unpinned:
         raise DevstackError(
@@ -603,7 +604,7 @@ def _build_into(entry: Path, part: GoPart, go: str) -> BuildRecord:
     if part.embed is not None:
         module_dir = Path(main["Dir"]) if part.embed.module == part.main else None
         if module_dir is None:
-            module_dir = Path(download_module(go, part.embed.module, work, log_path)["Dir"])
+            module_dir = Path(download_module(go, part, part.embed.module, work, log_path)["Dir"])
         copy_module(module_dir, work / "src")
         write_embed_files(work / "src" / part.embed.folder, part.embed.schema_version)
 

@@ -288,6 +288,10 @@ if args[:2] == ["env", "GOVERSION"]:
     print("go1.26.8")
 elif args[:3] == ["mod", "download", "-json"]:
     path, version = args[3].split("@")
+    if os.environ.get("FAKE_GO_REFUSE"):  # what go prints when the proxy answers 403
+        error = args[3] + ": reading https://proxy.example/x.info: 403 Forbidden\\n\\tserver response: gone"
+        print(json.dumps({{"Path": path, "Version": version, "Error": error}}, indent="\\t"))
+        sys.exit(1)
     mod = state / "upstream.mod"
     mod.write_text(os.environ.get("FAKE_GO_UPSTREAM_MOD", "module " + path + "\\n"))
     print(json.dumps({{"Path": path, "Version": version, "Dir": str(state), "GoMod": str(mod)}}))
@@ -376,6 +380,21 @@ def test_an_upstream_local_replace_the_recipe_does_not_pin_stops_the_build(
     monkeypatch.setenv("FAKE_GO_UPSTREAM_MOD", "module example.com/tool/v2\n\nreplace example.com/lib => ../lib\n")
     with pytest.raises(DevstackError, match=r"takes example\.com/lib from local folders .* add them to the part"):
         build_part(TOOL)
+    assert builds(fake_go) == 0
+
+
+def test_a_version_the_proxy_refuses_is_one_line_naming_the_part(
+    fake_go: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_GO_REFUSE", "1")
+    with pytest.raises(DevstackError) as error:
+        build_part(TOOL)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "building demo v2.1.0 failed: the Go module proxy did not serve example.com/tool/v2@v2.1.0"
+    )
+    assert "403 Forbidden server response: gone" in message
     assert builds(fake_go) == 0
 
 
