@@ -13,7 +13,8 @@ class DatasetError(ValueError):
     """The CSV cannot be used for training; the message names the file, the row and the fix."""
 
 
-def read_labelled_csv(path: Path) -> list[tuple[str, int]]:
+def read_labelled_csv(path: Path, *, both_labels: bool = True) -> list[tuple[str, int]]:
+    """The (text, label) rows; `both_labels=False` accepts a file of one label (exported feedback may be)."""
     if not path.is_file():
         raise DatasetError(f"{path}: no such file; pass --data with a CSV that has the columns text,label")
     rows: list[tuple[str, int]] = []
@@ -26,7 +27,9 @@ def read_labelled_csv(path: Path) -> list[tuple[str, int]]:
             if label not in {"0", "1"}:
                 raise DatasetError(f"{path}:{line}: label must be 0 (kept) or 1 (removed), got {label!r}")
             rows.append((record["text"] or "", int(label)))
-    if len({label for _, label in rows}) < len(LABELS):
+    if not rows:
+        raise DatasetError(f"{path}: no rows after the header; it needs at least one text,label row")
+    if both_labels and len({label for _, label in rows}) < len(LABELS):
         raise DatasetError(f"{path}: both labels 0 and 1 must occur; found {sorted({label for _, label in rows})}")
     return rows
 

@@ -73,6 +73,7 @@ def test_held_out_rows_are_the_same_in_another_interpreter_with_another_hash_see
         ("text,label\nhi,2\n", ":2: label must be 0 (kept) or 1 (removed), got '2'"),
         ("text,label\nhi,1\nho,\n", ":3: label must be 0 (kept) or 1 (removed), got ''"),
         ("text,label\nhi,1\nho,1\n", "both labels 0 and 1 must occur; found [1]"),
+        ("text,label\n", "no rows after the header; it needs at least one text,label row"),
     ],
 )
 def test_bad_csv_is_rejected_with_the_row(tmp_path: Path, content: str, message: str) -> None:
@@ -81,6 +82,15 @@ def test_bad_csv_is_rejected_with_the_row(tmp_path: Path, content: str, message:
     with pytest.raises(DatasetError) as raised:
         read_labelled_csv(path)
     assert message in str(raised.value)
+
+
+def test_exported_feedback_may_hold_one_label_but_never_a_bad_one(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("text,label,request_id\nbuy now,1,r1\nbuy later,1,r2\n")
+    assert read_labelled_csv(path, both_labels=False) == [("buy now", 1), ("buy later", 1)]
+    path.write_text("text,label\nbuy now,spam\n")
+    with pytest.raises(DatasetError, match="label must be 0"):
+        read_labelled_csv(path, both_labels=False)
 
 
 def test_missing_csv_says_how_to_fix(tmp_path: Path) -> None:
