@@ -82,6 +82,9 @@ def retrain(
         "params": {**params, "max_features": 30_000},
         "libraries": {"scikit-learn": sklearn.__version__, "spacy": spacy.__version__, "numpy": np.__version__},
     }  # no training time: equal inputs must give byte-identical artifacts (the registry refuses changed versions)
+    # scikit-learn keeps id(stop_words), a memory address, to skip a re-check; it differs in every process and is
+    # the only thing that would make equal fits pickle to different bytes. Without it the check simply runs again.
+    vars(estimator.named_steps["tfidf"]).pop("_stop_words_id", None)
     TextModel(estimator=estimator, metadata=metadata, lemmatizer=lemmatizer).save(out)
     print(f"fitted in {time.monotonic() - started:.1f} s")
     return metadata

@@ -108,7 +108,7 @@ def write_report(registry: Registry, report: dict[str, Any], out: Path | None) -
     html_bytes = render(report).encode("utf-8")
     where = {
         "json": registry.put_report(version, "evaluation.json", json_bytes, "application/json"),
-        "html": registry.put_report(version, "evaluation.html", html_bytes, "text/html; charset=utf-8"),
+        "html": registry.put_report(version, "evaluation.html", html_bytes, "text/html"),
     }
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

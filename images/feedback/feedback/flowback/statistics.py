@@ -51,6 +51,29 @@ def _f1_macro(labels: Sequence[int], guesses: Sequence[int], classes: int) -> fl
     return sum(scores) / classes
 
 
+def wilson(correct: int, n: int, confidence: float) -> tuple[float, float]:
+    """The Wilson score interval of correct / n (0 to 1 for n = 0)."""
+    if n == 0:
+        return 0.0, 1.0
+    z = z_value(confidence)
+    share = correct / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return round(max(0.0, centre - half), 6), round(min(1.0, centre + half), 6)
+
+
+def accuracy_interval(rows: int, correct: int, confidence: float) -> dict[str, Any]:
+    """{rows, correct, accuracy, low, high} from counts (accuracy None without rows)."""
+    low, high = wilson(correct, rows, confidence)
+    return {
+        "rows": rows,
+        "correct": correct,
+        "accuracy": round(correct / rows, 6) if rows else None,
+        "low": low,
+        "high": high,
+    }
+
+
 def accuracy(labels: Sequence[int], guesses: Sequence[int], confidence: float, classes: int = 2) -> Accuracy:
     if len(labels) != len(guesses):
         raise ValueError(f"{len(labels)} labels but {len(guesses)} predictions")
@@ -58,16 +81,13 @@ def accuracy(labels: Sequence[int], guesses: Sequence[int], confidence: float, c
     if n == 0:
         return Accuracy(0, 0, math.nan, 0.0, 1.0, math.nan)
     correct = sum(1 for t, p in zip(labels, guesses, strict=True) if t == p)
-    z = z_value(confidence)
-    share = correct / n
-    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low, high = wilson(correct, n, confidence)
     return Accuracy(
         rows=n,
         correct=correct,
-        accuracy=round(share, 6),
-        low=round(max(0.0, centre - half), 6),
-        high=round(min(1.0, centre + half), 6),
+        accuracy=round(correct / n, 6),
+        low=low,
+        high=high,
         f1_macro=round(_f1_macro(labels, guesses, classes), 6),
     )
 

@@ -48,6 +48,7 @@ class ObjectStore:
             ) from None
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        """Write one object. Plain media types only: s3proxy refuses the signature of `text/html; charset=utf-8`."""
         self._call("write", key, self.client.put_object, Key=key, Body=data, ContentType=content_type)
 
     def get(self, key: str) -> bytes | None:
