@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from feedback.flowback.__main__ import _parser
 
 from tests.fixtures.charts import NAMESPACE, RenderFn, env_of, one, service_url
 
@@ -201,3 +202,66 @@ def test_sasl_without_a_secret_is_rejected_with_the_fix(chart_render_error: Any)
         "kafka.securityProtocol SASL_SSL needs kafka.sasl.existingSecret: the name of a Secret with the SASL user "
         "name and password" in error
     )
+
+
+CANARY = {"canary": {"enabled": True, "traffic": 25, "modelVersion": "1.0.0+ac00925b3508"}}
+
+
+def predictors_by_name(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in deployment["spec"]["predictors"]}
+
+
+def test_no_canary_means_one_predictor_without_a_traffic_split(chart_render: RenderFn) -> None:
+    [predictor] = sdep(chart_render)["spec"]["predictors"]
+    assert "traffic" not in predictor
+    assert predictor["labels"]["seldon-feedback/predictor-role"] == "main"
+    assert "initContainers" not in predictor["componentSpecs"][0]["spec"]
+
+
+def test_a_canary_predictor_splits_traffic_and_serves_a_registered_version(chart_render: RenderFn) -> None:
+    predictors = predictors_by_name(sdep(chart_render, CANARY))
+    assert sorted(predictors) == ["canary", "default"]
+    main, canary = predictors["default"], predictors["canary"]
+    assert (main["traffic"], canary["traffic"]) == (75, 25)
+    assert canary["labels"]["seldon-feedback/predictor-role"] == "canary"
+    assert canary["graph"]["logger"] == main["graph"]["logger"], "both predictors are captured the same way"
+    spec = canary["componentSpecs"][0]["spec"]
+    [init] = spec["initContainers"]
+    assert _parser().parse_args(init["args"]).version == "1.0.0+ac00925b3508"
+    assert init["command"] == ["python", "-m", "feedback.flowback"]
+    assert env_of(init)["AWS_ACCESS_KEY_ID"] == {"secretKeyRef": {"name": "flowback-object-store", "key": "accessKey"}}
+    [container] = spec["containers"]
+    assert env_of(container)["MODEL_ARTIFACTS_DIR"] == "/mnt/registry-model"
+    assert container["volumeMounts"] == [
+        {"name": "registry-model", "mountPath": "/mnt/registry-model", "readOnly": True}
+    ]
+    assert container["image"] == main["componentSpecs"][0]["spec"]["containers"][0]["image"]
+    assert "MODEL_ARTIFACTS_DIR" not in env_of(main["componentSpecs"][0]["spec"]["containers"][0])
+
+
+def test_a_canary_image_replaces_the_registry_version(chart_render: RenderFn) -> None:
+    values = {"canary": {"enabled": True, "image": {"tag": "0.2.0"}}}
+    canary = predictors_by_name(sdep(chart_render, values))["canary"]
+    spec = canary["componentSpecs"][0]["spec"]
+    assert spec["containers"][0]["image"] == "ghcr.io/seldon-feedback/text-classifier:0.2.0"
+    assert "initContainers" not in spec
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({**CANARY, "mode": "streaming"}, 'canary.enabled needs mode "realtime" (got "streaming")'),
+        ({"canary": {**CANARY["canary"], "predictorName": "default"}}, 'canary.predictorName "default" must differ'),
+        ({"canary": {"enabled": True}}, "canary.enabled needs canary.modelVersion (a registered version) or"),
+    ],
+    ids=["streaming", "same-name", "no-model"],
+)
+def test_a_canary_that_cannot_work_is_rejected_with_the_fix(chart_render_error: Any, values: dict, message: str):
+    assert message in chart_render_error(CHART, values)
+
+
+@pytest.mark.parametrize("traffic", [0, 100])
+def test_the_canary_share_is_between_one_and_ninety_nine_percent(chart_render_error: Any, traffic: int) -> None:
+    error = chart_render_error(CHART, {"canary": {**CANARY["canary"], "traffic": traffic}})
+    bound = "minimum: got 0, want 1" if traffic == 0 else "maximum: got 100, want 99"
+    assert SCHEMA_ERRORS + f"- at '/canary/traffic': {bound}" in error

@@ -149,3 +149,107 @@ Usage: {{- include "text-classifier.kafkaSecurityEnv" . | nindent 10 }}
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+text-classifier.checkCanary: fails with the fix when the canary cannot work: only in mode "realtime" (two Kafka-mode
+predictors would both consume the input topic), with a name of its own, and with a model (a registry version or
+its own image tag or digest).
+Usage: {{- include "text-classifier.checkCanary" . -}}
+*/}}
+{{- define "text-classifier.checkCanary" -}}
+{{- if .Values.canary.enabled }}
+{{- if ne .Values.mode "realtime" }}
+{{- fail (printf "canary.enabled needs mode \"realtime\" (got %q): Kafka-mode predictors would share the input topic" .Values.mode) }}
+{{- end }}
+{{- if eq .Values.canary.predictorName .Values.predictorName }}
+{{- fail (printf "canary.predictorName %q must differ from predictorName: documents tell main and canary apart by it" .Values.canary.predictorName) }}
+{{- end }}
+{{- if not (or .Values.canary.modelVersion .Values.canary.image.tag .Values.canary.image.digest) }}
+{{- fail "canary.enabled needs canary.modelVersion (a registered version) or canary.image.tag / canary.image.digest" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+text-classifier.canaryImage: the canary's image: image.repository with canary.image.digest or canary.image.tag, else
+the main image (the canary then serves canary.modelVersion from the registry).
+Usage: {{ include "text-classifier.canaryImage" . }}
+*/}}
+{{- define "text-classifier.canaryImage" -}}
+{{- $image := .Values.canary.image }}
+{{- if eq $image.tag "latest" }}
+{{- fail "canary.image.tag \"latest\" is not allowed: set a fixed version or canary.image.digest to sha256:<digest>" }}
+{{- end }}
+{{- if $image.digest }}
+{{- printf "%s@%s" .Values.image.repository $image.digest }}
+{{- else if $image.tag }}
+{{- printf "%s:%s" .Values.image.repository $image.tag }}
+{{- else }}
+{{- include "text-classifier.image" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+text-classifier.fetchModel: the init container that downloads a registered model version (every file checked against
+its registration) into the registry-model volume, with `python -m feedback.flowback fetch-model`.
+Params: a dict with "root" (the chart context) and "version" (the registry version).
+Usage: {{- include "text-classifier.fetchModel" (dict "root" $ "version" $p.modelVersion) | nindent 14 }}
+*/}}
+{{- define "text-classifier.fetchModel" -}}
+{{- $registry := .root.Values.canary.registry -}}
+- name: fetch-model
+  image: {{ include "text-classifier.registryImage" .root | quote }}
+  imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+  command:
+    - python
+    - -m
+    - feedback.flowback
+  args:
+    - fetch-model
+    - --version={{ .version }}
+    - --dest=/mnt/registry-model
+  env:
+    - name: HOME
+      value: /tmp
+    - name: FLOWBACK_MODEL_NAME
+      value: {{ $registry.modelName | quote }}
+    - name: FLOWBACK_S3_ENDPOINT
+      value: {{ $registry.endpoint | quote }}
+    - name: FLOWBACK_BUCKET
+      value: {{ $registry.bucket | quote }}
+    - name: AWS_REGION
+      value: {{ $registry.region | quote }}
+    - name: AWS_ACCESS_KEY_ID
+      valueFrom:
+        secretKeyRef:
+          name: {{ $registry.existingSecret | quote }}
+          key: {{ $registry.accessKeyKey | quote }}
+    - name: AWS_SECRET_ACCESS_KEY
+      valueFrom:
+        secretKeyRef:
+          name: {{ $registry.existingSecret | quote }}
+          key: {{ $registry.secretKeyKey | quote }}
+  resources:
+    {{- toYaml $registry.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml .root.Values.securityContext | nindent 4 }}
+  volumeMounts:
+    - name: registry-model
+      mountPath: /mnt/registry-model
+{{- end }}
+
+{{/*
+text-classifier.registryImage: the image of the fetch-model init container (the feedback image); fails on "latest"
+or a missing tag.
+Usage: {{ include "text-classifier.registryImage" . }}
+*/}}
+{{- define "text-classifier.registryImage" -}}
+{{- $image := .Values.canary.registry.image }}
+{{- if $image.digest }}
+{{- printf "%s@%s" $image.repository $image.digest }}
+{{- else if or (not $image.tag) (eq $image.tag "latest") }}
+{{- fail "canary.registry.image.tag must be a fixed version (not empty, not \"latest\"), or set canary.registry.image.digest" }}
+{{- else }}
+{{- printf "%s:%s" $image.repository $image.tag }}
+{{- end }}
+{{- end }}

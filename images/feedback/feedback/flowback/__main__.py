@@ -1,4 +1,4 @@
-"""`python -m feedback.flowback <command>`: export, train, evaluate, register, promote, rollback and their steps.
+"""`python -m feedback.flowback <command>`: export, train, evaluate, register, promote, rollback, compare, steps.
 
 Settings are environment variables (docs/flowback.md): FLOWBACK_SEARCH_URL / _ENGINE / _USERNAME / _PASSWORD,
 FLOWBACK_INDEX, FLOWBACK_S3_ENDPOINT, FLOWBACK_BUCKET, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION,
@@ -17,6 +17,7 @@ from typing import Any
 
 from feedback.config import SettingsError
 from feedback.flowback import aliases, dataset, evaluation, settings, training
+from feedback.flowback.compare import compare
 from feedback.flowback.errors import FlowbackError
 from feedback.flowback.export import ExportRequest, export, parse_time
 from feedback.flowback.promotion import PromotionRule
@@ -69,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     fm.add_argument("--serving")
     fm.add_argument("--dest", type=Path, required=True)
 
+    fo = commands.add_parser("fetch-model", help="download one registered version, every file checked (canary init)")
+    fo.add_argument("--version", required=True)
+    fo.add_argument("--dest", type=Path, required=True)
+
     ju = commands.add_parser("judge", help="metrics, intervals and the rule from score.py's output (an Argo step)")
     ju.add_argument("--scores", type=Path, required=True)
     ju.add_argument("--dataset", required=True)
@@ -80,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("promote", help="alias serving = candidate; the canary becomes the main predictor")
     commands.add_parser("rollback", help="remove the candidate alias; the canary goes away")
     commands.add_parser("show", help="registered versions and aliases")
+
+    cp = commands.add_parser("compare", help="the predictors of a deployment side by side (main vs canary)")
+    cp.add_argument("--deployment", required=True)
+    cp.add_argument("--start", required=True)
+    cp.add_argument("--end", required=True)
+    cp.add_argument("--confidence", type=float, default=0.95)
     return parser
 
 
@@ -122,6 +133,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             backend.close()
         _write_parameter(args.output_parameter, result.prefix)
         return {"dataset": result.prefix, "written": result.written, **result.manifest}
+    if command == "compare":
+        from feedback.indexer.search_io import create_backend
+
+        start, end = parse_time(args.start, "--start"), parse_time(args.end, "--end")
+        if end <= start:
+            raise FlowbackError(f"--end {args.end} must be after --start {args.start}")
+        backend = create_backend(settings.search_settings())
+        try:
+            return compare(backend, settings.index_name(), args.deployment, start, end, args.confidence)
+        finally:
+            backend.close()
     store = _store()
     if command == "fetch-dataset":
         manifest = training.fetch_dataset(store, args.dataset, args.dest)
@@ -169,6 +191,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         serving = evaluation.serving_version(registry, args.serving)
         folders = evaluation.fetch_models(registry, args.candidate, serving, args.dest)
         return {"candidate": args.candidate, "serving": serving, "folders": {k: str(v) for k, v in folders.items()}}
+    if command == "fetch-model":
+        registration = registry.fetch(args.version, args.dest)
+        return {"version": registration.version, "dest": str(args.dest), "files": sorted(registration.files)}
     if command == "judge":
         try:
             scores = json.loads(args.scores.read_text())
