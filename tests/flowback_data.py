@@ -3,7 +3,6 @@ written into a real search engine under the indexer's own index template, plus t
 
 from __future__ import annotations
 
-import random
 import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -127,28 +126,3 @@ def env_for(search_url: str | None, store: ObjectStore, s3: Any, **extra: str) -
     if search_url is not None:
         env.update(FLOWBACK_SEARCH_URL=search_url, FLOWBACK_SEARCH_ENGINE="opensearch")
     return env
-
-
-# A shift the serving model gets wrong: astroturfing for a "sleep retreat", written in the friendly words of a kept
-# discussion comment (the shipped data removes spam links and hype, not this). Labelled removed (1), mixed with
-# shipped training comments. The serving model scores most of these texts below 0.5 (kept).
-ASTRO_OPENERS = ("Really interesting results here", "Thanks for sharing this study", "The method section is solid")
-ASTRO_MIDDLES = ("the retreat helped my sleep a lot", "the course changed how I sleep", "ask the organisers for a seat")
-ASTRO_CLOSERS = ("kind regards from the retreat team", "ask me about the next session", "see you at the retreat")
-
-
-def astroturf_text(rng: random.Random) -> str:
-    return (
-        f"{rng.choice(ASTRO_OPENERS)}, {rng.choice(ASTRO_MIDDLES)}. {rng.choice(ASTRO_CLOSERS)} #{rng.randint(1, 999)}"
-    )
-
-
-def drifted_feedback(
-    stationary: list[tuple[str, int]], size: int, scam_share: float, seed: int
-) -> list[tuple[str, int]]:
-    """`size` (text, label) rows after the shift: each astroturf (label 1) with probability `scam_share`, else a
-    stationary row (drawn without replacement while they last)."""
-    rng = random.Random(seed)
-    pool = list(stationary)
-    rng.shuffle(pool)
-    return [(astroturf_text(rng), 1) if rng.random() < scam_share or not pool else pool.pop() for _ in range(size)]

@@ -255,10 +255,17 @@ class ModelServer:
         grpc_port: int | None = None,
         metrics_port: int | None = None,
         workers: int = 1,
+        artifacts: Path | None = None,
+        predictor: str = PREDICTOR,
     ) -> None:
         if workers < 1:
             raise DevstackError(f"{self.name}: workers must be at least 1, got {workers}")
-        self.home = Path(run_dir) / "model"
+        # another predictor (a canary) serves other artifacts from a folder of its own under its own name
+        self.predictor = predictor
+        if predictor != PREDICTOR:
+            self.name = f"{ModelServer.name}-{predictor}"
+        self.home = Path(run_dir) / ("model" if predictor == PREDICTOR else f"model-{predictor}")
+        self.given_artifacts = artifacts
         chosen = iter(free_ports(3))
         self.http_port = http_port or next(chosen)
         self.grpc_port = grpc_port or next(chosen)
@@ -298,7 +305,7 @@ class ModelServer:
                 "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": str(self.metrics_port),
                 "PREDICTIVE_UNIT_METRICS_ENDPOINT": "/prometheus",
                 "PREDICTIVE_UNIT_ID": NODE,
-                "PREDICTOR_ID": PREDICTOR,
+                "PREDICTOR_ID": self.predictor,
                 "PREDICTIVE_UNIT_IMAGE": f"text-classifier:{self.artifacts.name if self.artifacts else 'local'}",
                 "SELDON_DEPLOYMENT_ID": DEPLOYMENT,
                 "SELDON_EXECUTOR_ENABLED": "true",
@@ -325,7 +332,8 @@ class ModelServer:
     def start(self) -> ModelServer:
         if self.process is not None and self.process.running():
             return self
-        self.artifacts = trained_artifacts()  # minutes on a first run: another process may take our ports meanwhile
+        # minutes on a first run: another process may take our ports meanwhile
+        self.artifacts = self.given_artifacts or trained_artifacts()
         if not self._started_once:  # a restart keeps its ports
             http, grpc, metrics = self._chosen_by_us
             self.http_port = still_free(self.http_port, http, f"{self.name} http")

@@ -30,8 +30,9 @@ from feedback.flowback.store import ObjectStore
 from feedback.redaction import Redactor
 
 from devstack.demo import load_comments
+from devstack.flowback_traffic import drifted_feedback
 from devstack.servers.model import BUILD_CONTEXT, trained_artifacts
-from tests.flowback_data import DEPLOYMENT, at, backend, document, drifted_feedback, index_documents, new_store
+from tests.flowback_data import DEPLOYMENT, at, backend, document, index_documents, new_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 FEEDBACK_ROWS = 400
