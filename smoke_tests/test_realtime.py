@@ -57,7 +57,9 @@ def realtime_run(target: Target) -> Iterator[RealtimeRun]:
             for i, text in enumerate(texts(run_id + "g", target.limits.grpc_count)):
                 puid = f"{run_id}-grpc-{i}"
                 answer = seldon_grpc.predict(target.realtime.grpc_address, text, puid, target.limits.request_timeout_s)
-                grpc.append(Prediction(puid=puid, text=text, request={}, response=answer))
+                grpc.append(
+                    Prediction(puid=puid, text=text, request={}, response=answer.response, answered_puid=answer.puid)
+                )
         yield RealtimeRun(run_id, rest, grpc, capture)
     finally:
         capture.close()

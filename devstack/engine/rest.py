@@ -55,7 +55,7 @@ CORS_HEADERS = (
     ("Access-Control-Allow-Origin", "*"),
 )  # fmt: skip
 NOSNIFF = ("X-Content-Type-Options", "nosniff")
-SNIFFED = "go_sniffed_content_type"  # response key: the Content-Type Go would sniff, written after Content-Length
+SNIFFED = web.ResponseKey("go_sniffed_content_type", str)  # the Content-Type Go would sniff (after Content-Length)
 _FRAMING = ("Date", "Content-Length", "Connection", "Transfer-Encoding", "Server")
 
 

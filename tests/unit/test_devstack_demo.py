@@ -77,7 +77,7 @@ def test_held_out_rows_are_the_ones_training_did_not_see() -> None:
 
 def _loop(tmp_path: Path) -> SimpleNamespace:
     return SimpleNamespace(
-        has_executor=False,
+        capture_source="the local engine (devstack/engine, as the Seldon 1.17.1 executor)",
         search=SimpleNamespace(url="http://127.0.0.1:9"),
         kafka=SimpleNamespace(bootstrap="127.0.0.1:9"),
         s3=SimpleNamespace(endpoint="http://127.0.0.1:9"),
