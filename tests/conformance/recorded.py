@@ -59,7 +59,9 @@ def logged_events(folder: str) -> list[LoggedEvent]:
 
 def grpc_logged_events() -> list[LoggedEvent]:
     return [
-        LoggedEvent(f"grpc/#{e['seq']}", "POST", e["path"], [tuple(h) for h in e["headers"]], base64.b64decode(e["body_b64"]))
+        LoggedEvent(
+            f"grpc/#{e['seq']}", "POST", e["path"], [tuple(h) for h in e["headers"]], base64.b64decode(e["body_b64"])
+        )
         for e in load("grpc/logged-events-decoded.json")
     ]
 

@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 import requests
 
-from devstack.servers.engine import EngineServer
 from devstack.servers.model import ModelServer
 from tests.conformance.compare import has_timing, header_problems, json_problems
 from tests.conformance.conftest import Executor
@@ -50,26 +49,43 @@ def send(url: str, exchange: dict[str, Any], headers: dict[str, str]) -> Answer:
         return Answer(error.code, list(error.headers.items()), error.read())
 
 
-def replay(engine: EngineServer, exchanges: list[dict[str, Any]]) -> tuple[list[Answer], dict[str, str]]:
-    """Send every exchange; a Seldon-Puid the recording's executor generated for an earlier exchange is replaced
-    by the puid this executor answered for it. Returns the answers and that mapping (recorded -> ours)."""
+@dataclass(frozen=True)
+class Replayed:
+    exchange: dict[str, Any]  # as recorded
+    sent_headers: dict[str, str]  # as sent this time
+    answer: Answer
+
+    @property
+    def puid(self) -> str:
+        return dict(self.answer.headers).get("Seldon-Puid", "")
+
+    @property
+    def recorded_puid(self) -> str:
+        return str(self.exchange["response_headers"].get("Seldon-Puid"))
+
+
+def replay(url: str, exchanges: list[dict[str, Any]]) -> list[Replayed]:
+    """Send every exchange; a Seldon-Puid the recording's executor generated for an earlier exchange (feedback
+    "with the puid of predict-2") is replaced by the puid this executor answered for that exchange."""
     ours: dict[str, str] = {}
-    answers = []
+    replayed = []
     for exchange in exchanges:
         headers = {k: ours.get(v, v) if k == "Seldon-Puid" else v for k, v in exchange["sent_headers"].items()}
-        answer = send(engine.url, exchange, headers)
-        answers.append(answer)
-        recorded_puid = exchange["response_headers"].get("Seldon-Puid")
-        if recorded_puid and "Seldon-Puid" not in exchange["sent_headers"]:
-            ours[recorded_puid] = dict(answer.headers)["Seldon-Puid"]
-    return answers, ours
+        done = Replayed(exchange, headers, send(url, exchange, headers))
+        replayed.append(done)
+        if "Seldon-Puid" not in exchange["sent_headers"]:
+            ours[done.recorded_puid] = done.puid
+    return replayed
 
 
-def exchange_problems(exchange: dict[str, Any], answer: Answer) -> list[str]:
+def exchange_problems(replayed: Replayed) -> list[str]:
+    exchange, answer = replayed.exchange, replayed.answer
     where = exchange["label"]
     recorded_headers = exchange.get("response_headers_ordered") or list(exchange["response_headers"].items())
-    sent_puid = exchange["sent_headers"].get("Seldon-Puid")
-    problems = [] if answer.status == exchange["status"] else [f"{where}: status {answer.status} != {exchange['status']}"]
+    sent_puid = replayed.sent_headers.get("Seldon-Puid")
+    problems = (
+        [] if answer.status == exchange["status"] else [f"{where}: status {answer.status} != {exchange['status']}"]
+    )
     problems += header_problems(
         answer.headers,
         recorded_headers,
@@ -79,7 +95,9 @@ def exchange_problems(exchange: dict[str, Any], answer: Answer) -> list[str]:
         body_length_varies=has_timing(exchange["response_body"].encode()),
     )
     if sent_puid is not None and dict(answer.headers).get("Seldon-Puid") not in (sent_puid,):
-        problems.append(f"{where}: answered Seldon-Puid {dict(answer.headers).get('Seldon-Puid')!r}, sent {sent_puid!r}")
+        problems.append(
+            f"{where}: answered Seldon-Puid {dict(answer.headers).get('Seldon-Puid')!r}, sent {sent_puid!r}"
+        )
     problems += json_problems(answer.body, exchange["response_body"].encode(), f"{where}: answer")
     if dict(answer.headers).get("Content-Length") != str(len(answer.body)):
         problems.append(f"{where}: Content-Length {dict(answer.headers).get('Content-Length')} != {len(answer.body)}")
@@ -91,9 +109,7 @@ def event_problems(got: Received, want: LoggedEvent, puid: str, client_body: byt
     problems = []
     if (got.method, got.path) != (want.method, want.path):
         problems.append(f"{where}: {got.method} {got.path} != recorded {want.method} {want.path}")
-    problems += header_problems(
-        got.headers, want.headers, where, puid=puid, body_length_varies=has_timing(want.body)
-    )
+    problems += header_problems(got.headers, want.headers, where, puid=puid, body_length_varies=has_timing(want.body))
     if want.kind == "response":
         problems += json_problems(got.body, want.body, f"{where}: body")
         if client_body is not None and got.body != client_body:
@@ -110,6 +126,25 @@ def drain_model_counters(model: ModelServer) -> None:
     requests.post(f"{model.url}/api/v1.0/feedback", json=body, timeout=30).raise_for_status()
 
 
+def event_match_problems(
+    replayed: list[Replayed], recorded_events: list[LoggedEvent], received: list[Received]
+) -> list[str]:
+    """Each recorded event has exactly one counterpart (same type, the puid this run used in its place)."""
+    ours = {r.recorded_puid: r.puid for r in replayed}
+    client_body = {r.puid: r.answer.body for r in replayed if r.exchange["path"].endswith("/predictions")}
+    problems = []
+    for want in recorded_events:
+        puid = ours.get(want.request_id, want.request_id)
+        matching = [
+            r for r in received if r.header("Ce-Requestid") == puid and r.header("Ce-Type") == want.header("Ce-Type")
+        ]
+        if len(matching) != 1:
+            problems.append(f"{want.name}: {len(matching)} events of this type for puid {puid}, expected 1")
+            continue
+        problems += event_problems(matching[0], want, puid, client_body.get(puid) if want.kind == "response" else None)
+    return problems
+
+
 def test_recorded_rest_exchanges_give_the_recorded_answers_and_events(
     executor: Executor, model_server: ModelServer, recording_receiver: RecordingReceiver
 ) -> None:
@@ -117,22 +152,10 @@ def test_recorded_rest_exchanges_give_the_recorded_answers_and_events(
     recorded_events = logged_events("rest")
     engine = executor.start(predictor_for(model_server.http_port, model_server.grpc_port, recording_receiver.url))
     drain_model_counters(model_server)
-    answers, ours = replay(engine, exchanges)
+    replayed = replay(engine.url, exchanges)
 
-    problems = [p for exchange, answer in zip(exchanges, answers, strict=True) for p in exchange_problems(exchange, answer)]
+    problems = [p for r in replayed for p in exchange_problems(r)]
     received = recording_receiver.wait_for(len(recorded_events))
     assert len(recording_receiver.settle()) == len(recorded_events), "no event more than recorded"
-
-    client_body = {(dict(a.headers)["Seldon-Puid"]): a.body for a, e in zip(answers, exchanges, strict=True)}
-    recorded_puid = {
-        e["response_headers"]["Seldon-Puid"]: dict(a.headers)["Seldon-Puid"] for a, e in zip(answers, exchanges, strict=True)
-    }
-    recorded_puid.update(ours)
-    for want in recorded_events:
-        puid = recorded_puid.get(want.request_id, want.request_id)
-        matching = [r for r in received if r.header("Ce-Requestid") == puid and r.header("Ce-Type") == want.header("Ce-Type")]
-        if len(matching) != 1:
-            problems.append(f"{want.name}: {len(matching)} events of this type for puid {puid}, expected 1")
-            continue
-        problems += event_problems(matching[0], want, puid, client_body.get(puid) if want.kind == "response" else None)
-    assert problems == []
+    problems += event_match_problems(replayed, recorded_events, received)
+    assert problems == [], "\n".join(problems)
