@@ -42,6 +42,14 @@ from smoke_tests.target import Limits, Target
 log = logging.getLogger(__name__)
 
 DEV_STACK_FILE = REPO_ROOT / "stacks" / "Pulumi.dev.yaml"
+# short waits on one machine: a request without a response is no_response after 5 s (not 120), a feedback without
+# the prediction's puid is joined by fingerprint after 3 s (not 60), the sweep runs every second
+LOCAL_INDEXER_SETTINGS = {
+    "batch_wait_s": 0.2,
+    "no_response_after_s": 5.0,
+    "feedback_join_delay_s": 3.0,
+    "sweep_interval_s": 1.0,
+}
 SELDON_VERSION_KEY = "seldon:version"
 
 
@@ -123,7 +131,7 @@ class LoopStack:
             dead_letter_topic=names.dead_letter_topic,
             group_id=names.group_id,
             streaming_deployments=STREAMING_DEPLOYMENT,
-            **(indexer_settings or {"batch_wait_s": 0.2}),
+            **(indexer_settings or LOCAL_INDEXER_SETTINGS),
         )
         servers.append(Tracked(self.indexer, self.run_dir))
         self.seldon_version = seldon_version or stack_seldon_version()
