@@ -3,8 +3,9 @@
 1. start the loop stack (Kafka, OpenSearch, S3, the text classifier under seldon-core-microservice, the
    collector, the indexer, and in front of the model an executor in REST/gRPC mode and one in Kafka mode: the
    local engine, or a real executor binary with DEVSTACK_EXECUTOR_BIN);
-2. send real traffic through them: real-time predictions of held-out comments from the shipped data set, ground
-   truth (the data set's label, with the prediction's Seldon-Puid) for a share of them, a few bad requests (the
+2. send real traffic through them: real-time predictions of held-out comments from the shipped data set over REST
+   and gRPC, ground truth (the data set's label, with the prediction's Seldon-Puid) for a share of the REST ones,
+   a few bad requests (the
    model refuses them; the pipeline marks their documents with an outcome), streaming messages on the input topic
    (answers checked on the output topic, keys kept), and a batch of a few thousand comments through the real
    `seldon-batch-processor` with the WorkflowTemplate's steps;
@@ -54,6 +55,7 @@ from devstack.runtime.errors import DevstackError
 from devstack.runtime.paths import REPO_ROOT
 from devstack.servers.batch import BatchJob, ObjectStoreConfig, run_batch
 from devstack.stack import pid_alive, read_state
+from smoke_tests import seldon_grpc
 from smoke_tests.sinks import TopicReader
 from smoke_tests.traffic import PUID_HEADER, RestClient, produce_streaming
 
@@ -66,6 +68,7 @@ class DemoSizes:
     realtime: int = 600
     streaming: int = 300
     batch: int = 3000
+    grpc: int = 60  # real-time predictions over gRPC (captured as protobuf, indexed with transport grpc)
     bad: int = 4  # requests the model refuses (they get an outcome in the index)
     feedback_share: float = 0.4  # share of the real-time requests that get ground truth
     workers: int = 4
@@ -78,6 +81,7 @@ class DemoSizes:
                 ("realtime", self.realtime, 1),
                 ("batch", self.batch, 1),
                 ("streaming", self.streaming, 0),
+                ("grpc", self.grpc, 0),
                 ("bad", self.bad, 0),
             )
             if value < low
@@ -147,6 +151,36 @@ def send_realtime(loop: LoopStack, sizes: DemoSizes, rows: list[tuple[str, int]]
     sent.events[("realtime", "request")] += sizes.realtime
     sent.events[("realtime", "response")] += sizes.realtime
     sent.events[("realtime", "feedback")] += len(sent.feedback)
+
+
+def send_grpc(loop: LoopStack, sizes: DemoSizes, rows: list[tuple[str, int]], sent: Sent, console: Console) -> None:
+    """Real-time predictions over gRPC (the Seldon service): the executor logs them as protobuf events."""
+    if sizes.grpc == 0:
+        return
+    if not loop.engine.serves_grpc:
+        sent.notes.append(f"gRPC: not sent; the Seldon {loop.seldon_version} executor opens no gRPC port with REST")
+        return
+    run = uuid.uuid4().hex[:8]
+    done = 0
+    lock = threading.Lock()
+
+    def one(i: int, text: str) -> None:
+        nonlocal done
+        puid = f"demo-{run}-grpc-{i}"
+        answer = seldon_grpc.predict(loop.engine.grpc_address, text, puid, timeout=30)
+        if answer.puid != puid:
+            raise DevstackError(f"the executor answered gRPC {puid} with seldon-puid {answer.puid!r}")
+        with lock:
+            done += 1
+            console.progress("grpc", f"gRPC: {done}/{sizes.grpc} predictions answered")
+
+    rows = _cycle(rows, sizes.grpc)
+    in_parallel(sizes.workers, [lambda i=i, text=text: one(i, text) for i, (text, _label) in enumerate(rows)])
+    console.progress("grpc", f"gRPC: {done}/{sizes.grpc} predictions answered", final=True)
+    sent.requests["realtime"] += sizes.grpc
+    sent.grpc += sizes.grpc
+    sent.events[("realtime", "request")] += sizes.grpc
+    sent.events[("realtime", "response")] += sizes.grpc
 
 
 # (what is wrong, body): the model answers 400 to each; the engine logs the request and no response
@@ -291,7 +325,13 @@ def warm_up(loop: LoopStack, console: Console, timeout: float = 120.0) -> None:
 # ---------------------------------------------------------------------------------------------- run
 
 
-def run(sizes: DemoSizes, keep: bool = False, out: TextIO = sys.stdout, verbose: bool = False) -> int:
+def run(
+    sizes: DemoSizes,
+    keep: bool = False,
+    out: TextIO = sys.stdout,
+    verbose: bool = False,
+    seldon_version: str | None = None,
+) -> int:
     console = Console(out)
     if not verbose:  # the progress lines say what happens; server logs stay in the run folder
         logging.getLogger("devstack").setLevel(logging.WARNING)
@@ -304,7 +344,7 @@ def run(sizes: DemoSizes, keep: bool = False, out: TextIO = sys.stdout, verbose:
         console.say(
             f"data: {len(held_out)} held-out and {len(train)} training comments from {DATA.relative_to(REPO_ROOT)}"
         )
-        loop = LoopStack()
+        loop = LoopStack(seldon_version=seldon_version)
         console.say(
             f"starting the loop stack in {loop.run_dir} (first run downloads and builds; later runs reuse the cache)"
         )
@@ -316,6 +356,7 @@ def run(sizes: DemoSizes, keep: bool = False, out: TextIO = sys.stdout, verbose:
         deadline = time.monotonic() + sizes.timeout_s
         for phase, send, rows in (
             ("real-time", send_realtime, held_out),
+            ("gRPC", send_grpc, held_out),
             ("bad requests", send_bad_requests, held_out),
             ("streaming", send_streaming, held_out),
             ("batch", send_batch, held_out + train),

@@ -37,6 +37,7 @@ class Sent:
     sent_at: dict[str, float] = field(default_factory=dict)  # sampled request id -> wall time its answer was logged
     batch_id: str = ""
     bad: dict[str, tuple[str, int]] = field(default_factory=dict)  # request id -> (what is wrong, HTTP status)
+    grpc: int = 0  # of the real-time requests, those sent over gRPC
     streaming_answers: int = 0  # answers on the output topic with the keys we sent
     streaming_keys_kept: int = 0  # distinct sent keys among them
     notes: list[str] = field(default_factory=list)
@@ -125,6 +126,7 @@ def index_counts(search_url: str) -> dict[str, Any]:
                 "terms": {"field": "mode", "size": 10},
                 "aggs": {"label": {"terms": {"field": "predicted_label", "size": 10}}},
             },
+            "transport": {"terms": {"field": "transport", "size": 10}},
             "with_truth": {
                 "filter": {"exists": {"field": "truth"}},
                 "aggs": {"correct": {"terms": {"field": "correct"}}},
@@ -281,6 +283,11 @@ def report(
     lines.append(f"dead-lettered: {dead}")
     truth_docs = aggs.get("with_truth", {}).get("doc_count", 0)
     ok = ok and dead == 0 and not sent.failures and truth_docs == len(sent.feedback)  # ground truth lost counts too
+    transports = _buckets(aggs.get("transport", {}))
+    if sent.grpc:
+        ok = ok and transports.get("grpc", 0) == sent.grpc
+    lines.append("transport: " + (", ".join(f"{name} {n}" for name, n in sorted(transports.items())) or "-")
+                 + f" (gRPC sent {sent.grpc})")  # fmt: skip
     if sent.requests.get("streaming"):
         kept = sent.streaming_answers == sent.requests["streaming"] == sent.streaming_keys_kept
         ok = ok and kept
