@@ -180,36 +180,24 @@ class LoopStack:
                 )
         model, collector_url = self.model, self.collector.url
 
-        def predictor(definition: Any) -> Any:
-            return lambda: definition.local_predictor(
-                HOST, model.server.http_port, model.server.grpc_port, logger_url=collector_url
+        def engine(name: str, definition: Any) -> EngineServer:
+            return EngineServer(
+                self.run_dir,
+                name=name,
+                predictor=lambda: definition.local_predictor(
+                    HOST, model.server.http_port, model.server.grpc_port, logger_url=collector_url
+                ),
+                deployment=definition.deployment,
+                namespace=definition.namespace,
+                predictor_name=definition.predictor["name"],
+                server_type=definition.server_type,
+                transport=definition.transport,
+                protocol=definition.protocol,
+                env=definition.env,
+                seldon_version=self.seldon_version,
             )
 
-        common = {"seldon_version": self.seldon_version, "namespace": realtime.namespace}
-        rest = EngineServer(
-            self.run_dir,
-            name="engine",
-            predictor=predictor(realtime),
-            deployment=realtime.deployment,
-            predictor_name=realtime.predictor["name"],
-            transport=realtime.transport,
-            protocol=realtime.protocol,
-            env=realtime.env,
-            **common,
-        )
-        kafka = EngineServer(
-            self.run_dir,
-            name="engine-kafka",
-            predictor=predictor(streaming),
-            deployment=streaming.deployment,
-            predictor_name=streaming.predictor["name"],
-            server_type=streaming.server_type,
-            transport=streaming.transport,
-            protocol=streaming.protocol,
-            env=streaming.env,
-            **common,
-        )
-        return rest, kafka
+        return engine("engine", realtime), engine("engine-kafka", streaming)
 
     @property
     def rest_url(self) -> str:

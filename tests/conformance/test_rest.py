@@ -126,23 +126,23 @@ def drain_model_counters(model: ModelServer) -> None:
     requests.post(f"{model.url}/api/v1.0/feedback", json=body, timeout=30).raise_for_status()
 
 
-def event_match_problems(
-    replayed: list[Replayed], recorded_events: list[LoggedEvent], received: list[Received]
-) -> list[str]:
-    """Each recorded event has exactly one counterpart (same type, the puid this run used in its place)."""
+def counterparts(
+    replayed: list[Replayed], recorded: list[LoggedEvent], received: list[Received], problems: list[str]
+) -> list[tuple[LoggedEvent, str, Received]]:
+    """(recorded event, the puid this run used in its place, our event of that type and puid) for every recorded
+    event that has exactly one counterpart; a missing or doubled one is added to `problems`."""
     ours = {r.recorded_puid: r.puid for r in replayed}
-    client_body = {r.puid: r.answer.body for r in replayed if r.exchange["path"].endswith("/predictions")}
-    problems = []
-    for want in recorded_events:
+    found = []
+    for want in recorded:
         puid = ours.get(want.request_id, want.request_id)
         matching = [
             r for r in received if r.header("Ce-Requestid") == puid and r.header("Ce-Type") == want.header("Ce-Type")
         ]
-        if len(matching) != 1:
+        if len(matching) == 1:
+            found.append((want, puid, matching[0]))
+        else:
             problems.append(f"{want.name}: {len(matching)} events of this type for puid {puid}, expected 1")
-            continue
-        problems += event_problems(matching[0], want, puid, client_body.get(puid) if want.kind == "response" else None)
-    return problems
+    return found
 
 
 def test_recorded_rest_exchanges_give_the_recorded_answers_and_events(
@@ -157,5 +157,7 @@ def test_recorded_rest_exchanges_give_the_recorded_answers_and_events(
     problems = [p for r in replayed for p in exchange_problems(r)]
     received = recording_receiver.wait_for(len(recorded_events))
     assert len(recording_receiver.settle()) == len(recorded_events), "no event more than recorded"
-    problems += event_match_problems(replayed, recorded_events, received)
+    client_body = {r.puid: r.answer.body for r in replayed if r.exchange["path"].endswith("/predictions")}
+    for want, puid, got in counterparts(replayed, recorded_events, received, problems):
+        problems += event_problems(got, want, puid, client_body.get(puid) if want.kind == "response" else None)
     assert problems == [], "\n".join(problems)

@@ -17,13 +17,20 @@ from __future__ import annotations
 import pytest
 import requests
 
+from devstack.servers.engine import EngineServer
 from tests.conformance.compare import header_problems
 from tests.conformance.conftest import Executor
 from tests.conformance.recorded import load, logged_events, version_folders, version_of
-from tests.conformance.test_rest import Replayed, replay
+from tests.conformance.test_rest import Replayed, counterparts, replay
 from tests.fixtures.engine import FakeModel, RecordingReceiver, predictor_for
 
 pytestmark = pytest.mark.integration
+
+
+def start(executor: Executor, model: FakeModel, receiver: RecordingReceiver, version: str) -> EngineServer:
+    """The executor as `version`, in front of the fake model (REST and gRPC ports: the one fake), logging to
+    the receiver."""
+    return executor.start(predictor_for(model.port, model.port, receiver.url), seldon_version=version)
 
 
 def exchange_problems(done: Replayed) -> list[str]:
@@ -48,9 +55,7 @@ def test_each_version_answers_and_logs_as_recorded(
     folder: str, executor: Executor, fake_model: FakeModel, recording_receiver: RecordingReceiver
 ) -> None:
     version = version_of(folder)
-    engine = executor.start(
-        predictor_for(fake_model.port, fake_model.port, recording_receiver.url), seldon_version=version
-    )
+    engine = start(executor, fake_model, recording_receiver, version)
     replayed = replay(engine.url, load(f"versions/{folder}/client-exchanges.json"))
     problems = [p for done in replayed for p in exchange_problems(done)]
 
@@ -59,16 +64,7 @@ def test_each_version_answers_and_logs_as_recorded(
     received = recording_receiver.settle()
     if len(received) != len(recorded):
         problems.append(f"{len(received)} events logged, the {version} executor logged {len(recorded)}")
-    ours = {done.recorded_puid: done.puid for done in replayed}
-    for want in recorded:
-        puid = ours.get(want.request_id, want.request_id)
-        matching = [
-            r for r in received if r.header("Ce-Requestid") == puid and r.header("Ce-Type") == want.header("Ce-Type")
-        ]
-        if len(matching) != 1:
-            problems.append(f"{want.name}: {len(matching)} events for puid {puid}, expected 1")
-            continue
-        got = matching[0]
+    for want, puid, got in counterparts(replayed, recorded, received, problems):
         problems += header_problems(got.headers, want.headers, want.name, puid=puid)
         if (got.method, got.path, got.body) != (want.method, want.path, want.body):
             problems.append(f"{want.name}: {got.method} {got.path} {got.body!r} != recorded {want.body!r}")
@@ -84,9 +80,7 @@ def test_skip_logging_is_honoured_from_1_13(
     folder: str, executor: Executor, fake_model: FakeModel, recording_receiver: RecordingReceiver
 ) -> None:
     version = version_of(folder)
-    engine = executor.start(
-        predictor_for(fake_model.port, fake_model.port, recording_receiver.url), seldon_version=version
-    )
+    engine = start(executor, fake_model, recording_receiver, version)
     answer = requests.post(
         f"{engine.url}/api/v1.0/predictions",
         data=b'{"data": {"ndarray": ["skip me"]}}',
