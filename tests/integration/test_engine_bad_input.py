@@ -4,9 +4,9 @@ What: the local engine (python -m devstack.engine) in front of the real model mi
 go down and come back, the fake model), logging to a recording receiver.
 Wait: each engine's /ready (or /live when its model is down on purpose); events until the receiver has them.
 Assert: invalid JSON gets the model's 400 with its reason, a request event and no response event; an oversized body
-413 naming the limit and no event; an unknown path 404; a model that is down 503 (gRPC UNAVAILABLE) with the reason
-and readiness false saying why; a logger that is down costs nothing but counted send errors; after each, the engine
-answers the next good request.
+413 naming the limit and no event; an unknown path 404; in Kafka mode a refused message no output, counted; a
+model that is down 503 (gRPC UNAVAILABLE) with the reason and readiness false saying why; a logger that is down
+costs nothing but counted send errors; after each, the engine answers the next good request.
 Cleanup: the engines fixture stops every engine; the receiver and fake model stop in their fixtures.
 """
 
@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import grpc
 import pytest
 import requests
+from confluent_kafka import Consumer, Producer
 
 from devstack.runtime.ports import free_port
 from devstack.servers.engine import EngineServer
+from devstack.servers.kafka import KafkaServer
 from devstack.servers.model import ModelServer
 from smoke_tests import seldon_grpc
 from tests.fixtures.engine import Engines, FakeModel, Received, RecordingReceiver, predictor_for
@@ -129,3 +132,44 @@ def test_a_logger_that_is_down_costs_only_counted_send_errors(engines: Engines, 
     assert engine.metric("seldon_engine_logger_send_errors_total", sink="http", kind="request") == 3
     assert engine.metric("seldon_engine_logger_send_errors_total", sink="http", kind="response") == 3
     assert engine.metric("seldon_engine_logger_sent_total") == 0
+
+
+def test_a_failed_kafka_mode_prediction_produces_nothing_and_is_counted(
+    engines: Engines, model_server: ModelServer, kafka: KafkaServer, recording_receiver: RecordingReceiver
+) -> None:
+    token = uuid.uuid4().hex[:6]
+    in_topic, out_topic = f"engine-{token}-in", f"engine-{token}-out"
+    kafka.create_topics([in_topic, out_topic])
+    engine = engines.start(
+        predictor_for(model_server.http_port, model_server.grpc_port, recording_receiver.url),
+        deployment="text-classifier-streaming",
+        server_type="kafka",
+        env={"KAFKA_BROKER": kafka.bootstrap, "KAFKA_INPUT_TOPIC": in_topic, "KAFKA_OUTPUT_TOPIC": out_topic},
+    )
+    producer = Producer({"bootstrap.servers": kafka.bootstrap})
+    for key, value in (("good-1", GOOD), ("broken-1", b'{"data": {"ndarray": ["broken"'), ("good-2", GOOD)):
+        producer.produce(in_topic, key=key.encode(), value=value, headers=[("Seldon-Puid", key.encode())])
+    assert producer.flush(30) == 0
+    consumer = Consumer(
+        {"bootstrap.servers": kafka.bootstrap, "group.id": f"t-{token}", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([out_topic])
+    keys: list[str] = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(keys) < 2:
+            keys += [(m.key() or b"").decode() for m in consumer.consume(10, timeout=0.5) if m.error() is None]
+        keys += [(m.key() or b"").decode() for m in consumer.consume(10, timeout=2.0) if m.error() is None]
+    finally:
+        consumer.close()
+    assert sorted(keys) == ["good-1", "good-2"], "the refused message produces no output"
+    assert engine.metric("seldon_engine_kafka_failures_total", reason="model_400") == 1
+    assert engine.metric("seldon_engine_kafka_messages_total", outcome="answered") == 2
+    events = recording_receiver.wait_for(5)
+    assert sorted((e.header("Ce-Requestid"), event_types([e])[0]) for e in events) == [
+        ("broken-1", "request"),
+        ("good-1", "request"),
+        ("good-1", "response"),
+        ("good-2", "request"),
+        ("good-2", "response"),
+    ]
