@@ -68,7 +68,7 @@ def kafka_engine(
     kafka.create_topics(list(topics))
     executor.start(
         predictor_for(model_server.http_port, model_server.grpc_port, receiver.url),
-        deployment="text-classifier-streaming",
+        deployment=f"streaming-{token}",  # its own consumer group: <predictor>.<sdep>.<namespace>
         server_type="kafka",
         env={"KAFKA_BROKER": kafka.bootstrap, "KAFKA_INPUT_TOPIC": topics[0], "KAFKA_OUTPUT_TOPIC": topics[1]},
     )

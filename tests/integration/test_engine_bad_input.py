@@ -142,7 +142,7 @@ def test_a_failed_kafka_mode_prediction_produces_nothing_and_is_counted(
     kafka.create_topics([in_topic, out_topic])
     engine = engines.start(
         predictor_for(model_server.http_port, model_server.grpc_port, recording_receiver.url),
-        deployment="text-classifier-streaming",
+        deployment=f"streaming-{token}",  # its own consumer group: <predictor>.<sdep>.<namespace>
         server_type="kafka",
         env={"KAFKA_BROKER": kafka.bootstrap, "KAFKA_INPUT_TOPIC": in_topic, "KAFKA_OUTPUT_TOPIC": out_topic},
     )
