@@ -183,10 +183,12 @@ def send_grpc(loop: LoopStack, sizes: DemoSizes, rows: list[tuple[str, int]], se
     sent.events[("realtime", "response")] += sizes.grpc
 
 
-# (what is wrong, body): the model answers 400 to each; the engine logs the request and no response
+# (what is wrong, body): valid JSON the model answers 400 to; the executor logs the request and no response, so
+# the indexer marks the document `outcome: no_response`. (Invalid JSON would be refused by the collector itself,
+# counted as `invalid_json`, and never reach an index: docs/feedback-pipeline.md.)
 BAD_REQUESTS = (
-    ("invalid JSON", b'{"data": {"ndarray": ["broken"'),
     ("a number instead of a text", b'{"data": {"ndarray": [42]}}'),
+    ("an empty ndarray", b'{"data": {"ndarray": []}}'),
 )
 
 

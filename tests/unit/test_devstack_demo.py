@@ -152,13 +152,13 @@ def test_ground_truth_goes_to_exactly_the_configured_share(share: float, expecte
 
 def test_refused_requests_are_reported_apart_and_need_an_outcome(tmp_path: Path) -> None:
     sent = _sent()
-    sent.bad = {"demo-bad-x-0": ("invalid JSON", 400), "demo-bad-x-1": ("a number instead of a text", 400)}
+    sent.bad = {"demo-bad-x-0": ("an empty ndarray", 400), "demo-bad-x-1": ("a number instead of a text", 400)}
     kafka = Counter(dict(sent.events))
     kafka[("bad", "request")] = 2
     counts = _counts({"realtime": 6, "batch": 4}, {"realtime": 6, "batch": 4}, 2)
     docs = [{"request_id": rid, "outcome": "no_response"} for rid in sent.bad]
     text, ok = report(_loop(tmp_path), sent, counts, kafka, 0, FreshnessWatch("http://127.0.0.1:9", sent), docs)
-    assert ok and "bad requests: 2 sent (1 a number instead of a text, 1 invalid JSON), answered 400 x2" in text
+    assert ok and "bad requests: 2 sent (1 a number instead of a text, 1 an empty ndarray), answered 400 x2" in text
     assert "2 request and 0 response events; in the index: 2 documents, outcome no_response 2" in text
     _, ok = report(_loop(tmp_path), sent, counts, kafka, 0, FreshnessWatch("http://127.0.0.1:9", sent), docs[:1])
     assert not ok, "a refused request without its document is a loss"
