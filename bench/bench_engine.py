@@ -62,7 +62,7 @@ class Latencies:
 
 
 def texts() -> list[str]:
-    return [row.text for row in read_labelled_csv(BUILD_CONTEXT / "data" / "comments.csv")]
+    return [text for text, _label in read_labelled_csv(BUILD_CONTEXT / "data" / "comments.csv")]
 
 
 def load(url: str, comments: list[str], requests_n: int, seconds: float, concurrency: int, into: Latencies) -> None:
