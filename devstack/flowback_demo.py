@@ -1,6 +1,7 @@
 """The flow back end to end on the local stack, with the numbers: `python -m devstack.flowback_demo`.
 
-1. start the loop stack (Kafka, OpenSearch, s3proxy, the model under seldon-core-microservice, collector, indexer);
+1. start the loop stack (Kafka, OpenSearch, s3proxy, the model under seldon-core-microservice behind the executor
+   engine, collector, indexer);
 2. shift: `--rows` real-time predictions of post-shift traffic (`--shift` astroturf the shipped model keeps, the
    rest shipped training comments) on the main predictor, every one with ground truth, captured as the executor
    logs them (Ce-Endpoint = predictor);
@@ -11,8 +12,9 @@
 5. `compare` main and canary from the index, then `promote`.
 
 Exit code 0 only when the candidate passed the rule and beat the serving model on the canary's post-shift traffic.
-The executor is not part of the local stack (docs/executor.md): like `make demo`, this posts each real request and
-answer to the collector in the executor's format. Ctrl-C stops everything; `--keep` leaves the stack running.
+Both predictors run behind the local executor engine (devstack/engine; a real binary with DEVSTACK_EXECUTOR_BIN),
+the canary's defined by the text-classifier chart rendered with its canary on, so Ce-Endpoint names the predictor
+and latency is the executor's. Ctrl-C stops everything; `--keep` leaves the stack running (the canary stops).
 """
 
 from __future__ import annotations
@@ -32,15 +34,17 @@ from typing import Any, TextIO
 
 import requests
 
-from devstack.demo import _feedback_body, _refuse_if_a_stack_runs, _with_puid, in_parallel, load_comments
+from devstack.demo import _refuse_if_a_stack_runs, in_parallel, load_comments
 from devstack.flowback_traffic import drifted_feedback
 from devstack.loop import LoopStack
 from devstack.names import DEPLOYMENT, PREDICTOR
 from devstack.runtime.errors import DevstackError
 from devstack.runtime.paths import REPO_ROOT
+from devstack.runtime.ports import HOST
+from devstack.servers.engine import EngineServer
 from devstack.servers.model import ModelServer, model_python, trained_artifacts
-from smoke_tests.executor_events import CollectorClient, Deployment
 from smoke_tests.traffic import RestClient
+from tools.helm import executor_definition
 
 BUCKET = "flowback"
 CANARY = "canary"
@@ -91,28 +95,44 @@ class Flowback:
         return json.loads(done.stdout)
 
 
-def send(
-    urls: dict[str, str], collector: CollectorClient, rows: list[tuple[str, int]], route: Any, run: str, phase: str
-) -> dict[str, int]:
-    """Predict every row on the predictor `route(i)` names, log request, response and ground truth as its executor
-    would; the number of requests per predictor."""
+def send(urls: dict[str, str], rows: list[tuple[str, int]], route: Any, run: str, phase: str) -> dict[str, int]:
+    """Predict every row through the executor of the predictor `route(i)` names and send its ground truth there
+    (the executor logs request, response and feedback to the collector); the number of requests per predictor."""
     clients = {name: RestClient(url, timeout=60) for name, url in urls.items()}
     sent = dict.fromkeys(urls, 0)
     lock = threading.Lock()
 
     def one(i: int, text: str, label: int) -> None:
         predictor = route(i)
-        deployment = Deployment(name=DEPLOYMENT, predictor=predictor)
-        puid = f"flowback-{run}-{phase}-{i}"
-        prediction = clients[predictor].predict(text, puid)
-        collector.send("request", puid, prediction.request, deployment)
-        collector.send("response", puid, _with_puid(prediction.response, puid), deployment)
-        collector.send("feedback", puid, _feedback_body(prediction, label), deployment)
+        prediction = clients[predictor].predict(text, f"flowback-{run}-{phase}-{i}")
+        clients[predictor].feedback(prediction, truth=label)
         with lock:
             sent[predictor] += 1
 
     in_parallel(WORKERS, [lambda i=i, row=row: one(i, *row) for i, row in enumerate(rows)])
     return sent
+
+
+def canary_engine(loop: LoopStack, model: ModelServer, version: str, percent: int) -> EngineServer:
+    """The canary predictor's executor, defined by the text-classifier chart rendered with the canary on (as for a
+    cluster), in front of the canary's model server and logging to the local collector."""
+    values = {"canary": {"enabled": True, "predictorName": CANARY, "traffic": percent, "modelVersion": version}}
+    definition = executor_definition(values, predictor_name=CANARY)
+    return EngineServer(
+        loop.run_dir,
+        name="engine-canary",
+        predictor=lambda: definition.local_predictor(
+            HOST, model.http_port, model.grpc_port, logger_url=loop.collector.url
+        ),
+        deployment=definition.deployment,
+        namespace=definition.namespace,
+        predictor_name=CANARY,
+        server_type=definition.server_type,
+        transport=definition.transport,
+        protocol=definition.protocol,
+        env=definition.env,
+        seldon_version=loop.seldon_version,
+    )
 
 
 def wait_indexed(search_url: str, index: str, prefix: str, expected: int, timeout: float = INDEX_TIMEOUT_S) -> int:
@@ -177,19 +197,19 @@ def run(rows: int, shift: float, canary_percent: int, feedback_weight: float, ke
     _refuse_if_a_stack_runs()
     loop = LoopStack()
     canary: ModelServer | None = None
+    engine: EngineServer | None = None
     try:
         out.write(f"starting the loop stack in {loop.run_dir}\n")
         loop.start()
         loop.s3.create_buckets([BUCKET])
         flowback = Flowback(loop)
-        collector = CollectorClient(loop.collector.url)
         run_id = uuid.uuid4().hex[:8]
         _, train_rows = load_comments()
 
         shifted = drifted_feedback(train_rows, rows, shift, seed=1)
         start = datetime.now(UTC)
         out.write(f"shift: {rows} predictions ({shift:.0%} astroturf) on the main predictor, all with ground truth\n")
-        send({PREDICTOR: loop.model.url}, collector, shifted, lambda i: PREDICTOR, run_id, "shift")
+        send({PREDICTOR: loop.rest_url}, shifted, lambda i: PREDICTOR, run_id, "shift")
         wait_indexed(loop.search.url, loop.names.index, f"flowback-{run_id}-shift-", rows)
         end = datetime.now(UTC)
 
@@ -215,13 +235,12 @@ def run(rows: int, shift: float, canary_percent: int, feedback_weight: float, ke
         canary_dir = loop.run_dir / "canary-model"
         flowback("fetch-model", "--version", trained["version"], "--dest", str(canary_dir))
         canary = ModelServer(loop.run_dir, artifacts=canary_dir, predictor=CANARY).start()
+        engine = canary_engine(loop, canary, trained["version"], canary_percent).start()
         fresh = drifted_feedback(train_rows, rows, shift, seed=2)
         canary_start = datetime.now(UTC)
         out.write(f"canary: {rows} fresh post-shift predictions, {canary_percent} % to the canary\n")
-        urls = {PREDICTOR: loop.model.url, CANARY: canary.url}
-        split = send(
-            urls, collector, fresh, lambda i: CANARY if in_canary(i, canary_percent) else PREDICTOR, run_id, "canary"
-        )
+        urls = {PREDICTOR: loop.rest_url, CANARY: engine.url}
+        split = send(urls, fresh, lambda i: CANARY if in_canary(i, canary_percent) else PREDICTOR, run_id, "canary")
         wait_indexed(loop.search.url, loop.names.index, f"flowback-{run_id}-canary-", rows)
         compared = flowback(
             "compare", "--deployment", DEPLOYMENT, "--start", _iso(canary_start), "--end", _iso(datetime.now(UTC))
@@ -244,6 +263,8 @@ def run(rows: int, shift: float, canary_percent: int, feedback_weight: float, ke
         keep = False
         return 130
     finally:
+        if engine is not None:
+            engine.stop()  # first: its queued events reach the collector before the stack stops
         if canary is not None:
             canary.stop()
         if not keep:

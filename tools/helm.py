@@ -267,10 +267,15 @@ def executor_definition(
     values_files: Sequence[Path] = (),
     release: str = "text-classifier",
     namespace: str = DEFAULT_NAMESPACE,
+    predictor_name: str | None = None,
 ) -> ExecutorDefinition:
-    """Render the text-classifier chart and read the executor's definition from its SeldonDeployment."""
+    """Render the text-classifier chart and read the executor's definition from its SeldonDeployment: of the first
+    predictor, or of the one named `predictor_name` (a canary)."""
     sdep = find_object(render_chart("text-classifier", values, values_files, release, namespace), "SeldonDeployment")
-    predictor = sdep["spec"]["predictors"][0]
+    predictors = {p["name"]: p for p in sdep["spec"]["predictors"]}
+    if predictor_name is not None and predictor_name not in predictors:
+        raise DevstackError(f"the SeldonDeployment has no predictor {predictor_name!r}, only {sorted(predictors)}")
+    predictor = predictors[predictor_name] if predictor_name else sdep["spec"]["predictors"][0]
     container = predictor["componentSpecs"][0]["spec"]["containers"][0]
     ports = {port["name"]: port["containerPort"] for port in container.get("ports", [])}
     env: dict[str, str] = {}
