@@ -19,9 +19,7 @@ def astroturf_text(rng: random.Random) -> str:
     )
 
 
-def drifted_feedback(
-    stationary: list[tuple[str, int]], size: int, share: float, seed: int
-) -> list[tuple[str, int]]:
+def drifted_feedback(stationary: list[tuple[str, int]], size: int, share: float, seed: int) -> list[tuple[str, int]]:
     """`size` (text, label) rows after the shift: each astroturf (label 1) with probability `share`, else a
     stationary row (drawn without replacement while they last)."""
     rng = random.Random(seed)
