@@ -257,3 +257,26 @@ def test_the_html_report_is_self_contained_and_escapes_what_it_shows():
     page = render(report)
     assert "<script>" not in page and "m&lt;script&gt;" in page and "a &lt; b" in page
     assert page.count("<svg") == 2 and "http" not in page.replace("http-equiv", "")
+
+
+def test_a_refused_run_is_counted_in_the_metrics_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from feedback.flowback.__main__ import main
+
+    path = tmp_path / "flowback.prom"
+    monkeypatch.setenv("FLOWBACK_METRICS_FILE", str(path))
+    argv = ["export", "--start", "yesterday", "--end", "2026-12-02T00:00:00Z", "--deployment", "d"]
+    assert main(argv) == 1
+    assert 'flowback_runs_total{command="export",outcome="refused"} 1.0' in path.read_text()
+
+
+def test_an_export_counts_its_rows_and_every_skip_reason() -> None:
+    from feedback.flowback.metrics import RunMetrics
+
+    metrics = RunMetrics()
+    skipped = {"no_text": 2, "unknown_label": 1, "sampled_out": 0}
+    metrics.record("export", None, {"written": True, "counts": {"rows": 62, "skipped": skipped}})
+    metrics.record("export", None, {"written": False, "counts": {"rows": 62, "skipped": skipped}})  # already there
+    value = metrics.registry.get_sample_value
+    assert value("flowback_export_rows_total") == 62
+    assert value("flowback_export_skipped_total", {"reason": "no_text"}) == 2
+    assert value("flowback_runs_total", {"command": "export", "outcome": "ok"}) == 2

@@ -20,6 +20,7 @@ from feedback.flowback import aliases, dataset, evaluation, settings, training
 from feedback.flowback.compare import compare
 from feedback.flowback.errors import FlowbackError
 from feedback.flowback.export import ExportRequest, export, parse_time
+from feedback.flowback.metrics import RunMetrics
 from feedback.flowback.promotion import PromotionRule
 from feedback.flowback.registry import Registry
 from feedback.flowback.store import ObjectStore
@@ -229,11 +230,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     args = _parser().parse_args(argv)
+    metrics = RunMetrics()
     try:
         result = run(args)
     except (FlowbackError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        metrics.record(args.command, "settings_error" if isinstance(exc, SettingsError) else "refused", None)
+        metrics.write()
         return 1
+    metrics.record(args.command, None, result)
+    metrics.write()
     print(json.dumps(result, indent=2, sort_keys=True))
     return 0
 
