@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import math
 from typing import Any
 
@@ -31,7 +32,7 @@ def _pct(value: float) -> str:
 def _interval_chart(entries: list[tuple[str, float, float, float, str]]) -> str:
     """Horizontal interval bars on a 0-100 % axis: (label, low, point, high, colour) per row."""
     height = ROW_HEIGHT * len(entries) + 24
-    left, right = 90, WIDTH - 10
+    left, right = 90, WIDTH - 24  # room for the last tick's label
     scale = right - left
 
     def x(value: float) -> float:
@@ -64,7 +65,7 @@ def _set_section(name: str, data: dict[str, Any], confidence: float) -> str:
         rows.append(
             f"<tr><td>{role}</td><td class=n>{m['rows']}</td><td class=n>{m['correct']}</td>"
             f"<td class=n>{_pct(m['accuracy'])}</td><td class=n>{_pct(m['low'])} to {_pct(m['high'])}</td>"
-            f"<td class=n>{m['f1_macro'] if not math.isnan(m['f1_macro']) else 'n/a'}</td></tr>"
+            f"<td class=n>{'n/a' if math.isnan(m['f1_macro']) else format(m['f1_macro'], '.3f')}</td></tr>"
         )
     d = data["difference"]
     chart = _interval_chart(
@@ -106,5 +107,5 @@ def render(report: dict[str, Any]) -> str:
         f"<p>dataset <code>{_e(dataset['prefix'])}</code> (hash <code>{_e(str(dataset['content_hash'])[:16])}</code>), "
         f"{_e(time_range.get('start', '?'))} to {_e(time_range.get('end', '?'))}; source model versions "
         f"{_e(', '.join(f'{k}: {v}' for k, v in (dataset.get('source_model_versions') or {}).items()))}</p>"
-        f"{sections}<h2>rule</h2><pre>{_e(report['rule'])}</pre></body></html>\n"
+        f"{sections}<h2>rule</h2><pre>{_e(json.dumps(report['rule'], indent=2, sort_keys=True))}</pre></body></html>\n"
     )
