@@ -18,7 +18,7 @@ import pulumi
 from infra import config
 from infra.batch import BatchWorkflow, BatchWorkflowArgs
 from infra.charts import KafkaClient
-from infra.classifier import Classifier, ClassifierArgs, streaming_deployments
+from infra.classifier import CanaryRegistry, Classifier, ClassifierArgs, streaming_deployments
 from infra.feedback import FeedbackPipeline, FeedbackPipelineArgs
 from infra.kafka import KafkaPlatform, KafkaPlatformArgs
 from infra.namespaces import Namespaces, NamespacesArgs
@@ -154,6 +154,12 @@ classifier = Classifier(
         capture_topic=kafka.topic_names["capture"],
         collector_url=pipeline.collector_url,
         pod_disruption_budgets=pdb,
+        registry=CanaryRegistry(
+            endpoint=objectstore.endpoint,
+            bucket=objectstore.bucket,
+            secret_name=objectstore.credentials_secret_name,
+            image=cfg.feedback.image,
+        ),
     ),
     # SeldonDeployments need the operator's CRD and its validating webhook up.
     opts=pulumi.ResourceOptions.merge(options(app), pulumi.ResourceOptions(depends_on=[seldon])),

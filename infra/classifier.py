@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.charts import KafkaClient, chart_path, chart_version, image_values, kafka_security_values
-from infra.config import ClassifierSettings
+from infra.config import ClassifierSettings, Image
 from infra.refs import service_host
 
 REALTIME_DEPLOYMENT = "text-classifier"
@@ -28,6 +28,20 @@ def streaming_deployments(settings: ClassifierSettings) -> list[str]:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CanaryRegistry:
+    """The flow back's registry in the object store, for the canary's fetch-model init container.
+
+    endpoint, bucket, secret_name: the object store and its credentials by reference (keys accessKey, secretKey).
+    image: the feedback image (it runs `python -m feedback.flowback fetch-model`).
+    """
+
+    endpoint: pulumi.Input[str]
+    bucket: pulumi.Input[str]
+    secret_name: pulumi.Input[str]
+    image: Image
+
+
+@dataclass(frozen=True, kw_only=True)
 class ClassifierArgs:
     """Inputs of the text classifier deployments.
 
@@ -37,6 +51,7 @@ class ClassifierArgs:
     model_input_topic, model_output_topic, capture_topic: topic names (Outputs of the KafkaTopics).
     collector_url: the collector Service URL the executor logger posts to.
     pod_disruption_budgets: a Seldon pdbSpec for the real-time model pods.
+    registry: where a canary predictor (settings.canary_model_version) fetches its model from.
     """
 
     settings: ClassifierSettings
@@ -47,6 +62,7 @@ class ClassifierArgs:
     capture_topic: pulumi.Input[str]
     collector_url: pulumi.Input[str]
     pod_disruption_budgets: bool = False
+    registry: CanaryRegistry | None = None
 
 
 def classifier_values(args: ClassifierArgs, *, streaming: bool) -> dict[str, Any]:
@@ -73,6 +89,24 @@ def classifier_values(args: ClassifierArgs, *, streaming: bool) -> dict[str, Any
             "kafka": {"broker": kafka.bootstrap_servers, "topic": args.capture_topic},
         },
     }
+    if s.canary_model_version is not None and not streaming:
+        if args.registry is None:
+            raise ValueError(
+                "classifier:canaryModelVersion needs the object store's registry (ClassifierArgs.registry)"
+            )
+        values["canary"] = {
+            "enabled": True,
+            "traffic": s.canary_traffic,
+            "modelVersion": s.canary_model_version,
+            "registry": {
+                "endpoint": args.registry.endpoint,
+                "bucket": args.registry.bucket,
+                "existingSecret": args.registry.secret_name,
+                "accessKeyKey": "accessKey",
+                "secretKeyKey": "secretKey",
+                "image": image_values(args.registry.image),
+            },
+        }
     if streaming:
         values["streaming"] = {
             "inputTopic": args.model_input_topic,

@@ -251,6 +251,14 @@ KEYS: tuple[Key, ...] = (
         "Requests of each model container (memory is also the limit).",
         fields=RESOURCE_FIELDS,
     ),
+    _k(
+        "classifier:canaryModelVersion",
+        "str",
+        None,
+        "A version of the flow back's registry (registry/text-classifier/<version>/ in the object store's bucket) "
+        "served by a canary predictor beside the main one of the real-time SeldonDeployment; unset: no canary.",
+    ),
+    _k("classifier:canaryTraffic", "int", 10, "Percent of real-time requests the canary predictor gets, 1 to 99."),
     # feedback pipeline
     _k(
         "feedback:image",

@@ -29,6 +29,7 @@ _ARGO_TAG = re.compile(r"^v\d+\.\d+\.\d+$")
 _MINIO_TAG = re.compile(r"^RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z$")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _INDEX = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+_MODEL_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 
 
 def load(stack: str | None = None) -> StackConfig:
@@ -252,7 +253,17 @@ def read_classifier(reader: Reader) -> ClassifierSettings:
         logger_mode=get("classifier:loggerMode"),
         capture_sink=get("classifier:captureSink"),
         resources=reader.resources("classifier:resources"),
+        canary_model_version=get("classifier:canaryModelVersion"),
+        canary_traffic=get("classifier:canaryTraffic"),
     )
+    if not 1 <= settings.canary_traffic <= 99:
+        reader.error(f"classifier:canaryTraffic must be from 1 to 99 (percent), got {settings.canary_traffic}")
+    version = settings.canary_model_version
+    if version is not None and not _MODEL_VERSION.fullmatch(version):
+        reader.error(
+            f"classifier:canaryModelVersion {version!r} is not a registry version such as 1.0.0+3f2a9c1d0b7e "
+            "(python -m feedback.flowback show lists them)"
+        )
     reader.at_least("classifier:replicas", settings.replicas, 1)
     reader.at_least("classifier:streamingReplicas", settings.streaming_replicas, 1)
     reader.at_least("classifier:streamingWorkers", settings.streaming_workers, 0)

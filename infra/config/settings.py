@@ -166,6 +166,8 @@ class ClassifierSettings:
     logger_mode: str
     capture_sink: str
     resources: Resources
+    canary_model_version: str | None = None  # None: no canary predictor
+    canary_traffic: int = 10
 
 
 @dataclass(frozen=True, kw_only=True)

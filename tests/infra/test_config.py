@@ -261,3 +261,31 @@ def test_defaults_live_in_one_place() -> None:
     for path in sorted((REPO_ROOT / "infra" / "config").glob("*.py")):
         source = path.read_text()
         assert not re.search(r"\.get(_int|_bool|_object)?\([^)]*\)\s+or\s", source), f"{path.name}: use `is None`"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            {"classifier:canaryModelVersion": "1.0.0+abc", "classifier:canaryTraffic": 100},
+            "classifier:canaryTraffic must be from 1 to 99 (percent), got 100",
+        ),
+        (
+            {"classifier:canaryModelVersion": "../etc"},
+            "classifier:canaryModelVersion '../etc' is not a registry version such as 1.0.0+3f2a9c1d0b7e",
+        ),
+    ],
+    ids=["traffic", "version"],
+)
+def test_a_canary_setting_that_cannot_work_is_refused(overrides: dict[str, Any], expected: str) -> None:
+    assert expected in config_error("dev", overrides=overrides)
+
+
+def test_a_canary_reaches_only_the_real_time_deployment_with_the_registry_of_the_object_store() -> None:
+    run = run_program("dev", overrides={"classifier:canaryModelVersion": "1.0.0+abc"})
+    canary = run.one("kubernetes:helm.sh/v4:Chart", "classifier-realtime").inputs["values"]["canary"]
+    assert (canary["enabled"], canary["traffic"], canary["modelVersion"]) == (True, 10, "1.0.0+abc")
+    batch = run.one("kubernetes:helm.sh/v4:Chart", "batch-workflow").inputs["values"]["objectStore"]
+    assert canary["registry"]["bucket"] == batch["bucket"]
+    assert canary["registry"]["existingSecret"] == batch["existingSecret"]
+    assert "canary" not in run.one("kubernetes:helm.sh/v4:Chart", "classifier-streaming").inputs["values"]

@@ -71,7 +71,13 @@ WALK: dict[str, Any] = {
     "batch:workers": 9,
     "batch:retries": 5,
 }
-SCENARIOS: dict[str, dict[str, Any]] = {"walk": WALK, "no-streaming": {"classifier:streaming": False}}
+# a canary predictor is its own scenario: the walk's executor hops read the one predictor of the SeldonDeployment
+CANARY = {"classifier:canaryModelVersion": "1.0.0+walkcanary01", "classifier:canaryTraffic": 33}
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "walk": WALK,
+    "no-streaming": {"classifier:streaming": False},
+    "canary": CANARY,
+}
 BOOTSTRAP = "walk-kafka-kafka-bootstrap.walk-apps.svc.cluster.local:9093"
 
 
@@ -405,6 +411,26 @@ HOPS: tuple[Hop, ...] = (
         "resources.requests",
         {"cpu": "300m", "memory": "1500Mi"},
         model_container("resources.requests", {"cpu": "300m", "memory": "1500Mi"}),
+    ),
+    Hop(
+        "classifier:canaryModelVersion",
+        "classifier-realtime",
+        "canary.modelVersion",
+        "1.0.0+walkcanary01",
+        rendered(
+            "SeldonDeployment",
+            "spec.predictors.1.componentSpecs.0.spec.initContainers.0.args.1",
+            "--version=1.0.0+walkcanary01",
+        ),
+        "canary",
+    ),
+    Hop(
+        "classifier:canaryTraffic",
+        "classifier-realtime",
+        "canary.traffic",
+        33,
+        rendered("SeldonDeployment", "spec.predictors.1.traffic", 33),
+        "canary",
     ),
     # feedback
     Hop(
