@@ -190,3 +190,17 @@ def test_a_bad_profile_is_refused_naming_the_field(change, message: str) -> None
     change(data)
     with pytest.raises(ProfileError, match="^" + re.escape(f"bad.json: {message}")):
         parse_profile(data, "bad.json")
+
+
+def test_the_vectorised_bootstrap_f1_equals_sklearn() -> None:
+    from feedback.monitor.quality import _f1_per_resample
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(4)
+    truth, predicted = rng.integers(0, 2, (50, 30)), rng.integers(0, 2, (50, 30))
+    predicted[0] = 0  # a resample that never predicts the class: F1 0, as sklearn's zero_division=0
+    ours = _f1_per_resample(truth == 1, predicted == 1)
+    theirs = [
+        f1_score(t, p, labels=[1], average="macro", zero_division=0) for t, p in zip(truth, predicted, strict=True)
+    ]
+    assert ours == pytest.approx(theirs)

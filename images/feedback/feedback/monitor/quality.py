@@ -45,17 +45,26 @@ def quality(
     y_true, y_pred = np.asarray(truth, dtype=int), np.asarray(predicted, dtype=int)
     n = y_true.size
     estimates = [_proportion("accuracy", int(np.sum(y_true == y_pred)), n, level, None)]
-    rng = np.random.default_rng(seed)
-    resamples = [rng.integers(0, n, n) for _ in range(BOOTSTRAP_RESAMPLES)] if n else []
+    resamples = np.random.default_rng(seed).integers(0, n, (BOOTSTRAP_RESAMPLES, n)) if n else None
     tail = (1 - level) / 2
     for index, name in enumerate(class_names):
         true_positive = int(np.sum((y_pred == index) & (y_true == index)))
         estimates.append(_proportion("precision", true_positive, int(np.sum(y_pred == index)), level, name))
         estimates.append(_proportion("recall", true_positive, int(np.sum(y_true == index)), level, name))
         f1 = float(f1_score(y_true, y_pred, labels=[index], average="macro", zero_division=0)) if n else 0.0
-        boot = [
-            float(f1_score(y_true[s], y_pred[s], labels=[index], average="macro", zero_division=0)) for s in resamples
-        ]
-        low, high = (float(np.quantile(boot, tail)), float(np.quantile(boot, 1 - tail))) if boot else (0.0, 1.0)
-        estimates.append(Estimate("f1", f1, low, high, n, name))
+        if resamples is None:
+            estimates.append(Estimate("f1", f1, 0.0, 1.0, n, name))
+            continue
+        boot = _f1_per_resample(y_true[resamples] == index, y_pred[resamples] == index)
+        estimates.append(
+            Estimate("f1", f1, float(np.quantile(boot, tail)), float(np.quantile(boot, 1 - tail)), n, name)
+        )
     return estimates
+
+
+def _f1_per_resample(actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """F1 of one class in each row of boolean (resamples x n) arrays: 2 TP / (2 TP + FP + FN), 0 when undefined
+    (sklearn's zero_division=0), in one vectorised pass instead of a scoring call per resample."""
+    true_positive = np.sum(actual & predicted, axis=1)
+    denominator = 2 * true_positive + np.sum(predicted & ~actual, axis=1) + np.sum(actual & ~predicted, axis=1)
+    return np.divide(2 * true_positive, denominator, out=np.zeros(actual.shape[0]), where=denominator > 0)
