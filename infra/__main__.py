@@ -130,6 +130,7 @@ pipeline = FeedbackPipeline(
         search_ca_secret_name=search.ca_secret_name,
         seldon_namespaces=[app_ns],
         streaming_deployments=streaming_deployments(cfg.classifier),
+        profile_images={"classifier": cfg.classifier.image.reference},
         pod_disruption_budgets=pdb,
     ),
     opts=options(app),
