@@ -1,6 +1,7 @@
 """The whole loop on 127.0.0.1 for the smoke tests and the demo.
 
-    loop = LoopStack(run_dir).start()   # Kafka, search, S3, topics+bucket, model, engine(s), collector, indexer
+    loop = LoopStack(run_dir).start()   # Kafka, search, S3, topics+bucket, model, engine(s), collector, indexer,
+                                        # monitor
     loop.target()                       # a smoke_tests.target.Target (also written to loop.target_path)
     loop.stop()
 
@@ -34,9 +35,9 @@ from typing import Any
 from devstack import target as target_description
 from devstack.names import STREAMING_DEPLOYMENT, Names
 from devstack.runtime.paths import new_run_dir
-from devstack.servers.feedback import CollectorServer, IndexerServer
+from devstack.servers.feedback import CollectorServer, IndexerServer, MonitorServer
 from devstack.servers.kafka import KafkaServer
-from devstack.servers.model import ModelService
+from devstack.servers.model import ModelService, artifacts_path
 from devstack.servers.s3 import S3Server
 from devstack.servers.search import SearchServer
 from devstack.stack import LocalStack, PrivateStack, Server, Tracked
@@ -96,6 +97,7 @@ class LoopStack:
         limits: Limits | None = None,
         names: Names | None = None,
         indexer_settings: dict[str, Any] | None = None,
+        monitor_settings: dict[str, Any] | None = None,
         publish_state: bool = True,
     ) -> None:
         self.run_dir = run_dir or new_run_dir("loop-")
@@ -135,6 +137,19 @@ class LoopStack:
             **(indexer_settings or {"batch_wait_s": 0.2}),
         )
         servers.append(Tracked(self.indexer, self.run_dir))
+        self.monitor = MonitorServer(
+            self.run_dir,
+            search.url,
+            names.index,
+            profiles_dir=artifacts_path(),  # the model's start trains it (with its profile) before the monitor starts
+            index=names.monitor_index,
+            kafka_bootstrap=kafka.bootstrap,
+            capture_topic=names.capture_topic,
+            dead_letter_topic=names.dead_letter_topic,
+            indexer_group=names.group_id,
+            **(monitor_settings or {}),
+        )
+        servers.append(Tracked(self.monitor, self.run_dir))
         self.stack = (LocalStack if publish_state else PrivateStack)(servers, self.run_dir)
         self.target_path = self.run_dir / target_description.TARGET_FILE
 

@@ -20,6 +20,7 @@ from smoke_tests.target import (
     CollectorTarget,
     KafkaTarget,
     LocalInfo,
+    MonitorTarget,
     ObjectStoreTarget,
     RealtimeTarget,
     SearchTarget,
@@ -62,6 +63,9 @@ def describe(loop: LoopStack) -> Target:
         if loop.executor_kafka is not None
         else None,
         collector=CollectorTarget(url=loop.collector.url),
+        monitor=MonitorTarget(
+            index=loop.names.monitor_index, window_s=loop.monitor.window_s, settle_s=loop.monitor.settle_s
+        ),
         kafka=KafkaTarget(bootstrap=loop.kafka.bootstrap, capture_topic=loop.names.capture_topic),
         search=SearchTarget(url=loop.search.url, index=loop.names.index),
         object_store=ObjectStoreTarget(
@@ -98,6 +102,7 @@ def listeners(loop: LoopStack) -> dict[str, int]:
         "model-metrics": loop.model.server.metrics_port,
         "collector": loop.collector.port,
         "indexer-metrics": loop.indexer.port,
+        "monitor-metrics": loop.monitor.port,
     }
     for server in (loop.executor_rest, loop.executor_kafka):
         for name, port in (getattr(server, "listeners", dict)() or {}).items():
@@ -114,6 +119,7 @@ def pids(loop: LoopStack) -> dict[str, int]:
         "model": loop.model,
         "collector": loop.collector,
         "indexer": loop.indexer,
+        "monitor": loop.monitor,
         "executor-rest": loop.executor_rest,
         "executor-kafka": loop.executor_kafka,
     }
