@@ -7,7 +7,10 @@
    few thousand comments through the real `seldon-batch-processor` with the WorkflowTemplate's steps;
 3. wait until the index holds everything, then report counts per mode in Kafka and in the index, losses,
    freshness p50/p99, the model's label distribution and accuracy on the ground truth, and example queries
-   (devstack/demo_report.py).
+   (devstack/demo_report.py);
+4. the drift scenario (devstack/demo_drift.py): stationary windows of held-out comments, then a crypto-spam wave;
+   the monitor's windows say when it alarmed, false alarms before the shift, accuracy before and after; the run
+   folder gets `report.html` (devstack/report_html.py: self-contained, opens offline) and its screenshot.
 
 Capture source: the Seldon executor logs every request, response and feedback when it runs. While it cannot be
 built here (docs/executor.md), the demo posts each real request and answer to the collector itself, as
@@ -30,11 +33,13 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import requests
 
+from devstack.demo_drift import DriftResult, DriftSizes, run_drift
+from devstack.demo_html import write_report
 from devstack.demo_report import (
     WARMUP_PREFIX,
     Console,
@@ -65,6 +70,7 @@ class DemoSizes:
     feedback_share: float = 0.4  # share of the real-time requests that get ground truth
     workers: int = 4
     timeout_s: float = 900.0  # the whole traffic + indexing phase
+    drift: DriftSizes | None = field(default_factory=DriftSizes)  # None: no drift scenario
 
     def validate(self) -> None:
         problems = [
@@ -80,6 +86,10 @@ class DemoSizes:
             problems.append(f"feedback share {self.feedback_share} must be from 0 to 1")
         if self.timeout_s <= 0:
             problems.append(f"--timeout {self.timeout_s:g} must be more than 0 seconds")
+        if self.drift is not None and self.drift.window_s < 10:
+            problems.append(f"--window {self.drift.window_s} must be at least 10 seconds (the monitor's minimum)")
+        if self.drift is not None and self.drift.shifted < 0:
+            problems.append(f"--drift-windows {self.drift.shifted} must be at least 0")
         if problems:
             raise DevstackError("demo: " + "; ".join(problems))
 
@@ -287,7 +297,8 @@ def run(sizes: DemoSizes, keep: bool = False, out: TextIO = sys.stdout, verbose:
         console.say(
             f"data: {len(held_out)} held-out and {len(train)} training comments from {DATA.relative_to(REPO_ROOT)}"
         )
-        loop = LoopStack()
+        window = {"window_s": sizes.drift.window_s, "settle_s": 5} if sizes.drift else {"window_s": 60, "settle_s": 10}
+        loop = LoopStack(monitor_settings=window)
         console.say(
             f"starting the loop stack in {loop.run_dir} (first run downloads and builds; later runs reuse the cache)"
         )
@@ -313,8 +324,17 @@ def run(sizes: DemoSizes, keep: bool = False, out: TextIO = sys.stdout, verbose:
         time.sleep(1.0)
         watch.stop.set()
         kafka, dead = kafka_counts(loop.kafka.bootstrap)
+        drift: DriftResult | None = None
+        if sizes.drift is not None:
+            try:
+                drift = run_drift(loop, sizes.drift, held_out, console)
+            except (DevstackError, OSError, requests.RequestException) as exc:
+                first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                sent.failures.append(f"drift: {first_line}")
+                console.say(f"drift: FAILED: {first_line}")
         text, ok = report(loop, sent, counts, kafka, dead, watch)
         out.write(text + "\n")
+        out.write(write_report(loop, sent, counts, watch, drift, sizes) + "\n")
         if keep:
             loop.detach()
             out.write(
