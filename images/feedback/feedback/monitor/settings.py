@@ -76,8 +76,8 @@ class MonitorSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MonitorSettings:
         env = os.environ if env is None else env
-        capture_index = index_name(env, "MONITOR_CAPTURE_INDEX", "seldon-feedback")
-        index = index_name(env, "MONITOR_INDEX", "seldon-monitor")
+        capture_index = env_index(env, "MONITOR_CAPTURE_INDEX", "seldon-feedback")
+        index = env_index(env, "MONITOR_INDEX", "seldon-monitor")
         if index == capture_index or index.startswith(f"{capture_index}-"):
             raise SettingsError(
                 f"MONITOR_INDEX={index!r} must not be {capture_index!r} or start with '{capture_index}-': the "
@@ -121,7 +121,7 @@ class MonitorSettings:
         )
 
 
-def index_name(env: Mapping[str, str], variable: str, default: str) -> str:
+def env_index(env: Mapping[str, str], variable: str, default: str) -> str:
     index = env_str(env, variable, default)
     if index != index.lower() or any(char in index for char in INDEX_CHARS) or index.startswith(("-", "_", "+")):
         raise SettingsError(
