@@ -742,7 +742,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.runtime.go_build", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     build_cmd = sub.add_parser("build", help="build the parts the cache lacks (all by default); print bin folders")
-    build_cmd.add_argument("parts", nargs="*", metavar="PART", help="etcd, kubernetes, kwok, prometheus, pulumi, pulumi-kubernetes")
+    build_cmd.add_argument(
+        "parts", nargs="*", metavar="PART", help="etcd, kubernetes, kwok, prometheus, pulumi, pulumi-kubernetes"
+    )
     build_cmd.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL, help="builds at once (default 2)")
     path_cmd = sub.add_parser("path", help="print the bin folder of a built part")
     path_cmd.add_argument("part", metavar="PART")

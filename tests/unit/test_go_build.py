@@ -412,7 +412,8 @@ def test_concurrent_callers_build_once(fake_go: Path, monkeypatch: pytest.Monkey
 
 def test_an_unknown_part_lists_the_known_ones() -> None:
     with pytest.raises(
-        DevstackError, match=r"unknown Go part\(s\) nope; use one of pulumi-kubernetes, kubernetes, prometheus, pulumi, etcd, kwok"
+        DevstackError,
+        match=r"unknown Go part\(s\) nope; use one of pulumi-kubernetes, kubernetes, prometheus, pulumi, etcd, kwok",
     ):
         go_build.select(["nope"], go_build.parts())
 
