@@ -244,4 +244,31 @@ def run_drift(loop: LoopStack, sizes: DriftSizes, held_out: list[tuple[str, int]
     result.first_alarm = after[0] if after else None
     result.accuracy_before = _accuracy(loop.search.url, loop.names.index, result.began, result.shift_start)
     result.accuracy_after = _accuracy(loop.search.url, loop.names.index, result.shift_start, result.ended)
+    if result.first_alarm is not None:
+        result.prometheus_alert = wait_for_alert(loop, ALERT, timeout_s=90)
     return result
+
+
+ALERT = "SeldonFeedbackDriftDetected"
+
+
+def wait_for_alert(loop: LoopStack, name: str, timeout_s: float) -> str:
+    """What the stack's Prometheus says of the alert `name`: firing (with the metrics and since when), or that it
+    did not fire within `timeout_s` (scrape and evaluation run every 5 s)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            firing = [
+                a for a in loop.prometheus.alerts() if a["labels"].get("alertname") == name and a["state"] == "firing"
+            ]
+        except (requests.RequestException, KeyError, ValueError) as exc:
+            firing, error = [], str(exc)
+        else:
+            error = ""
+        if firing:
+            metrics = sorted({a["labels"].get("metric", "?") for a in firing})
+            since = min(a.get("activeAt", "") for a in firing)
+            return f"alert {name} firing (since {since[11:19]} UTC) for {', '.join(metrics)} at {loop.prometheus.url}"
+        if time.monotonic() > deadline:
+            return f"alert {name} did not fire within {timeout_s:.0f} s{f' ({error})' if error else ''}"
+        time.sleep(2.0)

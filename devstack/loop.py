@@ -1,7 +1,7 @@
 """The whole loop on 127.0.0.1 for the smoke tests and the demo.
 
     loop = LoopStack(run_dir).start()   # Kafka, search, S3, topics+bucket, model, engine(s), collector, indexer,
-                                        # monitor
+                                        # monitor, Prometheus (scraping them, evaluating the alert rules)
     loop.target()                       # a smoke_tests.target.Target (also written to loop.target_path)
     loop.stop()
 
@@ -35,9 +35,11 @@ from typing import Any
 from devstack import target as target_description
 from devstack.names import STREAMING_DEPLOYMENT, Names
 from devstack.runtime.paths import new_run_dir
+from devstack.runtime.ports import HOST
 from devstack.servers.feedback import CollectorServer, IndexerServer, MonitorServer
 from devstack.servers.kafka import KafkaServer
 from devstack.servers.model import ModelService, artifacts_path
+from devstack.servers.prometheus import PrometheusServer
 from devstack.servers.s3 import S3Server
 from devstack.servers.search import SearchServer
 from devstack.stack import LocalStack, PrivateStack, Server, Tracked
@@ -150,6 +152,17 @@ class LoopStack:
             **(monitor_settings or {}),
         )
         servers.append(Tracked(self.monitor, self.run_dir))
+        # a real Prometheus scraping the three services and evaluating the chart's alert rules
+        self.prometheus = PrometheusServer(
+            self.run_dir,
+            {
+                "collector": f"{HOST}:{self.collector.port}",
+                "indexer": f"{HOST}:{self.indexer.port}",
+                "monitor": f"{HOST}:{self.monitor.port}",
+            },
+            interval_s=5.0,
+        )
+        servers.append(Tracked(self.prometheus, self.run_dir))
         self.stack = (LocalStack if publish_state else PrivateStack)(servers, self.run_dir)
         self.target_path = self.run_dir / target_description.TARGET_FILE
 

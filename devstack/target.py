@@ -103,6 +103,7 @@ def listeners(loop: LoopStack) -> dict[str, int]:
         "collector": loop.collector.port,
         "indexer-metrics": loop.indexer.port,
         "monitor-metrics": loop.monitor.port,
+        "prometheus": loop.prometheus.port,
     }
     for server in (loop.executor_rest, loop.executor_kafka):
         for name, port in (getattr(server, "listeners", dict)() or {}).items():
@@ -120,6 +121,7 @@ def pids(loop: LoopStack) -> dict[str, int]:
         "collector": loop.collector,
         "indexer": loop.indexer,
         "monitor": loop.monitor,
+        "prometheus": loop.prometheus,
         "executor-rest": loop.executor_rest,
         "executor-kafka": loop.executor_kafka,
     }

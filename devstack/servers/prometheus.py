@@ -20,7 +20,7 @@ from typing import Any
 import requests
 import yaml
 
-from devstack.runtime.go_build import build
+from devstack.runtime.go_build import build, entry_dir, prometheus_part
 from devstack.runtime.paths import REPO_ROOT
 from devstack.runtime.ports import HOST, free_port
 from devstack.runtime.process import ManagedProcess
@@ -64,16 +64,7 @@ class PrometheusServer:
         self.targets = dict(targets)
         self.config_path = self.folder / "prometheus.yml"
         self.config = scrape_config(self.targets, interval_s, [RULES] if rule_files is None else rule_files)
-        self.process: ManagedProcess | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def start(self, timeout: float = START_TIMEOUT_S) -> PrometheusServer:
-        binary = prometheus_bin_dir() / "prometheus"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
+        binary = entry_dir(prometheus_part()) / "bin" / "prometheus"  # built by start() when the cache lacks it
         self.process = ManagedProcess(
             self.name,
             [
@@ -87,6 +78,15 @@ class PrometheusServer:
             self.folder,
             ports=[self.port],
         )
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> PrometheusServer:
+        prometheus_bin_dir()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
         self.process.start()
         self.process.wait_ready(self._ready, timeout)
         log.info("prometheus ready at %s scraping %s", self.url, ", ".join(self.targets))
@@ -96,8 +96,7 @@ class PrometheusServer:
         return requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
+        self.process.stop()
 
     def alerts(self) -> list[dict[str, Any]]:
         answer = requests.get(f"{self.url}/api/v1/alerts", timeout=10).json()
