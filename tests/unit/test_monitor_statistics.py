@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,3 +205,18 @@ def test_the_vectorised_bootstrap_f1_equals_sklearn() -> None:
         f1_score(t, p, labels=[1], average="macro", zero_division=0) for t, p in zip(truth, predicted, strict=True)
     ]
     assert ours == pytest.approx(theirs)
+
+
+def test_the_profile_store_finds_profiles_by_version_and_reports_bad_files(tmp_path) -> None:
+    from feedback.monitor.profiles import ProfileStore
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "profile.json").write_text(json.dumps(profile_data("1.0.0+a")))
+    (tmp_path / "a" / "metadata.json").write_text(json.dumps({"version": "1.0.0+a"}))  # the model's, skipped
+    (tmp_path / "b.json").write_text(json.dumps({**profile_data("2.0.0+b"), "format": 7}))
+    (tmp_path / "c.json").write_text("{broken")
+    store = ProfileStore(tmp_path)
+    store.refresh()
+    assert store.versions == ["1.0.0+a"] and store.get("2.0.0+b") is None
+    assert sorted(Path(name).name for name in store.errors) == ["b.json", "c.json"]
+    assert "profile format 7 is not one of (1,)" in store.errors[str(tmp_path / "b.json")]

@@ -133,7 +133,10 @@ class ProfileStore:
         errors: dict[str, str] = {}
         for path in files:
             try:
-                profile = parse_profile(json.loads(path.read_text(encoding="utf-8")), str(path))
+                data = json.loads(path.read_text(encoding="utf-8"))
+                if isinstance(data, dict) and "format" not in data and "model_version" not in data:
+                    continue  # another file of the artifacts (metadata.json), not a profile
+                profile = parse_profile(data, str(path))
             except (OSError, ValueError) as exc:  # ProfileError and JSONDecodeError are ValueErrors
                 errors[str(path)] = str(exc)
                 log.warning("skipping profile %s: %s", path, exc)
