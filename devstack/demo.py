@@ -297,8 +297,9 @@ def run(sizes: DemoSizes, keep: bool = False, out: TextIO = sys.stdout, verbose:
         console.say(
             f"data: {len(held_out)} held-out and {len(train)} training comments from {DATA.relative_to(REPO_ROOT)}"
         )
-        window = {"window_s": sizes.drift.window_s, "settle_s": 5} if sizes.drift else {"window_s": 60, "settle_s": 10}
-        loop = LoopStack(monitor_settings=window)
+        # short windows for a short demo; 10 label permutations keep a window's domain classifier to seconds
+        window_s = sizes.drift.window_s if sizes.drift else 60
+        loop = LoopStack(monitor_settings={"window_s": window_s, "settle_s": 5, "domain_permutations": 10})
         console.say(
             f"starting the loop stack in {loop.run_dir} (first run downloads and builds; later runs reuse the cache)"
         )
