@@ -131,6 +131,8 @@ pipeline = FeedbackPipeline(
         seldon_namespaces=[app_ns],
         streaming_deployments=streaming_deployments(cfg.classifier),
         profile_images={"classifier": cfg.classifier.image.reference},
+        kibana_url=search.kibana_url,
+        kibana_ca_secret_name=search.kibana_ca_secret_name,
         pod_disruption_budgets=pdb,
     ),
     opts=options(app),

@@ -34,6 +34,7 @@ class FeedbackPipelineArgs:
     seldon_namespaces: namespaces whose Seldon pods may call the collector.
     streaming_deployments: exact names of the streaming SeldonDeployments (their events get mode "streaming").
     profile_images: name -> pinned model image whose reference profile the monitor copies (the classifier's).
+    kibana_url, kibana_ca_secret_name: Kibana, when there is one: a Job imports the dashboards there.
     pod_disruption_budgets: PodDisruptionBudgets for the collector and indexer.
     """
 
@@ -51,6 +52,8 @@ class FeedbackPipelineArgs:
     seldon_namespaces: Sequence[pulumi.Input[str]]
     streaming_deployments: Sequence[str]
     profile_images: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    kibana_url: pulumi.Input[str] | None = None
+    kibana_ca_secret_name: pulumi.Input[str] | None = None
     pod_disruption_budgets: bool = False
 
 
@@ -94,6 +97,7 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
             "pdb": {"enabled": args.pod_disruption_budgets},
         },
         "monitor": monitor_values(args),
+        **({} if args.kibana_url is None else {"dashboard": {"kibana": kibana_values(args)}}),
         "alerts": {"enabled": s.alerts},
         "networkPolicy": {
             "seldonNamespaces": list(args.seldon_namespaces),
@@ -104,6 +108,13 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
             },
         },
     }
+
+
+def kibana_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
+    values: dict[str, Any] = {"url": args.kibana_url}
+    if args.kibana_ca_secret_name is not None:
+        values["caSecret"] = args.kibana_ca_secret_name
+    return values
 
 
 def monitor_values(args: FeedbackPipelineArgs) -> dict[str, Any]:

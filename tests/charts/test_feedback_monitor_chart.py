@@ -141,3 +141,21 @@ def test_refused_monitor_values(chart_render_error: Any) -> None:
     assert SCHEMA_ERRORS in error and "/monitor/profileImages/classifier" in error
     error = chart_render_error(CHART, {"monitor": {"thresholds": {"multipleTesting": "holm"}}})
     assert "- at '/monitor/thresholds/multipleTesting': value must be one of 'bh', 'bonferroni'" in error
+
+
+def test_a_job_imports_the_kibana_dashboards_when_kibana_is_given(chart_render: RenderFn) -> None:
+    assert not by_kind(chart_render(CHART), "Job"), "no Kibana URL, no import Job"
+    values = {"dashboard": {"kibana": {"url": "https://kb:5601", "caSecret": "kb-ca"}}}
+    [job] = by_kind(chart_render(CHART, values), "Job")
+    assert job["metadata"]["name"].startswith(f"{FULLNAME}-kibana-import-")
+    pod = job["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["command"] == ["python", "-m", "feedback.kibana_import", "/dashboards/dashboard.ndjson"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env["KIBANA_URL"] == "https://kb:5601" and env["KIBANA_CA_CERTS"] == "/etc/feedback/kibana-ca/ca.crt"
+    assert env["KIBANA_PASSWORD"] == {"secretKeyRef": {"name": "seldon-search-es-elastic-user", "key": "elastic"}}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["dashboards"]["configMap"]["name"] == f"{FULLNAME}-kibana-dashboard"
+    assert container["securityContext"]["runAsNonRoot"] is True and pod["restartPolicy"] == "Never"
+    other = by_kind(chart_render(CHART, {**values, "monitor": {"index": "watch"}}), "Job")[0]
+    assert other["metadata"]["name"] != job["metadata"]["name"], "other dashboards, another Job"
