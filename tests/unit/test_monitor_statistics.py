@@ -220,3 +220,17 @@ def test_the_profile_store_finds_profiles_by_version_and_reports_bad_files(tmp_p
     assert store.versions == ["1.0.0+a"] and store.get("2.0.0+b") is None
     assert sorted(Path(name).name for name in store.errors) == ["b.json", "c.json"]
     assert "profile format 7 is not one of (1,)" in store.errors[str(tmp_path / "b.json")]
+
+
+def test_the_metrics_show_only_the_newest_windows_groups() -> None:
+    from feedback.monitor.core import Group
+    from feedback.monitor.metrics import MonitorMetrics
+
+    metrics = MonitorMetrics()
+    gone, stays = Group("old", "default", "1"), Group("new", "default", "1")
+    alarm = Result("drift", "oov_rate", value=0.3, breach=True, alarm=True, threshold=0.01, adjusted_p_value=0.001)
+    metrics.record(gone, [alarm])
+    metrics.new_window()
+    metrics.record(stays, [alarm])
+    series = {s.labels["deployment"] for m in metrics.drift_alarm.collect() for s in m.samples}
+    assert series == {"new"}

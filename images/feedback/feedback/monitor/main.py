@@ -131,6 +131,7 @@ class Monitor:
         counts = self.store.capture_counts(window)
         now = self.clock()
         documents: list[tuple[str, dict[str, Any]]] = []
+        self.metrics.new_window()
         for group, group_counts in sorted(counts.items()):
             results = capture_results(group_counts)
             results += self.drift_results(window, group)

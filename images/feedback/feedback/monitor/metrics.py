@@ -133,6 +133,23 @@ class MonitorMetrics:
     def beat(self) -> None:
         self.heartbeat = time.monotonic()
 
+    def new_window(self) -> None:
+        """Forget the previous window's groups: a group without documents in the newest window has no values (an
+        alarm of a deployment that stopped sending must not stay raised forever)."""
+        for gauge in (
+            self.documents,
+            self.capture,
+            self.drift_value,
+            self.drift_p_value,
+            self.drift_threshold,
+            self.drift_breach,
+            self.drift_alarm,
+            self.accuracy,
+            self.quality_alarm,
+            self.profile_missing,
+        ):
+            gauge.clear()
+
     def record(self, group: Group, results: list[Result]) -> None:
         labels = group.labels
         for result in results:
