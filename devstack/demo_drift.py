@@ -8,8 +8,8 @@
 3. report when the shift began, which window first alarmed and on which metrics, false alarms in the stationary
    phase, and accuracy before and after from ground truth; the HTML report charts the same windows.
 
-Real traffic through the real model; the capture goes through whatever logs it (the engine, or the demo's relay
-when there is none).
+Real traffic through the engine in front of the real model; the engine's request logger captures it, as the
+executor does on a cluster.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import requests
 
 from devstack.drift_traffic import spam_wave
 from devstack.report_html import WindowRow, alarms, gather_windows
 from devstack.runtime.errors import DevstackError
-from smoke_tests.traffic import CLASS_NAMES, RestClient
+from smoke_tests.traffic import RestClient
 
 if TYPE_CHECKING:
     from devstack.demo_report import Console
@@ -89,15 +89,6 @@ def _next_boundary(window_s: int, margin_s: float = 1.0) -> float:
     return boundary if boundary - now >= margin_s else boundary + window_s
 
 
-def _relay(loop: LoopStack) -> Any:
-    """The demo's capture relay while there is no engine (the executor's events, posted by the demo)."""
-    if loop.has_executor:
-        return None
-    from smoke_tests.executor_events import CollectorClient, Deployment
-
-    return CollectorClient(loop.collector.url), Deployment()
-
-
 def send_phase(
     loop: LoopStack,
     texts: list[tuple[str, int]],
@@ -111,7 +102,6 @@ def send_phase(
 ) -> None:
     """`texts` spread evenly over `windows` windows from `start`, each prediction at its slot."""
     rest = RestClient(loop.rest_url, timeout=30)
-    relay = _relay(loop)
     run = uuid.uuid4().hex[:8]
     slot = windows * window_s / max(len(texts), 1)
     lock = threading.Lock()
@@ -122,23 +112,9 @@ def send_phase(
         if delay > 0:
             time.sleep(delay)
         puid = f"demo-{run}-{label}-{i}"
-        prediction = rest.predict(text, puid)
-        if relay is not None:
-            collector, deployment = relay
-            response = {**prediction.response, "meta": {**prediction.response.get("meta", {}), "puid": puid}}
-            collector.send("request", puid, prediction.request, deployment)
-            collector.send("response", puid, response, deployment)
+        prediction = rest.predict(text, puid)  # through the engine, which logs request and response
         if int((i + 1) * share) > int(i * share):
-            rest.feedback(prediction, truth=truth)
-            if relay is not None:
-                collector, deployment = relay
-                body = {
-                    "request": prediction.request,
-                    "response": prediction.response,
-                    "truth": {"data": {"names": CLASS_NAMES, "ndarray": [[1.0 - truth, float(truth)]]}},
-                    "reward": 1.0,
-                }
-                collector.send("feedback", puid, body, deployment)
+            rest.feedback(prediction, truth=truth)  # with the prediction's Seldon-Puid: the engine logs it
             with lock:
                 result.feedback[puid] = truth
         with lock:
