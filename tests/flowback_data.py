@@ -18,7 +18,6 @@ CLASS_NAMES = ["t:0", "t:1"]
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 SERVING_VERSION = "1.0.0+servingtest"
 DEPLOYMENT = "text-classifier"
-STORED_ONLY = {"model_version"}  # read from _source by the export; indexed once the indexer maps it
 
 
 def iso(moment: datetime) -> str:
@@ -76,7 +75,7 @@ def document(
             doc.update(truth_label=CLASS_NAMES[truth_index], correct=truth_index == predicted_index)
     elif truth is not None:
         doc.update(truth=truth, feedback_time=moment)
-    unknown = set(doc) - set(mapping_properties()) - STORED_ONLY
+    unknown = set(doc) - set(mapping_properties())
     assert not unknown, f"fields the indexer does not write: {unknown}"
     return doc
 

@@ -6,8 +6,9 @@ The same pipeline as `train.py` (spaCy lemmas, TF-IDF, logistic regression, `tex
 rows (`textclf.split`, the rows `train.py` trains on) plus every row of the feedback CSV (columns `text,label`,
 what `python -m feedback.flowback export` writes as `train.csv`), each feedback row weighted `--feedback-weight`
 times a shipped row. The seed is the logistic regression's `random_state`; with the same inputs the fitted
-coefficients, the files and the metrics are the same on every run. Writes `model.joblib` and `metadata.json`
-(version, parent, dataset, weights, metrics on the shipped held-out rows) to `--out`. The version is the pipeline
+coefficients, the files and the metrics are the same on every run. Writes `model.joblib`, `metadata.json`
+(version, parent, dataset, weights, metrics on the shipped held-out rows) and the monitor's reference profile
+`profile.json` (textclf/profile.py) to `--out`. The version is the pipeline
 version plus a hash of the shipped model's fingerprint, the feedback file and the parameters, so equal inputs give
 the same version.
 Exit code 1 with a one-line reason on bad input.
@@ -28,6 +29,7 @@ import spacy
 from textclf.dataset import DatasetError, file_digest, read_labelled_csv
 from textclf.fingerprint import BUILD_CONTEXT, DEFAULT_DATA, PIPELINE_VERSION, fingerprint
 from textclf.model import CLASS_NAMES, TextModel, build_estimator
+from textclf.profile import build_profile, write_profile
 from textclf.split import HELD_OUT_PERCENT, split_rows
 from textclf.tokens import Lemmatizer
 from train import evaluate, report
@@ -86,6 +88,18 @@ def retrain(
     # the only thing that would make equal fits pickle to different bytes. Without it the check simply runs again.
     vars(estimator.named_steps["tfidf"]).pop("_stop_words_id", None)
     TextModel(estimator=estimator, metadata=metadata, lemmatizer=lemmatizer).save(out)
+    # the monitor's reference profile of this version: training rows = shipped + feedback (the traffic the candidate
+    # learned), held-out rows = the shipped held-out set it was evaluated on (textclf/profile.py)
+    profile = build_profile(
+        model_version=str(metadata["version"]),
+        class_names=CLASS_NAMES,
+        train_texts=[text for text, _ in rows],
+        train_labels=[label for _, label in rows],
+        held_out_texts=[text for text, _ in held_out],
+        held_out_labels=[label for _, label in held_out],
+        held_out_probabilities=probabilities.tolist(),
+    )
+    write_profile(out, profile)
     print(f"fitted in {time.monotonic() - started:.1f} s")
     return metadata
 

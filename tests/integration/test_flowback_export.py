@@ -203,6 +203,24 @@ def test_sampling_keeps_whole_requests_by_the_collectors_rule(search: Any, s3: A
     assert result.manifest["query"]["sample_rate"] == 0.5
 
 
+def test_a_model_version_and_a_predictor_select_their_documents_only(search: Any, s3: Any, index: str):
+    docs = [document(f"v1-{i:03d}", i, f"served by v1 {i}", i % 2) for i in range(20)]
+    docs += [document(f"v2-{i:03d}", i, f"served by v2 {i}", i % 2, model_version="1.0.0+v2") for i in range(12)]
+    docs += [
+        document(f"c-{i:03d}", i, f"canary {i}", 1, model_version="1.0.0+v2", predictor="canary") for i in range(5)
+    ]
+    index_documents(search.url, index, docs)
+    store = new_store(s3)
+    by_version = export(backend(search.url), store, index, request(model_version="1.0.0+v2"), NO_REDACTION)
+    assert by_version.manifest["counts"]["rows"] == 17
+    assert by_version.manifest["source_model_versions"] == {"1.0.0+v2": 17}
+    by_predictor = export(
+        backend(search.url), store, index, request(model_version="1.0.0+v2", predictor="canary"), NO_REDACTION
+    )
+    assert by_predictor.manifest["counts"]["rows"] == 5
+    assert by_predictor.content_hash != by_version.content_hash
+
+
 def test_texts_are_redacted_again_and_counted(search: Any, s3: Any, index: str):
     docs = [
         document("mail-000", 1, "write to jane.doe@example.org for the data", 0),

@@ -83,7 +83,10 @@ def test_the_retrained_candidate_beats_the_serving_model_after_the_shift_and_is_
     assert candidate.metadata["dataset"] == loop.dataset
     assert candidate.metadata["params"]["feedback_weight"] == WEIGHT
     assert candidate.metadata["parent_version"] == loop.serving
-    assert sorted(candidate.files) == ["metadata.json", "model.joblib"]
+    assert sorted(candidate.files) == ["metadata.json", "model.joblib", "profile.json"]
+    profile = json.loads(loop.store.get(f"registry/text-classifier/{candidate.version}/profile.json") or b"{}")
+    assert profile["model_version"] == candidate.version  # the monitor finds the canary's profile by its version
+    assert profile["held_out"]["rows"] == 1227
 
     report = evaluation.evaluate(
         loop.store,

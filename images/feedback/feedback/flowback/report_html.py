@@ -9,15 +9,16 @@ from typing import Any
 
 WIDTH = 420
 ROW_HEIGHT = 26
-COLOURS = {"candidate": "#1f77b4", "serving": "#7f7f7f"}
+# The look of the monitor's report (devstack/report_html.py): its palette, font, table borders, captions.
+COLOURS = {"candidate": "#3366cc", "serving": "#ff9900"}
 STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #222; }
+body { font-family: sans-serif; margin: 24px; color: #222; max-width: 1180px; }
 h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
-table { border-collapse: collapse; margin: .5rem 0; } td, th { padding: .25rem .6rem; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: .5rem 0; } td, th { border: 1px solid #ccc; padding: 2px 8px; }
 th { text-align: left; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
-.verdict { padding: .6rem 1rem; border-radius: .3rem; font-weight: 600; }
-.promote { background: #e6f4ea; color: #137333; } .keep { background: #fce8e6; color: #a50e0e; }
-.pass { color: #137333; } .fail { color: #a50e0e; } code { font-size: .9em; }
+.verdict { padding: .6rem 1rem; font-weight: bold; }
+.promote { background: #e6f4ea; color: #109618; } .keep { background: #fce8e6; color: #dc3912; }
+.pass { color: #109618; } .fail { color: #dc3912; } code { font-size: .9em; }
 """
 
 
