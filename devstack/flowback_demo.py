@@ -2,8 +2,8 @@
 
 1. start the loop stack (Kafka, OpenSearch, s3proxy, the model under seldon-core-microservice behind the executor
    engine, collector, indexer);
-2. shift: `--rows` real-time predictions of post-shift traffic (`--shift` astroturf the shipped model keeps, the
-   rest shipped training comments) on the main predictor, every one with ground truth, captured as the executor
+2. shift: `--rows` real-time predictions of post-shift traffic (`--shift` of the monitor's crypto-spam drift scenario,
+   the rest shipped training comments) on the main predictor, every one with ground truth, captured as the executor
    logs them (Ce-Endpoint = predictor);
 3. the flow back as processes: `add` the shipped model as `serving`, `export` the shift's range, `train`
    (`--feedback-weight`), `evaluate` (JSON + HTML report), `register`;
@@ -208,7 +208,7 @@ def run(rows: int, shift: float, canary_percent: int, feedback_weight: float, ke
 
         shifted = drifted_feedback(train_rows, rows, shift, seed=1)
         start = datetime.now(UTC)
-        out.write(f"shift: {rows} predictions ({shift:.0%} astroturf) on the main predictor, all with ground truth\n")
+        out.write(f"shift: {rows} predictions ({shift:.0%} crypto spam) on the main predictor, all with ground truth\n")
         send({PREDICTOR: loop.rest_url}, shifted, lambda i: PREDICTOR, run_id, "shift")
         wait_indexed(loop.search.url, loop.names.index, f"flowback-{run_id}-shift-", rows)
         end = datetime.now(UTC)
@@ -274,9 +274,11 @@ def run(rows: int, shift: float, canary_percent: int, feedback_weight: float, ke
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.flowback_demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=400, help="post-shift predictions per phase (100 to 5000)")
-    parser.add_argument("--shift", type=float, default=0.4, help="share of astroturf after the shift (0.05 to 1)")
+    parser.add_argument(
+        "--shift", type=float, default=0.4, help="share of the crypto-spam wave after the shift (0.05 to 1)"
+    )
     parser.add_argument("--canary-percent", type=int, default=50, help="share of the canary phase's traffic (1-99)")
-    parser.add_argument("--feedback-weight", type=float, default=3.0, help="weight of a feedback row in training")
+    parser.add_argument("--feedback-weight", type=float, default=1.0, help="weight of a feedback row in training")
     parser.add_argument("--keep", action="store_true", help="leave the stack running")
     args = parser.parse_args(argv)
     if not 100 <= args.rows <= 5000 or not 0.05 <= args.shift <= 1 or not 1 <= args.canary_percent <= 99:

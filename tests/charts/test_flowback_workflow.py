@@ -82,7 +82,7 @@ def test_the_steps_run_export_train_evaluate_register_in_order(chart_render: Ren
     assert steps_of(wf, "evaluate") == [["fetch-models"], ["score"], ["judge"]]
     params = {p["name"]: p.get("value") for p in wf["spec"]["arguments"]["parameters"]}
     assert params["start"] is None and params["end"] is None  # required per run
-    assert (params["deployment"], params["feedback-weight"], params["seed"]) == ("text-classifier", "2", "20261202")
+    assert (params["deployment"], params["feedback-weight"], params["seed"]) == ("text-classifier", "1", "20261202")
     for name in ("fit", "score"):
         assert "retryStrategy" not in template(wf, name), f"{name} failures are not transient"
 

@@ -2,8 +2,9 @@
 s3proxy (datasets and the registry) and the classifier's own environment (spaCy, scikit-learn) for training and
 scoring.
 
-What: the shipped model is registered as `serving`; 400 post-shift documents (40 % astroturf the serving model keeps,
-labelled removed) are exported, a candidate is trained on them and evaluated. Waits for: the subprocesses only.
+What: the shipped model is registered as `serving`; 400 post-shift documents (40 % of the monitor's crypto-spam
+wave, labelled removed, half of which the serving model keeps) are exported, a candidate is trained on them and
+evaluated. Waits for: the subprocesses only.
 Asserts: the candidate beats the serving model on the feedback's held-out rows and is not worse on the shipped
 held-out set, so the rule promotes it; the same inputs give the same version, files and report; a corrupt artifact,
 a failed rule and a folder that is not a model are refused with a reason and leave the registry and its aliases as
@@ -37,7 +38,7 @@ from tests.flowback_data import DEPLOYMENT, at, backend, document, index_documen
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 FEEDBACK_ROWS = 400
 SHIFT_SHARE = 0.4
-WEIGHT = 3.0
+WEIGHT = 1.0
 
 
 @dataclass
@@ -100,8 +101,8 @@ def test_the_retrained_candidate_beats_the_serving_model_after_the_shift_and_is_
     manifest = json.loads(loop.store.get(f"{loop.dataset}/manifest.json") or b"{}")
     assert feedback["rows"] == manifest["counts"]["per_split"]["held_out"]["rows"] > 30
     assert held_out["rows"] == 1227  # the shipped data's held-out split, as train.py holds it out
-    assert feedback["candidate"]["accuracy"] - feedback["serving"]["accuracy"] > 0.2
-    assert feedback["difference"]["low"] > 0.1
+    assert feedback["candidate"]["accuracy"] - feedback["serving"]["accuracy"] > 0.1
+    assert feedback["difference"]["low"] > 0.02
     assert held_out["difference"]["difference"] >= -0.01
     assert feedback["candidate"]["low"] <= feedback["candidate"]["accuracy"] <= feedback["candidate"]["high"]
     assert report["decision"]["promote"] is True

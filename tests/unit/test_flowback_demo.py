@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
+from devstack.drift_traffic import COINS
 from devstack.flowback_demo import in_canary
-from devstack.flowback_traffic import astroturf_text, drifted_feedback
+from devstack.flowback_traffic import drifted_feedback
 
 
 @pytest.mark.parametrize(("percent", "n"), [(1, 100), (10, 400), (50, 301), (99, 1000)])
@@ -32,7 +31,6 @@ def test_post_shift_rows_are_seeded_labelled_and_mixed_at_the_share() -> None:
     assert sorted(exhausted[:10]) == sorted(stationary[:10]) and all(label == 1 for _, label in exhausted[10:])
 
 
-def test_astroturf_reads_like_a_friendly_comment() -> None:
-    text = astroturf_text(random.Random(1))
-    assert "retreat" in text or "course" in text or "organisers" in text
-    assert "http" not in text and "@" not in text
+def test_the_shifted_rows_are_the_monitors_spam_wave() -> None:
+    rows = drifted_feedback([("kept comment", 0)], 40, 1.0, seed=5)
+    assert all(label == 1 and any(coin.lower() in text.lower() for coin in COINS) for text, label in rows)
