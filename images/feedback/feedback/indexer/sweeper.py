@@ -42,7 +42,10 @@ class Sweeper:
         self.settings = settings
         self.backend = backend
         self.metrics = metrics
-        self._next_run = 0.0
+        self._next_run = time.monotonic() + settings.sweep_interval_s  # the first sweep after one interval
+
+    def is_due(self, owner: bool) -> bool:
+        return owner and time.monotonic() >= self._next_run
 
     def maybe_run(self, *, owner: bool, caught_up: Callable[[], bool]) -> None:
         if not owner or time.monotonic() < self._next_run:
