@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from feedback.indexer.bulk import body, create_op, parse_bulk_answer
 from feedback.indexer.core import (
     MERGE_SCRIPT_ID,
     bulk_action,
@@ -24,7 +25,6 @@ from feedback.indexer.core import (
     index_template,
     stored_script,
 )
-from feedback.indexer.bulk import body, create_op, parse_bulk_answer
 from feedback.indexer.search_io import (
     ElasticsearchBackend,
     ItemResult,
@@ -241,7 +241,7 @@ def test_elasticsearch8_adapter_sends_the_prebuilt_ndjson_body_as_it_is(fake_es:
     FakeElasticsearch8.statuses = {"d1": 409}
     answer = parse_bulk_answer(backend.bulk_ndjson(sent))
     assert [(item.doc_id, item.status) for item in answer.items] == [("d0", 201), ("d1", 409), ("d2", 201)]
-    method, path, received = FakeElasticsearch8.requests[-1]
+    _, path, received = FakeElasticsearch8.requests[-1]
     assert path.startswith("/_bulk?filter_path=") and received == sent
     backend.close()
 
