@@ -274,6 +274,19 @@ KEYS: tuple[Key, ...] = (
         "Fraction of request ids the collector keeps, 0 to 1 (COLLECTOR_SAMPLING_RATE); unset leaves the "
         "collector's own default, which keeps every id.",
     ),
+    _k(
+        "feedback:indexShards",
+        "int",
+        None,
+        "Primary shards of a new capture index (INDEXER_INDEX_SHARDS); unset leaves the chart's default, 1.",
+    ),
+    _k(
+        "feedback:retentionDays",
+        "int",
+        None,
+        "Capture documents older than this many days (by @timestamp) are deleted by the indexer, hourly "
+        "(INDEXER_RETENTION_DAYS); unset or 0 keeps them forever.",
+    ),
     # batch
     _k("batch:workers", "int", 4, "Parallel seldon-batch-processor workers."),
     _k("batch:retries", "int", 3, "Retries of each batch request."),

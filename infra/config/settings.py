@@ -175,6 +175,8 @@ class FeedbackSettings:
     indexer_replicas: int
     index: str
     sampling_rate: float | None  # None: not passed on, the collector's default applies
+    index_shards: int | None = None  # None: not passed on, the chart's default applies
+    retention_days: int | None = None  # None: not passed on (keep forever)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -68,6 +68,8 @@ WALK: dict[str, Any] = {
     "feedback:indexerReplicas": 2,
     "feedback:index": "walk-index",
     "feedback:samplingRate": 0.3,
+    "feedback:indexShards": 3,
+    "feedback:retentionDays": 45,
     "batch:workers": 9,
     "batch:retries": 5,
 }
@@ -443,6 +445,20 @@ HOPS: tuple[Hop, ...] = (
         "search.index",
         "walk-index",
         env("indexer", "INDEXER_INDEX", "walk-index"),
+    ),
+    Hop(
+        "feedback:indexShards",
+        "feedback-pipeline",
+        "search.indexShards",
+        3,
+        env("indexer", "INDEXER_INDEX_SHARDS", "3"),
+    ),
+    Hop(
+        "feedback:retentionDays",
+        "feedback-pipeline",
+        "search.retentionDays",
+        45,
+        env("indexer", "INDEXER_RETENTION_DAYS", "45"),
     ),
     Hop(
         "feedback:samplingRate",

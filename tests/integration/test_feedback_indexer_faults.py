@@ -161,3 +161,19 @@ def test_a_request_of_thousands_of_rows_is_dead_lettered_instead_of_exhausting_m
     assert json.loads(dead.value()) == rows  # the whole message, to be replayed after raising the limit
     assert set(feedback_pipeline.by_key()) == {(good.request_id, 0)}
     assert indexer.running()
+
+
+def test_documents_older_than_the_retention_are_deleted_and_newer_ones_kept(
+    feedback_pipeline: FeedbackPipeline,
+) -> None:
+    now_ms = int(time.time() * 1000)
+    old = direct_record(
+        "request", f"{feedback_pipeline.name}-old", {"data": {"ndarray": ["old"]}}, now_ms - 3 * 86_400_000
+    )
+    new = direct_record("request", f"{feedback_pipeline.name}-new", {"data": {"ndarray": ["new"]}}, now_ms)
+    feedback_pipeline.produce([old, new])
+    indexer = feedback_pipeline.indexer(retention_days="2", sweep_interval_s="1")
+    feedback_pipeline.wait_for(
+        lambda: indexer.metric("feedback_indexer_retention_deleted_total") >= 1, 120, "the old document deleted"
+    )
+    assert set(feedback_pipeline.by_key()) == {(new.request_id, 0)}
