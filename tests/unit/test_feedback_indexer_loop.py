@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from feedback.indexer.main import Indexer
 from feedback.indexer.metrics import IndexerMetrics
-from feedback.indexer.search_io import RequestTooLarge, SearchAuthFailed, SearchUnavailable
+from feedback.indexer.search_io import RequestTooLarge, SearchAuthFailed, SearchTimeout, SearchUnavailable
 from feedback.indexer.settings import IndexerSettings
 
 TOPIC = "seldon-capture"
@@ -382,3 +382,12 @@ def test_an_event_time_in_the_far_future_does_not_pin_the_freshness_figures() ->
     assert document["request_time"].startswith("2024-05-01")
     assert sample(indexer, "feedback_indexer_event_time_adjusted_total") == 1
     assert sample(indexer, "feedback_indexer_last_indexed_event_timestamp_seconds") == 1_714_564_800.0
+
+
+def test_a_timed_out_request_is_resent_in_smaller_requests() -> None:
+    """A slow cluster: a request that times out is not resent whole forever (each copy times out again)."""
+    backend = ScriptedBackend(SearchTimeout("read timed out"))
+    indexer, consumer, _ = make_indexer(backend)
+    feed(indexer, consumer, *pair("a", 0), *pair("b", 2), *pair("c", 4), *pair("d", 6), rounds=8)
+    assert [len(call) for call in backend.calls[:3]] == [4, 2, 2]
+    assert consumer.stored[-1] == 7

@@ -65,6 +65,7 @@ from feedback.indexer.search_io import (
     RequestTooLarge,
     SearchAuthFailed,
     SearchBackend,
+    SearchTimeout,
     SearchUnavailable,
     create_backend,
 )
@@ -570,6 +571,13 @@ class Indexer:
                 op.alone = True
             self.retry[:0] = group
             return
+        if isinstance(exc, SearchTimeout) and len(group) > 1:
+            # a slow cluster: smaller requests answer within the timeout (the engine may still apply this one:
+            # resending is idempotent, a create then gets 409 and merges)
+            self.chunk_items = max(1, min(self.chunk_items, len(group)) // 2)
+            log.warning(
+                "bulk request of %d items timed out: the next requests carry at most %d", len(group), self.chunk_items
+            )
         if isinstance(exc, SearchAuthFailed):
             self.metrics.search_auth_failures.inc()
             self.metrics.set_problem("search_auth", str(exc))

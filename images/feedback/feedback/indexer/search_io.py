@@ -28,6 +28,10 @@ class SearchUnavailable(Exception):
     """The cluster could not be reached, timed out, or answered 429/5xx for the whole request; retry later."""
 
 
+class SearchTimeout(SearchUnavailable):
+    """No answer within INDEXER_SEARCH_TIMEOUT_S (the cluster is slow; the indexer sends smaller requests)."""
+
+
 class SearchAuthFailed(SearchUnavailable):
     """401/403 for the whole request: credentials or permissions are wrong (readiness goes false until fixed)."""
 
@@ -157,6 +161,8 @@ class _ClientBackend:
                 raise RequestTooLarge(f"request of {len(body)} bytes refused (413): {detail}") from exc
             if status is not None and 400 <= status < 500 and status != 429 and status != 408:
                 raise RequestRefused(status, detail) from exc
+            if "Timeout" in type(exc).__name__ or status == 408:
+                raise SearchTimeout(detail) from exc
             raise SearchUnavailable(detail) from exc
         return dict(answer)
 
