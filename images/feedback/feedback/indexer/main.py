@@ -307,10 +307,12 @@ class Indexer:
         messages = self.carry or self.consumer.consume(self.settings.batch_size, self.settings.batch_wait_s)
         self.carry = []
         records: list[Message] = []
+        owned = self.rebalance.owned
         for message in messages:
             error = message.error()
             if error is None:
-                records.append(message)
+                if (message.topic(), message.partition()) in owned:
+                    records.append(message)  # else fetched before a revoke: its new owner replays it
             elif error.code() == KafkaError._AUTO_OFFSET_RESET:
                 self._offset_reset(message, error)
             elif error.code() != KafkaError._PARTITION_EOF:
@@ -384,10 +386,17 @@ class Indexer:
             error.str(),
             self.settings.offset_reset,
         )
-        try:
-            self.consumer.seek(TopicPartition(message.topic() or self.settings.topic, partition or 0, target))
+        topic = message.topic() or self.settings.topic
+        try:  # a partition in this error state takes an absolute offset only, so resolve the logical one first
+            low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition or 0), timeout=10)
+            start = TopicPartition(topic, partition or 0, low if target == OFFSET_BEGINNING else high)
+            try:
+                self.consumer.seek(start)
+            except KafkaException:
+                self.consumer.incremental_unassign([TopicPartition(topic, partition or 0)])
+                self.consumer.incremental_assign([start])
         except KafkaException as exc:
-            log.warning("seek after the offset reset failed (retried on the next error): %s", exc)
+            log.warning("resuming after the offset reset failed (retried on the next error): %s", exc)
 
     # ---------------------------------------------------------------------------------------- planning
 
@@ -422,6 +431,8 @@ class Indexer:
 
     def _submit(self, ops: list[BulkOp]) -> None:
         """Send the new writes plus the retries that are due, as one or more bulk requests on the writer thread."""
+        if self._in_flight is not None:
+            self._settle()  # one request in flight at a time: its answers first
         now = time.monotonic()
         ready = [op for op in self.retry if op.not_before <= now]
         self.retry = [op for op in self.retry if op.not_before > now]
