@@ -167,6 +167,8 @@ def _parse_time(text: str) -> datetime:
         return datetime.fromisoformat(text)
     except ValueError:
         return isoparse(text)
+
+
 ATTRIBUTE_NAME = re.compile(r"[a-z0-9]+")
 
 

@@ -166,6 +166,18 @@ class _ClientBackend:
             raise SearchUnavailable(detail) from exc
         return dict(answer)
 
+    def get_index_template(self, name: str) -> dict[str, Any] | None:
+        """The installed composable template `name` (None when there is none)."""
+        try:
+            with self._unavailable(f"read index template {name}"):
+                answer = self.client.indices.get_index_template(name=name)
+        except SearchUnavailable as exc:
+            if isinstance(exc.__cause__, self._not_found()):
+                return None
+            raise
+        templates = answer.get("index_templates") or []
+        return dict(templates[0]["index_template"]) if templates else None
+
     def delete_older_than(self, index: str, field: str, before: str) -> int:
         """Delete the documents whose `field` is before `before` (retention); returns how many were deleted."""
         body = {"query": {"range": {field: {"lt": before}}}}
@@ -253,19 +265,6 @@ class ElasticsearchBackend(_ClientBackend):
         headers = {"content-type": content_type, "accept": "application/json"}
         return self.client.perform_request(method, path, params=params, headers=headers, body=body).body
 
-    def get_index_template(self, name: str) -> dict[str, Any] | None:
-        from elasticsearch import NotFoundError
-
-        try:
-            with self._unavailable(f"read index template {name}"):
-                answer = self.client.indices.get_index_template(name=name)
-        except SearchUnavailable as exc:
-            if isinstance(exc.__cause__, NotFoundError):
-                return None
-            raise
-        templates = answer.get("index_templates") or []
-        return dict(templates[0]["index_template"]) if templates else None
-
     def _streaming_bulk(self) -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
         from elasticsearch.helpers import streaming_bulk
 
@@ -321,19 +320,6 @@ class OpenSearchBackend(_ClientBackend):
         return self.client.transport.perform_request(
             method, path, params=params, body=body, headers={"content-type": content_type}
         )
-
-    def get_index_template(self, name: str) -> dict[str, Any] | None:
-        from opensearchpy.exceptions import NotFoundError
-
-        try:
-            with self._unavailable(f"read index template {name}"):
-                answer = self.client.indices.get_index_template(name=name)
-        except SearchUnavailable as exc:
-            if isinstance(exc.__cause__, NotFoundError):
-                return None
-            raise
-        templates = answer.get("index_templates") or []
-        return dict(templates[0]["index_template"]) if templates else None
 
     def _streaming_bulk(self) -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
         from opensearchpy.helpers import streaming_bulk
