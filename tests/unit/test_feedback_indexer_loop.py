@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import pytest
+from feedback.indexer.core import TEMPLATE_VERSION
 from feedback.indexer.main import Indexer
 from feedback.indexer.metrics import IndexerMetrics
 from feedback.indexer.search_io import RequestTooLarge, SearchAuthFailed, SearchTimeout, SearchUnavailable
@@ -391,3 +392,46 @@ def test_a_timed_out_request_is_resent_in_smaller_requests() -> None:
     feed(indexer, consumer, *pair("a", 0), *pair("b", 2), *pair("c", 4), *pair("d", 6), rounds=8)
     assert [len(call) for call in backend.calls[:3]] == [4, 2, 2]
     assert consumer.stored[-1] == 7
+
+
+class TemplateBackend(ScriptedBackend):
+    def __init__(self, installed: dict[str, Any] | None) -> None:
+        super().__init__()
+        self.installed, self.puts = installed, 0
+
+    def get_index_template(self, name: str) -> dict[str, Any] | None:
+        return self.installed
+
+    def put_index_template(self, name: str, template: dict[str, Any]) -> None:
+        self.puts += 1
+
+    def put_mapping(self, index: str, properties: dict[str, Any]) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("version", "settings", "puts"),
+    [
+        (None, None, 1),  # none installed
+        (TEMPLATE_VERSION - 1, None, 1),  # an older indexer's
+        (
+            TEMPLATE_VERSION,
+            {"index": {"number_of_shards": "1", "number_of_replicas": "1", "refresh_interval": "1s"}},
+            0,
+        ),
+        (
+            TEMPLATE_VERSION,
+            {"index": {"number_of_shards": "3", "number_of_replicas": "1", "refresh_interval": "1s"}},
+            1,
+        ),
+        (TEMPLATE_VERSION + 1, None, 0),  # a newer indexer's: a rollback must not undo it
+    ],
+)
+def test_the_template_is_installed_only_over_an_older_or_different_one(
+    version: int | None, settings: dict[str, Any] | None, puts: int
+) -> None:
+    installed = None if version is None else {"version": version, "template": {"settings": settings or {}}}
+    backend = TemplateBackend(installed)
+    indexer, _, _ = make_indexer(backend)
+    assert indexer._install_template() is None
+    assert backend.puts == puts
