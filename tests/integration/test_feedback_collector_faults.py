@@ -163,38 +163,44 @@ def test_traffic_through_a_collector_restart_loses_no_event(feedback_pipeline: F
 def test_a_kafka_outage_keeps_the_collector_memory_bounded_and_loses_nothing_acknowledged(
     feedback_pipeline: FeedbackPipeline,
 ) -> None:
+    """librdkafka's own buffer limit is 1 GiB, twice the pod's memory limit: during an outage every event was taken
+    into memory and waited. Bounded at 8 MiB here, the collector takes about 16 events of 500 KiB and answers the
+    others 503 queue_full at once; what it took is delivered once Kafka is back."""
     collector = feedback_pipeline.collector(
-        producer_buffer_max_bytes=str(8 * 1024 * 1024), delivery_timeout_s="60", max_body_bytes=str(600 * 1024)
+        producer_buffer_max_bytes=str(8 * 1024 * 1024), delivery_timeout_s="90", max_body_bytes=str(600 * 1024)
     )
     text = "y" * (500 * 1024)
     events = [
         http_event(
             "request", f"{feedback_pipeline.name}-m{i}", {"data": {"ndarray": [text]}}, 1_714_564_800_000_000 + i
         )
-        for i in range(400)
+        for i in range(60)
     ]
     baseline = collector.rss_bytes()
     kafka = feedback_pipeline.kafka
     kafka.stop()
     statuses: list[int] = []
-    peak = [baseline]
+    peak = baseline
     try:
-        sender = threading.Thread(target=lambda: statuses.extend(post_events(collector.url, events, concurrency=150)))
+        sender = threading.Thread(target=lambda: statuses.extend(post_events(collector.url, events, concurrency=60)))
         sender.start()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            peak[0] = max(peak[0], collector.rss_bytes())
+        feedback_pipeline.wait_for(
+            lambda: collector.metric("feedback_collector_events_failed_total", reason="queue_full") >= 40,
+            60,
+            "the events beyond the buffer refused at once",
+        )
+        for _ in range(10):
+            peak = max(peak, collector.rss_bytes())
             time.sleep(0.2)
     finally:
         kafka.start()
     sender.join(timeout=180)
     assert not sender.is_alive()
-    grown = (peak[0] - baseline) / 1024 / 1024
-    # 150 events of 500 KiB wait at a time (75 MiB): the buffer holds at most 8 MiB of them, the rest get 503 at once
-    assert grown < 50, f"the collector grew by {grown:.0f} MiB during the outage"
-    assert collector.metric("feedback_collector_events_failed_total", reason="queue_full") > 0
-    acknowledged = {event.request_id for event, status in zip(events, statuses, strict=True) if status == 200}
     assert all(status in (200, 503) for status in statuses), sorted(set(statuses))
+    acknowledged = {event.request_id for event, status in zip(events, statuses, strict=True) if status == 200}
+    assert 0 < len(acknowledged) <= 20, f"{len(acknowledged)} events of 500 KiB taken into an 8 MiB buffer"
+    grown = (peak - baseline) / 1024 / 1024
+    assert grown < 120, f"the collector grew by {grown:.0f} MiB during the outage"
     messages = feedback_pipeline.read_topic(feedback_pipeline.topic)
     in_topic = {dict(message.headers())["ce_requestid"].decode() for message in messages}
     assert acknowledged <= in_topic, f"{len(acknowledged - in_topic)} acknowledged events are not in Kafka"

@@ -446,6 +446,9 @@ class Indexer:
         """(writer thread) One bulk request per group; returns each group with its answer or the exception."""
         results: list[tuple[list[BulkOp], Any]] = []
         for group in groups:
+            if results and isinstance(results[-1][1], SearchUnavailable):
+                results.append((group, results[-1][1]))  # the cluster is down or slow: do not wait for it again
+                continue
             started = time.perf_counter()
             try:
                 answer: Any = parse_bulk_answer(self.backend.bulk_ndjson(body(group)))
