@@ -317,6 +317,14 @@ def print_profile(path: Path, top: int = 25) -> None:
         print(f"   {own:7.2f} s own {cumulative:7.2f} s cum {calls:9d} calls  {name} ({where})")
 
 
+def section(title: str, run: Any, *args: Any) -> None:
+    """Run one part of the benchmark; a failure is printed and the next part still runs."""
+    try:
+        run(*args)
+    except Exception as exc:  # a timeout on an overloaded machine must not cost the other figures
+        print(f"   {title}: failed ({type(exc).__name__}: {str(exc)[:300]})", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ids", type=int, default=6000, help="request ids in the indexer runs (2.5 events each)")
@@ -335,6 +343,62 @@ def main() -> int:
     builds: list[tuple[str, Path | None]] = [("this", None)]
     if args.baseline:
         builds.append((args.baseline, baseline_package(args.baseline, scratch)))
+    sustained_rates: dict[str, float] = {}
+
+    def ordered_run(label: str, package: Path | None) -> None:
+        run = indexer_throughput(kafka, search, run_dir, ordered_traffic, ordered, package, label)
+        print(
+            f"1. [{label}] indexer, executor order: {run['events']} events -> {run['documents']} documents; "
+            f"{run['events_per_s']:.0f} events/s = {run['docs_per_s']:.0f} docs/s; raw _bulk of the same "
+            f"documents {run['raw_docs_per_s']:.0f} docs/s; ratio {run['ratio']:.2f}; writes {run['writes']}; "
+            f"indexer RSS {mib(run['rss'])}",
+            flush=True,
+        )
+        sustained_rates[label] = run["events_per_s"]
+
+    def shuffled_run(label: str, package: Path | None) -> None:
+        run = indexer_throughput(kafka, search, run_dir, shuffled_traffic, shuffled_traffic.records, package, label)
+        print(
+            f"2. [{label}] indexer, shuffled and 30 % repeated: {run['events']} events -> {run['documents']} "
+            f"documents (exact); {run['docs_per_s']:.0f} docs/s; raw {run['raw_docs_per_s']:.0f} docs/s; "
+            f"ratio {run['ratio']:.2f}; writes {run['writes']}",
+            flush=True,
+        )
+
+    def collector_and_freshness(label: str, package: Path | None) -> None:
+        pipeline = FeedbackPipeline(kafka, search, run_dir)
+        pipelines.append(pipeline)
+        collector = collector_for(pipeline, package)
+        rate = collector_rate(pipeline, collector, args.collector_events)
+        print(
+            f"3. [{label}] collector sustained: {rate['events_per_s']:.0f} events/s ({rate['events']} events, "
+            f"32 clients); {rate['events_per_cpu_s']:.0f} events per CPU second of the collector",
+            flush=True,
+        )
+        indexer_for(pipeline, package)
+        top = min(rate["events_per_s"], sustained_rates.get(label, rate["events_per_s"]))
+        for share in (0.5, 0.8):
+            fresh = freshness(pipeline, collector, top * share, args.freshness_seconds)
+            print(
+                f"4. [{label}] freshness at {share:.0%} of the sustained rate ({fresh['target_rate']:.0f}/s "
+                f"target, {fresh['achieved_rate']:.0f}/s achieved, {fresh['events']} events): "
+                f"p50 {fresh['p50_s']:.2f} s, p99 {fresh['p99_s']:.2f} s (collector answer p50 "
+                f"{fresh['ack_p50_ms']:.1f} ms, p99 {fresh['ack_p99_ms']:.1f} ms)",
+                flush=True,
+            )
+        print(
+            f"memory (RSS) [{label}]: OpenSearch {mib(search.process.rss_bytes())}, Kafka "
+            f"{mib(kafka.process.rss_bytes())}, collector {mib(collector.rss_bytes())}",
+            flush=True,
+        )
+        pipeline.stop_all()
+
+    def profiled_run() -> None:
+        profile = run_dir / "indexer.prof"
+        run = indexer_throughput(kafka, search, run_dir, ordered_traffic, ordered, None, "profiled", profile)
+        print(f"   [profiled] {run['docs_per_s']:.0f} docs/s under cProfile", flush=True)
+        print_profile(profile)
+
     pipelines: list[FeedbackPipeline] = []
     try:
         kafka.start()
@@ -343,58 +407,16 @@ def main() -> int:
         ordered_traffic = generate_traffic(ids=args.ids, seed=3)
         ordered = executor_ordered(ordered_traffic.records)
         shuffled_traffic = generate_traffic(ids=args.ids, total_events=int(args.ids * 2.5 * 1.3), seed=5)
-        sustained: dict[str, float] = {}
+        # the short figures first (collector, freshness), then the long indexer runs; a section that fails (a
+        # timeout on an overloaded machine) is reported and the others still run
         for label, package in builds:
-            run = indexer_throughput(kafka, search, run_dir, ordered_traffic, ordered, package, label)
-            print(
-                f"1. [{label}] indexer, executor order: {run['events']} events -> {run['documents']} documents; "
-                f"{run['events_per_s']:.0f} events/s = {run['docs_per_s']:.0f} docs/s; raw _bulk of the same "
-                f"documents {run['raw_docs_per_s']:.0f} docs/s; ratio {run['ratio']:.2f}; writes {run['writes']}; "
-                f"indexer RSS {mib(run['rss'])}",
-                flush=True,
-            )
-            sustained[label] = run["events_per_s"]
-            shuffled = indexer_throughput(
-                kafka, search, run_dir, shuffled_traffic, shuffled_traffic.records, package, label
-            )
-            print(
-                f"2. [{label}] indexer, shuffled and 30 % repeated: {shuffled['events']} events -> "
-                f"{shuffled['documents']} documents (exact); {shuffled['docs_per_s']:.0f} docs/s; raw "
-                f"{shuffled['raw_docs_per_s']:.0f} docs/s; ratio {shuffled['ratio']:.2f}",
-                flush=True,
-            )
+            section(f"indexer [{label}], executor order", ordered_run, label, package)
+        for label, package in builds:
+            section(f"collector and freshness [{label}]", collector_and_freshness, label, package)
         if args.profile:
-            profile = run_dir / "indexer.prof"
-            profiled = indexer_throughput(kafka, search, run_dir, ordered_traffic, ordered, None, "profiled", profile)
-            print(f"   [profiled] {profiled['docs_per_s']:.0f} docs/s under cProfile", flush=True)
-            print_profile(profile)
+            section("profile", profiled_run)
         for label, package in builds:
-            pipeline = FeedbackPipeline(kafka, search, run_dir)
-            pipelines.append(pipeline)
-            collector = collector_for(pipeline, package)
-            rate = collector_rate(pipeline, collector, args.collector_events)
-            print(
-                f"3. [{label}] collector sustained: {rate['events_per_s']:.0f} events/s ({rate['events']} events, "
-                f"32 clients); {rate['events_per_cpu_s']:.0f} events per CPU second of the collector",
-                flush=True,
-            )
-            indexer_for(pipeline, package)
-            top = min(rate["events_per_s"], sustained[label])
-            for share in (0.5, 0.8):
-                fresh = freshness(pipeline, collector, top * share, args.freshness_seconds)
-                print(
-                    f"4. [{label}] freshness at {share:.0%} of the sustained rate ({fresh['target_rate']:.0f}/s "
-                    f"target, {fresh['achieved_rate']:.0f}/s achieved, {fresh['events']} events): "
-                    f"p50 {fresh['p50_s']:.2f} s, p99 {fresh['p99_s']:.2f} s (collector answer p50 "
-                    f"{fresh['ack_p50_ms']:.1f} ms, p99 {fresh['ack_p99_ms']:.1f} ms)",
-                    flush=True,
-                )
-            print(
-                f"memory (RSS) [{label}]: OpenSearch {mib(search.process.rss_bytes())}, Kafka "
-                f"{mib(kafka.process.rss_bytes())}, collector {mib(collector.rss_bytes())}",
-                flush=True,
-            )
-            pipeline.stop_all()
+            section(f"indexer [{label}], shuffled", shuffled_run, label, package)
     finally:
         for pipeline in pipelines:
             pipeline.stop_all()
