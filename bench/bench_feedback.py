@@ -101,19 +101,10 @@ def with_package(server: Any, package_dir: Path | None) -> Any:
 
 
 def indexer_for(pipeline: FeedbackPipeline, package_dir: Path | None, profile: Path | None = None) -> IndexerServer:
-    settings = {"batch_size": "1000", "streaming_deployments": "text-classifier-streaming"}
-    server = IndexerServer(
-        pipeline.run_dir / pipeline.name,
-        pipeline.kafka.bootstrap,
-        pipeline.topic,
-        pipeline.search.url,
-        pipeline.index,
-        **settings,
-    )
+    server = pipeline.indexer_server(batch_size="1000", streaming_deployments="text-classifier-streaming")
     with_package(server, package_dir)
     if profile is not None:
         server.process.argv = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "feedback.indexer"]
-    pipeline.started.append(server)
     return server.start(timeout=180)
 
 

@@ -22,7 +22,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 from feedback.indexer.core import MERGE_SCRIPT_ID
 
 from devstack.names import STREAMING_DEPLOYMENT
-from devstack.servers.feedback import IndexerServer, ensure_seldon_protos
+from devstack.servers.feedback import ensure_seldon_protos
 from tests.fixtures.feedback import FeedbackPipeline, direct_record, generate_traffic
 
 pytestmark = pytest.mark.integration
@@ -66,17 +66,7 @@ def test_a_missing_dead_letter_topic_keeps_the_indexer_not_ready_with_the_reason
     feedback_pipeline: FeedbackPipeline,
 ) -> None:
     missing = f"{feedback_pipeline.name}-no-such-dead-letter"
-    pipeline = feedback_pipeline
-    server = IndexerServer(
-        pipeline.run_dir / pipeline.name,
-        pipeline.kafka.bootstrap,
-        pipeline.topic,
-        pipeline.search.url,
-        pipeline.index,
-        dead_letter_topic=missing,
-        streaming_deployments=STREAMING_DEPLOYMENT,
-    )
-    pipeline.started.append(server)  # stopped by the fixture
+    server = feedback_pipeline.indexer_server(dead_letter_topic=missing, streaming_deployments=STREAMING_DEPLOYMENT)
     ensure_seldon_protos(server.process.env)
     server.process.start()  # not .start(): that waits for readiness, which must not come yet
     deadline = time.monotonic() + 90
