@@ -36,21 +36,39 @@ def readiness(indexer: Any) -> tuple[int, str]:
     return answer.status_code, answer.text
 
 
+def allow_large_messages(pipeline: FeedbackPipeline, topic: str, max_bytes: int, timeout: float = 60) -> None:
+    """Raise `topic`'s max.message.bytes and wait until the broker itself applies it: the controller accepts the
+    change first and the broker publishes it later (over a second on a loaded machine), and a record produced in
+    between is refused as too large."""
+    admin = AdminClient({"bootstrap.servers": pipeline.kafka.bootstrap})
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, set_config={"max.message.bytes": str(max_bytes)})
+    for future in admin.alter_configs([resource]).values():
+        future.result(30)
+
+    def applied() -> bool:
+        [described] = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)]).values()
+        return described.result(30)["max.message.bytes"].value == str(max_bytes)
+
+    pipeline.wait_for(applied, timeout, f"the broker applying max.message.bytes={max_bytes} to {topic}")
+
+
 def test_a_poison_message_too_large_for_the_dead_letter_topic_becomes_a_stub(
     feedback_pipeline: FeedbackPipeline,
 ) -> None:
-    admin = AdminClient({"bootstrap.servers": feedback_pipeline.kafka.bootstrap})
-    config = ConfigResource(
-        ConfigResource.Type.TOPIC, feedback_pipeline.topic, set_config={"max.message.bytes": "4000000"}
-    )
-    for future in admin.alter_configs([config]).values():
-        future.result(30)
+    allow_large_messages(feedback_pipeline, feedback_pipeline.topic, 4_000_000)
     producer = Producer({"bootstrap.servers": feedback_pipeline.kafka.bootstrap, "message.max.bytes": 4_000_000})
     poison = direct_record("request", f"{feedback_pipeline.name}-big", {}, 1).with_value(b"{" + b"x" * 1_500_000)
     good = direct_record("request", f"{feedback_pipeline.name}-ok", {"data": {"ndarray": ["fine"]}}, 1)
+    refused: list[Any] = []
     for record in (poison, good):
-        producer.produce(feedback_pipeline.topic, record.value, headers=record.headers, timestamp=1)
-    assert producer.flush(60) == 0
+        producer.produce(
+            feedback_pipeline.topic,
+            record.value,
+            headers=record.headers,
+            timestamp=1,
+            on_delivery=lambda error, _message: refused.append(error) if error is not None else None,
+        )
+    assert producer.flush(60) == 0 and not refused, f"Kafka refused a test record: {refused}"
     indexer = feedback_pipeline.indexer()
     feedback_pipeline.wait_for(feedback_pipeline.committed_to_end, 120, "both messages committed")
     assert indexer.running(), "the indexer must not crash on a dead letter it cannot send whole"

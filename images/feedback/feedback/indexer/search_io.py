@@ -70,7 +70,7 @@ class SearchBackend(Protocol):
 
     def get_index_template(self, name: str) -> dict[str, Any] | None: ...
 
-    def delete_older_than(self, index: str, field: str, before: str) -> int: ...
+    def delete_older_than(self, index: str, field: str, before: str) -> tuple[int, int]: ...
 
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -178,8 +178,9 @@ class _ClientBackend:
         templates = answer.get("index_templates") or []
         return dict(templates[0]["index_template"]) if templates else None
 
-    def delete_older_than(self, index: str, field: str, before: str) -> int:
-        """Delete the documents whose `field` is before `before` (retention); returns how many were deleted."""
+    def delete_older_than(self, index: str, field: str, before: str) -> tuple[int, int]:
+        """Delete the documents whose `field` is before `before` (retention); returns how many were deleted and how
+        many were skipped because they changed after the deletion's search (version conflicts)."""
         body = {"query": {"range": {field: {"lt": before}}}}
         try:
             with self._unavailable(f"apply the retention to {index}"):
@@ -188,9 +189,9 @@ class _ClientBackend:
                 )
         except SearchUnavailable as exc:
             if isinstance(exc.__cause__, self._not_found()):
-                return 0
+                return 0, 0
             raise
-        return int(answer.get("deleted", 0))
+        return int(answer.get("deleted", 0)), int(answer.get("version_conflicts", 0))
 
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
         """One search request; a missing index answers no hits (the sweeps run before the first write)."""

@@ -63,21 +63,25 @@ class Sweeper:
             log.warning("sweep skipped, the search cluster is unavailable (retried next interval): %s", exc)
 
     def run(self, now_us: int) -> None:
-        """Both sweeps once: mark overdue requests, then decide the feedbacks waiting for a fingerprint join; and,
-        hourly, delete what is older than the retention."""
+        """Hourly, delete what is older than the retention (first, so no sweep updates a document about to go and
+        makes its deletion a version conflict); then both sweeps once: mark overdue requests, then decide the
+        feedbacks waiting for a fingerprint join."""
+        self._apply_retention(now_us)
         self._mark_overdue(now_us)
         self._resolve_feedback(now_us)
-        self._apply_retention(now_us)
 
     def _apply_retention(self, now_us: int) -> None:
         if self.settings.retention_days <= 0 or time.monotonic() < self._next_retention:
             return
-        self._next_retention = time.monotonic() + RETENTION_INTERVAL_S
         before = iso_time(now_us - self.settings.retention_days * 86_400 * 1_000_000)
-        deleted = self.backend.delete_older_than(self.settings.index, "@timestamp", before)
+        deleted, conflicts = self.backend.delete_older_than(self.settings.index, "@timestamp", before)
         self.metrics.retention_deleted.inc(deleted)
         if deleted:
             log.info("retention: %d documents older than %s deleted", deleted, before)
+        if conflicts:  # changed while being deleted (a late event): tried again at the next sweep, not in an hour
+            log.info("retention: %d documents older than %s changed meanwhile, deleted next sweep", conflicts, before)
+        else:
+            self._next_retention = time.monotonic() + RETENTION_INTERVAL_S
 
     def _acknowledged(self, actions: list[dict[str, Any]], what: str) -> set[str]:
         """Run the bulk actions; returns the ids acknowledged or already gone (a failure is retried next sweep)."""
