@@ -406,9 +406,12 @@ def _tags(message: Any) -> dict[str, Any]:
     tags = meta.get("tags") if isinstance(meta, dict) else None
     if not isinstance(tags, dict):
         return {}
+    fields: dict[str, Any] = {}
+    version = tags.get("model_version")  # the Seldon wrapper's tags(): our classifier reports its version there
+    if isinstance(version, (str, int, float)) and not isinstance(version, bool) and str(version).strip():
+        fields["model_version"] = str(version).strip()[:256]
     if isinstance(tags.get("tags"), dict) and "batch_id" not in tags:  # Seldon <= 1.9 nested the batch tags
         tags = tags["tags"]
-    fields: dict[str, Any] = {}
     if tags.get("batch_id") is not None:
         fields["batch_id"] = str(tags["batch_id"])
     if tags.get("batch_instance_id") is not None:
@@ -643,7 +646,9 @@ def bulk_action(part: DocumentPart, index: str, *, create: bool = True) -> dict[
 # The template's version: an indexer installs its template only over an older version (or none), never over a
 # newer one (a rollback must not undo the mapping of the newer indexer that is still writing). Bump it with every
 # change of `index_template` or `mapping_properties`.
-TEMPLATE_VERSION = 3
+# 4: two branches each made a version 3 (the monitor's model_version; the write path's shards, refresh, retention);
+# 4 has both, so an indexer of either replaces it.
+TEMPLATE_VERSION = 4
 
 
 def mapping_properties() -> dict[str, Any]:
@@ -674,6 +679,7 @@ def mapping_properties() -> dict[str, Any]:
         "batch_id": keyword,
         "batch_instance_id": keyword,
         "batch_index": {"type": "long"},
+        "model_version": keyword,
         "truth": keyword,
         "truth_index": {"type": "integer"},
         "truth_label": keyword,
