@@ -28,10 +28,11 @@ from devstack.images import base as base_image
 from devstack.images.catalog import BASE_ARG, KUBECTL_ARG, ImageSpec, ensure_kubectl_image, select
 from devstack.images.dockerfile import Dockerfile, context_files
 from devstack.images.pip_access import config_mounts
-from devstack.images.tools import Buildah, ensure_tools
+from devstack.images.tools import REEXEC_ATTEMPTS, Buildah, ensure_tools, reexec_flaked
 from devstack.runtime.errors import DevstackError
 from devstack.runtime.locks import file_lock
 from devstack.runtime.paths import cache_dir
+from devstack.runtime.process import tail
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +107,29 @@ def build_image(buildah: Buildah, spec: ImageSpec, build_args: dict[str, str]) -
         reference = f"{spec.repository}:{key}"
         log_path = cache_dir("containers", "builds") / f"{spec.name}-{key}.log"
         log_path.unlink(missing_ok=True)
-        argv = ["bud", "--isolation", "chroot", "--pull=never", "-f", str(spec.dockerfile), "-t", reference]
+        argv = [
+            "bud",
+            "--isolation",
+            "chroot",
+            "--pull=never",
+            "--force-rm",
+            "-f",
+            str(spec.dockerfile),
+            "-t",
+            reference,
+        ]
         argv += [arg for name, value in sorted(build_args.items()) for arg in ("--build-arg", f"{name}={value}")]
         argv += [arg for mount in config_mounts() for arg in ("-v", mount.volume())]
         log.info("building %s from %s (log %s)", reference, spec.dockerfile, log_path)
         started = time.monotonic()
-        try:
-            buildah.run([*argv, str(spec.context)], log_path=log_path, timeout=BUILD_TIMEOUT_S)
-        except DevstackError as error:
-            raise DevstackError(f"{spec.name}: the build of {spec.dockerfile} failed: {error}") from None
+        for attempt in range(1, REEXEC_ATTEMPTS + 1):
+            try:
+                buildah.run([*argv, str(spec.context)], log_path=log_path, timeout=BUILD_TIMEOUT_S)
+                break
+            except DevstackError as error:
+                if attempt == REEXEC_ATTEMPTS or not reexec_flaked(tail(log_path, 5)):
+                    raise DevstackError(f"{spec.name}: the build of {spec.dockerfile} failed: {error}") from None
+                log.warning("%s: buildah failed in its re-exec; building again (log %s)", spec.name, log_path)
         seconds = time.monotonic() - started
         image_id = buildah.image_id(reference)
         if image_id is None:

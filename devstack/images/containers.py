@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.images.tools import Buildah
+from devstack.images.tools import REEXEC_ATTEMPTS, Buildah, reexec_flaked
 from devstack.runtime.errors import DevstackError
 from devstack.runtime.process import ManagedProcess, tail
 
@@ -109,7 +109,7 @@ def _pid_alive(pid: int) -> bool:
 def remove_stale(buildah: Buildah) -> None:
     """Remove working containers that a process which has since died left behind."""
     listing = buildah.run(["containers", "--json"]) or "[]"
-    for item in json.loads(listing):
+    for item in json.loads(listing) or []:  # buildah prints null when there is none
         name = str(item.get("containername", ""))
         if not name.startswith(PREFIX):
             continue
@@ -202,6 +202,7 @@ class Container:
         if options.network == "isolated":
             steps.append("ip link set lo up")
         if options.read_only_root:
+            self._make_mount_points([*volumes, *options.mounts])
             root = shlex.quote(str(self.mount_point))
             run_dir = shlex.quote(str(self._host_folder("/run", 0o755)))
             steps += [
@@ -218,6 +219,20 @@ class Container:
         script = " && ".join([*steps, "exec " + shlex.join(buildah)])
         return [*unshare, "--", "sh", "-c", script]
 
+    def _make_mount_points(self, mounts: Sequence[HostMount]) -> None:
+        """Create each mount's target in the root filesystem before it turns read-only, as a container runtime
+        does (buildah would have to create them in the read-only root otherwise)."""
+        assert self.mount_point is not None
+        for mount in mounts:
+            target = self.mount_point / mount.container.lstrip("/")
+            if target.exists() or target.is_symlink():
+                continue
+            if mount.host.is_dir():
+                target.mkdir(parents=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.touch()
+
     def start(
         self,
         command: Sequence[str] | None = None,
@@ -227,32 +242,42 @@ class Container:
     ) -> ManagedProcess:
         """Start a server in the container and wait until `ready()` is true (its log: `log_path`)."""
         host_ports = ports if self.options.network == "host" else ()
-        self.process = ManagedProcess("container", self.argv(command), self.home, env=_host_env(), ports=host_ports)
-        self.process.start()
-        if ready is not None:
-            self.process.wait_ready(ready, timeout)
-        return self.process
+        for attempt in range(1, REEXEC_ATTEMPTS + 1):
+            self.process = ManagedProcess("container", self.argv(command), self.home, env=_host_env(), ports=host_ports)
+            start = self.process.log_path.stat().st_size if self.process.log_path.exists() else 0
+            self.process.start()
+            try:
+                if ready is not None:
+                    self.process.wait_ready(ready, timeout)
+                return self.process
+            except DevstackError:
+                if attempt == REEXEC_ATTEMPTS or not reexec_flaked(_read_from(self.process.log_path, start)):
+                    raise
+                log.warning("buildah failed in its re-exec (%s); starting %s again", self.process.log_path, self.name)
+        raise AssertionError("unreachable")
 
     def run(self, command: Sequence[str] | None = None, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
         """Run a command in the container to its end; stdout and stderr together are returned as `stdout` (and
         kept in the run's log). Past `timeout` s the whole process group is stopped and an error raised."""
-        process = ManagedProcess("run", self.argv(command), self.home, env=_host_env())
-        start = process.log_path.stat().st_size if process.log_path.exists() else 0
-        process.start()
-        assert process.popen is not None
-        try:
-            code = process.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise DevstackError(
-                f"{shlex.join(list(command or self.config.command))[:200]} in {self.reference} ran longer than "
-                f"{timeout:.0f} s and was stopped; last lines of {process.log_path}:\n{process.tail(30)}"
-            ) from None
-        finally:
-            process.stop()
-        with process.log_path.open("rb") as log_file:
-            log_file.seek(start)
-            output = log_file.read().decode("utf-8", "replace")
-        return subprocess.CompletedProcess(process.argv, code, output, "")
+        for attempt in range(1, REEXEC_ATTEMPTS + 1):
+            process = ManagedProcess("run", self.argv(command), self.home, env=_host_env())
+            start = process.log_path.stat().st_size if process.log_path.exists() else 0
+            process.start()
+            assert process.popen is not None
+            try:
+                code = process.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise DevstackError(
+                    f"{shlex.join(list(command or self.config.command))[:200]} in {self.reference} ran longer than "
+                    f"{timeout:.0f} s and was stopped; last lines of {process.log_path}:\n{process.tail(30)}"
+                ) from None
+            finally:
+                process.stop()
+            output = _read_from(process.log_path, start)
+            if code == 0 or attempt == REEXEC_ATTEMPTS or not reexec_flaked(output):
+                return subprocess.CompletedProcess(process.argv, code, output, "")
+            log.warning("buildah failed in its re-exec (%s); running the command again", process.log_path)
+        raise AssertionError("unreachable")
 
     def in_network(self, argv: Sequence[str]) -> list[str]:
         """`argv` run in the container's network namespace (network="isolated", after `start()`)."""
@@ -262,6 +287,12 @@ class Container:
 
     def tail(self, lines: int = 30) -> str:
         return tail(self.process.log_path if self.process else self.log_path, lines)
+
+
+def _read_from(path: Path, offset: int) -> str:
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        return handle.read().decode("utf-8", "replace")
 
 
 def _host_env() -> dict[str, str]:

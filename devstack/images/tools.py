@@ -39,6 +39,15 @@ TOOLS = {
 }
 APT_TIMEOUT_S = 1200.0
 COMMAND_TIMEOUT_S = 600.0
+# buildah re-executes itself from a sealed in-memory copy; on this kernel the seal now and then fails with EBUSY
+# (containers/storage pkg/unshare/unshare.c) before anything of the command ran: such a start is retried
+REEXEC_FLAKE = "sealing memfd copy"
+REEXEC_ATTEMPTS = 3
+
+
+def reexec_flaked(output: str) -> bool:
+    """Whether buildah failed in its own re-exec, before running anything (safe to run again)."""
+    return REEXEC_FLAKE in output
 
 
 def missing_tools(tools: dict[str, str] = TOOLS) -> dict[str, str]:
@@ -161,7 +170,7 @@ class Buildah:
     def image_id(self, reference: str) -> str | None:
         """The full id of a local image (name:tag or id), None when the storage has no such image."""
         try:
-            found = json.loads(self.run(["images", "--json", "--no-trunc", reference]))
+            found = json.loads(self.run(["images", "--json", "--no-trunc", reference]) or "null")
         except DevstackError:
             return None
         return str(found[0]["id"]).removeprefix("sha256:") if found else None
@@ -179,7 +188,7 @@ class Buildah:
         """Local images whose name starts with `repository`: [{"id", "names", "created", "size"}], newest first."""
         found = [
             item
-            for item in json.loads(self.run(["images", "--json", "--no-trunc"]) or "[]")
+            for item in json.loads(self.run(["images", "--json", "--no-trunc"]) or "null") or []
             if any(name.startswith(repository) for name in item.get("names") or [])
         ]
         return sorted(found, key=lambda item: int(item.get("created") or 0), reverse=True)
