@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from devstack.images.dockerfile import Copy, Dockerfile
+from devstack.images.dockerfile import Copy, Dockerfile, placements
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SUITE = REPO_ROOT / "smoke_tests"
@@ -57,20 +57,6 @@ def dockerfile_copies(text: str) -> tuple[str, list[Copy]]:
 
 
 def image_files(text: str, context: Path = REPO_ROOT) -> dict[Path, Path]:
-    """Every file of the build context that the Dockerfile puts in the image: {context file: path in the image}."""
-    _, copies = dockerfile_copies(text)
-    placed: dict[Path, Path] = {}
-    for copy in copies:
-        destination = Path(
-            copy.destination if copy.destination.startswith("/") else f"{copy.workdir}/{copy.destination}"
-        )
-        for source in copy.sources:
-            origin = context / source
-            if origin.is_dir():
-                for file in origin.rglob("*"):
-                    if file.is_file() and "__pycache__" not in file.parts:
-                        placed[file] = destination / file.relative_to(origin)
-            elif origin.is_file():
-                into_dir = copy.destination.endswith("/") or len(copy.sources) > 1
-                placed[origin] = destination / origin.name if into_dir else destination
-    return placed
+    """Every file of the build context that the Dockerfile puts in the image: {context file: path in the image}
+    (what `.dockerignore` excludes left out, as the builder does)."""
+    return {file: Path(placed) for file, placed in placements(context, Dockerfile.parse(text)).items()}

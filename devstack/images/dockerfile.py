@@ -244,18 +244,42 @@ def context_files(context: Path, dockerfile: Dockerfile, rules: list[IgnoreRule]
     return sorted(found)
 
 
-def _expand(context: Path, source: str) -> list[Path]:
+def placements(context: Path, dockerfile: Dockerfile, rules: list[IgnoreRule] | None = None) -> dict[Path, str]:
+    """{context file: its path in the image} for every file the COPY/ADD instructions put there (Docker's rules: a
+    folder source copies its contents into the destination; a file goes into a destination ending in "/" or one
+    of several sources (or is "."), else becomes the destination)."""
+    rules = read_ignore(context) if rules is None else rules
+    placed: dict[Path, str] = {}
+    for copy in dockerfile.copies:
+        destination = PurePosixPath(copy.workdir, copy.destination)
+        for source in copy.sources:
+            for root in _roots(context, source):
+                if root.is_dir():
+                    files = [path for path in root.rglob("*") if path.is_file() or path.is_symlink()]
+                    pairs = [(path, destination / path.relative_to(root).as_posix()) for path in files]
+                else:
+                    into = copy.destination.endswith(("/", "/.")) or copy.destination == "." or len(copy.sources) > 1
+                    pairs = [(root, destination / root.name if into else destination)]
+                for path, target in pairs:
+                    if not is_ignored(path.relative_to(context).as_posix(), rules):
+                        placed[path] = str(target)
+    return placed
+
+
+def _roots(context: Path, source: str) -> list[Path]:
     cleaned = str(PurePosixPath("/" + source)).lstrip("/")
     if cleaned in ("", "."):
-        roots = [context]
-    elif any(char in cleaned for char in "*?["):
-        roots = [
+        return [context]
+    if any(char in cleaned for char in "*?["):
+        return sorted(
             path for path in context.glob(cleaned) if fnmatch.fnmatch(path.relative_to(context).as_posix(), cleaned)
-        ]
-    else:
-        roots = [context / cleaned] if (context / cleaned).exists() else []
+        )
+    return [context / cleaned] if (context / cleaned).exists() else []
+
+
+def _expand(context: Path, source: str) -> list[Path]:
     files: list[Path] = []
-    for root in roots:
+    for root in _roots(context, source):
         if root.is_dir():
             files.extend(path for path in root.rglob("*") if path.is_file() or path.is_symlink())
         else:
