@@ -10,8 +10,8 @@ setuptools 65.5.1, wheel 0.45.1). Documentation, manual pages and locales are le
 images. `PATH`, `LANG=C.UTF-8` and `CMD ["python3"]` are the official image's.
 
 Cached in the project's image storage as `localhost/seldon-feedback/python-base:<key>`, keyed by the recipe
-(suite, packages, dpkg options, pip packages, environment), with a marker under
-`~/.cache/seldon-feedback/containers/base/<key>.json`; the mirror is the one apt uses on this machine.
+(suite, packages, dpkg options, pip packages, environment), with a marker beside the storage
+(`~/.cache/seldon-feedback/containers/base/<key>.json`); the mirror is the one apt uses on this machine.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from devstack.images.pip_access import config_mounts
 from devstack.images.tools import Buildah
 from devstack.runtime.errors import DevstackError
 from devstack.runtime.locks import file_lock
-from devstack.runtime.paths import cache_dir
 from devstack.runtime.process import tail
 
 log = logging.getLogger(__name__)
@@ -151,13 +150,13 @@ def mmdebstrap_argv(tarball: Path, sources: Path) -> list[str]:
     return argv
 
 
-def _marker(key: str) -> Path:
-    return cache_dir("containers", "base") / f"{key}.json"
+def _marker(buildah: Buildah, key: str) -> Path:
+    return buildah.state_dir("base") / f"{key}.json"
 
 
 def cached_base(buildah: Buildah) -> BaseImage | None:
     try:
-        marker = json.loads(_marker(base_key()).read_text())
+        marker = json.loads(_marker(buildah, base_key()).read_text())
     except (OSError, ValueError):
         return None
     reference = base_reference()
@@ -172,7 +171,7 @@ def ensure_base(buildah: Buildah) -> BaseImage:
     if found is not None:
         return found
     key = base_key()
-    work = cache_dir("containers", "base")
+    work = buildah.state_dir("base")
     with file_lock(work / f"{key}.lock"):
         found = cached_base(buildah)
         if found is not None:
@@ -182,7 +181,7 @@ def ensure_base(buildah: Buildah) -> BaseImage:
         log_path.unlink(missing_ok=True)
         image_id = _build(buildah, work / f"{key}.partial", log_path)
         seconds = time.monotonic() - started
-        _marker(key).write_text(
+        _marker(buildah, key).write_text(
             json.dumps({"image_id": image_id, "reference": base_reference(), "seconds": round(seconds, 1)}) + "\n"
         )
         log.info("built the local base %s in %.0f s", base_reference(), seconds)

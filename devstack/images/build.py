@@ -31,7 +31,6 @@ from devstack.images.pip_access import config_mounts
 from devstack.images.tools import REEXEC_ATTEMPTS, Buildah, ensure_tools, reexec_flaked
 from devstack.runtime.errors import DevstackError
 from devstack.runtime.locks import file_lock
-from devstack.runtime.paths import cache_dir
 from devstack.runtime.process import tail
 
 log = logging.getLogger(__name__)
@@ -75,13 +74,13 @@ def content_key(spec: ImageSpec, build_args: dict[str, str], arg_ids: dict[str, 
     return digest.hexdigest()[:12]
 
 
-def _marker(spec: ImageSpec, key: str) -> Path:
-    return cache_dir("containers", "builds") / f"{spec.name}-{key}.json"
+def _marker(buildah: Buildah, spec: ImageSpec, key: str) -> Path:
+    return buildah.state_dir("builds") / f"{spec.name}-{key}.json"
 
 
 def _cached(buildah: Buildah, spec: ImageSpec, key: str) -> BuildResult | None:
     try:
-        marker = json.loads(_marker(spec, key).read_text())
+        marker = json.loads(_marker(buildah, spec, key).read_text())
     except (OSError, ValueError):
         return None
     reference = f"{spec.repository}:{key}"
@@ -100,12 +99,12 @@ def build_image(buildah: Buildah, spec: ImageSpec, build_args: dict[str, str]) -
     found = _cached(buildah, spec, key)
     if found is not None:
         return found
-    with file_lock(cache_dir("containers", "builds") / f"{spec.name}.lock"):
+    with file_lock(buildah.state_dir("builds") / f"{spec.name}.lock"):
         found = _cached(buildah, spec, key)
         if found is not None:
             return found
         reference = f"{spec.repository}:{key}"
-        log_path = cache_dir("containers", "builds") / f"{spec.name}-{key}.log"
+        log_path = buildah.state_dir("builds") / f"{spec.name}-{key}.log"
         log_path.unlink(missing_ok=True)
         argv = [
             "bud",
@@ -136,7 +135,7 @@ def build_image(buildah: Buildah, spec: ImageSpec, build_args: dict[str, str]) -
             raise DevstackError(f"{spec.name}: buildah finished but {reference} is not in the storage; see {log_path}")
         size = buildah.image_size(reference)
         marker = {"image_id": image_id, "size_bytes": size, "seconds": round(seconds, 1), "log": str(log_path)}
-        _marker(spec, key).write_text(json.dumps(marker, indent=2) + "\n")
+        _marker(buildah, spec, key).write_text(json.dumps(marker, indent=2) + "\n")
         log.info("built %s in %.0f s (%.0f MB)", reference, seconds, size / 1e6)
         _prune(buildah, spec, keep=reference)
         return BuildResult(spec.name, reference, image_id, size, seconds, False, str(log_path))
@@ -153,11 +152,14 @@ def _prune(buildah: Buildah, spec: ImageSpec, keep: str) -> None:
             log.info("kept %s: %s", item.get("names"), error)
 
 
-def build_images(names: Sequence[str] = (), parallel: int = PARALLEL) -> list[BuildResult]:
-    """Build (or find) the named images, every one when none is named; results in the catalog's order."""
+def build_images(
+    names: Sequence[str] = (), parallel: int = PARALLEL, buildah: Buildah | None = None
+) -> list[BuildResult]:
+    """Build (or find) the named images, every one when none is named, into `buildah`'s storage (the project's
+    by default; bench/bench_images.py passes an empty one to measure a cold build); results in catalog order."""
     specs = select(tuple(names))
     ensure_tools()
-    buildah = Buildah.default()
+    buildah = buildah or Buildah.default()
     base = base_image.ensure_base(buildah)
     stand_ins = {BASE_ARG: base.reference}
     if any(KUBECTL_ARG in spec.base_args for spec in specs):

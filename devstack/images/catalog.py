@@ -107,7 +107,7 @@ def ensure_kubectl_image(buildah: Buildah) -> str:
     reference = f"{REPOSITORY}/kubectl:{KUBECTL_VERSION}-{_sha256(binary)[:12]}"
     if buildah.image_id(reference) is not None:
         return reference
-    work = cache_dir("containers", "stand-ins")
+    work = buildah.state_dir("stand-ins")
     with file_lock(work / "kubectl.lock"):
         if buildah.image_id(reference) is not None:
             return reference

@@ -123,6 +123,12 @@ class Buildah:
         base = storage_root()
         return cls(base / "storage", base / "runroot")
 
+    def state_dir(self, *parts: str) -> Path:
+        """A folder beside this storage for markers and logs of what was built into it (created on demand)."""
+        path = self.root.parent.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def argv(self, *args: str) -> list[str]:
         return [
             "buildah",

@@ -4,10 +4,11 @@ charts (and smoke_tests/k8s/job.yaml) instead of repeating them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from devstack.images.containers import HostMount, RunOptions
+from devstack.images.containers import Container, HostMount, RunOptions
 
 # the variables our services read (images/feedback/README.md): everything else of the host's environment stays out
 SERVICE_PREFIXES = ("KAFKA_", "CAPTURE_", "COLLECTOR_", "INDEXER_", "LOG_")
@@ -67,3 +68,13 @@ def container_of(pod: Mapping[str, Any], name: str) -> dict[str, Any]:
         if container["name"] == name:
             return dict(container)
     raise AssertionError(f"no container {name} in {[c['name'] for c in pod['containers']]}")
+
+
+@contextlib.contextmanager
+def stopped_at_the_end(boxes: list[Container]) -> Iterator[None]:
+    """Every container put in `boxes` is stopped (last first) when the block ends, also on failure."""
+    try:
+        yield
+    finally:
+        for box in reversed(boxes):
+            box.stop()

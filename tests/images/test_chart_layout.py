@@ -28,9 +28,10 @@ from devstack.images.containers import Container
 from devstack.images.tools import Buildah
 from devstack.runtime.paths import REPO_ROOT
 from tests.fixtures.charts import RenderFn
-from tests.images.chart_runs import container_of, options_from_pod, pod_of, user_of
+from tests.images.chart_runs import container_of, options_from_pod, pod_of, stopped_at_the_end, user_of
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# the first image test builds the images when they changed (a cold build is minutes): its timeout covers that
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 PROBE = Path(__file__).with_name("model_probe.py")
 START_TIMEOUT_S = 180.0
@@ -105,11 +106,8 @@ def started(container_tools: Buildah, run_dir: Path) -> Iterator[Any]:
         box.start(container.get("command"), ready=lambda: answers(box, port, path), timeout=START_TIMEOUT_S)
         return box
 
-    try:
+    with stopped_at_the_end(boxes):
         yield start
-    finally:
-        for box in reversed(boxes):
-            box.stop()
 
 
 def test_the_classifier_image_is_what_the_seldondeployment_expects(

@@ -28,7 +28,8 @@ from devstack.images.tools import Buildah
 from devstack.runtime.process import descendants
 from devstack.servers.model import BUILD_CONTEXT, ModelServer
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# the first image test builds the images when they changed (a cold build is minutes): its timeout covers that
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 PROBE = Path(__file__).with_name("model_probe.py")
 # seldon-core-microservice's own defaults, which the Dockerfile EXPOSEs

@@ -27,9 +27,10 @@ from devstack.names import STREAMING_DEPLOYMENT
 from devstack.servers.feedback import CollectorServer, IndexerServer
 from tests.fixtures.charts import RenderFn
 from tests.fixtures.feedback import FeedbackPipeline, generate_traffic, post_events
-from tests.images.chart_runs import container_of, options_from_pod, pod_of, service_env
+from tests.images.chart_runs import container_of, options_from_pod, pod_of, service_env, stopped_at_the_end
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# the first image test builds the images when they changed (a cold build is minutes): its timeout covers that
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 START_TIMEOUT_S = 120.0
 RELEASE = "feedback-pipeline"
@@ -59,11 +60,8 @@ def start_from_image(
         )  # fmt: skip
         return box
 
-    try:
+    with stopped_at_the_end(boxes):
         yield start
-    finally:
-        for box in reversed(boxes):
-            box.stop()
 
 
 def test_collector_and_indexer_from_the_image_index_every_event_once(

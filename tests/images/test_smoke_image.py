@@ -31,7 +31,8 @@ from devstack.runtime.paths import REPO_ROOT
 from smoke_tests.target import write
 from tests.images.chart_runs import container_of, options_from_pod
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# the first image test builds the images when they changed (a cold build is minutes): its timeout covers that
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 JOB = REPO_ROOT / "smoke_tests" / "k8s" / "job.yaml"
 RUN_TIMEOUT_S = 1500.0
