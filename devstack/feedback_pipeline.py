@@ -17,12 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from devstack.capture_traffic import WireRecord, mismatches
 from devstack.names import INDEXER_GROUP, STREAMING_DEPLOYMENT
 from devstack.runtime.process import wait_until
 from devstack.servers.feedback import CollectorServer, IndexerServer
+
+TRANSIENT_GROUP_ERRORS = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError._TIMED_OUT,
+    KafkaError._TRANSPORT,
+}
 
 
 @dataclass
@@ -107,7 +115,8 @@ class FeedbackPipeline:
 
     def committed_to_end(self, group_id: str = INDEXER_GROUP) -> bool:
         """True when `group_id` has committed every partition of the capture topic up to its end offset: the
-        indexer commits only after the search engine acknowledged, so every message is then in the index."""
+        indexer commits only after the search engine acknowledged, so every message is then in the index.
+        A transient broker answer (e.g. NOT_COORDINATOR while the group coordinator loads) is "not yet"."""
         consumer = Consumer({"bootstrap.servers": self.kafka.bootstrap, "group.id": group_id})
         try:
             partitions = consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
@@ -117,6 +126,11 @@ class FeedbackPipeline:
                 if end > 0 and tp.offset < end:
                     return False
             return True
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and (error.retriable() or error.code() in TRANSIENT_GROUP_ERRORS):
+                return False
+            raise
         finally:
             consumer.close()
 

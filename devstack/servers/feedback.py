@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import requests
 
 from devstack.names import CAPTURE_TOPIC, INDEX
+from devstack.runtime.errors import DevstackError
 from devstack.runtime.paths import REPO_ROOT
 from devstack.runtime.ports import HOST, free_port
 from devstack.runtime.process import ManagedProcess
@@ -41,6 +43,22 @@ def _env(prefix: str, base: dict[str, str], settings: dict[str, Any]) -> dict[st
         name = key if key.isupper() else f"{prefix}{key.upper()}"
         env[name] = value if isinstance(value, str) else str(value)
     return env
+
+
+def ensure_seldon_protos(env: dict[str, str]) -> None:
+    """Both services need Seldon's protobuf definitions at start (gRPC payloads): build them once into the cache
+    (`python -m feedback.seldon_protos ensure`: downloads seldon-core, compiles its .proto; seconds, then cached)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "feedback.seldon_protos", "ensure"],
+        env=env,
+        cwd=PACKAGE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise DevstackError(f"the Seldon protobuf definitions could not be built: {result.stderr.strip()[-800:]}")
 
 
 def _get_ok(url: str) -> bool:
@@ -76,6 +94,7 @@ class _Service:
         return self.process.log_path
 
     def start(self, timeout: float = START_TIMEOUT_S) -> Any:
+        ensure_seldon_protos(self.process.env)
         self.process.start()
         self.process.wait_ready(lambda: _get_ok(f"{self.base_url}/readyz"), timeout)
         log.info("%s ready at %s", self.name, self.base_url)

@@ -50,6 +50,23 @@ def test_dockerfile_is_pinned_and_runs_as_non_root() -> None:
     assert "COPY feedback/ feedback/" in dockerfile and "requirements.txt" in dockerfile
 
 
+def test_the_image_builds_the_seldon_protos_in_a_stage_and_keeps_only_the_compiled_set() -> None:
+    dockerfile = (CONTEXT / "Dockerfile").read_text()
+    stages = re.split(r"^FROM ", dockerfile, flags=re.M)[1:]
+    assert len(stages) == 2 and stages[0].startswith("python:3.11.") and " AS seldon-protos" in stages[0]
+    assert "python -m feedback.seldon_protos build" in stages[0] and "requirements-build.txt" in stages[0]
+    final = stages[1]
+    assert "requirements-build.txt" not in final, "grpcio-tools must stay in the build stage"
+    assert "COPY --from=seldon-protos /seldon-protos/ /app/seldon-protos/" in final
+    assert "SELDON_PROTOS_DIR=/app/seldon-protos" in final
+    build_pins = dict(
+        line.split("==") for line in (CONTEXT / "requirements-build.txt").read_text().splitlines() if "==" in line
+    )
+    dev = tomllib.loads((CONTEXT.parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    ranges = {canonicalize_name(req.name): req.specifier for req in map(Requirement, dev)}
+    assert ranges["grpcio-tools"].contains(build_pins["grpcio-tools"]), "the image compiles with a tested grpcio-tools"
+
+
 def test_both_commands_exist() -> None:
     assert (CONTEXT / "feedback" / "collector" / "__main__.py").is_file()
     assert (CONTEXT / "feedback" / "indexer" / "__main__.py").is_file()
@@ -58,7 +75,7 @@ def test_both_commands_exist() -> None:
 def test_readme_documents_every_variable_the_code_reads() -> None:
     readme = (CONTEXT / "README.md").read_text()
     code = "\n".join(path.read_text() for path in (CONTEXT / "feedback").rglob("*.py"))
-    variables = set(re.findall(r'"((?:KAFKA|CAPTURE|COLLECTOR|INDEXER|LOG)_[A-Z_]+)"', code))
+    variables = set(re.findall(r'"((?:KAFKA|CAPTURE|COLLECTOR|INDEXER|LOG|SELDON)_[A-Z_]+)"', code))
     assert len(variables) > 30
     missing = sorted(name for name in variables if name not in readme)
     assert not missing, f"undocumented variables: {missing}"

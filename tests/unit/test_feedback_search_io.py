@@ -42,6 +42,7 @@ class FakeElasticsearch8(BaseHTTPRequestHandler):
 
     requests: list[tuple[str, str, bytes]] = []
     statuses: dict[str, int] = {}
+    missing_index = "no-such-index"
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -62,6 +63,13 @@ class FakeElasticsearch8(BaseHTTPRequestHandler):
     def do_POST(self, method: str = "POST") -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.requests.append((method, self.path, body))
+        if self.path.startswith(f"/{self.missing_index}/"):
+            error = {"type": "index_not_found_exception", "reason": f"no such index [{self.missing_index}]"}
+            self._answer(404, {"error": error, "status": 404})
+            return
+        if "/_search" in self.path:
+            self._answer(200, {"took": 1, "hits": {"total": {"value": 1}, "hits": [{"_id": "a", "_source": {}}]}})
+            return
         if not self.path.startswith("/_bulk"):
             self._answer(200, {"acknowledged": True})
             return
@@ -155,6 +163,26 @@ def test_elasticsearch8_adapter_bulk_sends_scripted_upserts_and_sorts_results(fa
     backend.close()
 
 
+def test_elasticsearch8_adapter_searches_refreshes_and_extends_the_mapping(fake_es: str) -> None:
+    backend = ElasticsearchBackend(SearchSettings(engine="elasticsearch", urls=(fake_es,)))
+    query = {"size": 2, "query": {"term": {"outcome": "pending"}}, "collapse": {"field": "request_id"}}
+    assert backend.search("seldon-feedback", query)["hits"]["hits"] == [{"_id": "a", "_source": {}}]
+    method, path, body = FakeElasticsearch8.requests[-1]
+    assert path.startswith("/seldon-feedback/_search") and json.loads(body) == query
+    backend.refresh("seldon-feedback")
+    assert FakeElasticsearch8.requests[-1][1].startswith("/seldon-feedback/_refresh")
+    backend.put_mapping("seldon-feedback", {"outcome": {"type": "keyword"}})
+    method, path, body = FakeElasticsearch8.requests[-1]
+    assert (method, path) == ("PUT", "/seldon-feedback/_mapping")
+    assert json.loads(body) == {"properties": {"outcome": {"type": "keyword"}}}
+    # before the first write the index does not exist: nothing to sweep, refresh or extend, and no error
+    missing = FakeElasticsearch8.missing_index
+    assert backend.search(missing, query) == {"hits": {"hits": []}}
+    backend.refresh(missing)
+    backend.put_mapping(missing, {"outcome": {"type": "keyword"}})
+    backend.close()
+
+
 def test_unreachable_cluster_raises_search_unavailable() -> None:
     backend = ElasticsearchBackend(
         SearchSettings(engine="elasticsearch", urls=("http://127.0.0.1:9",), request_timeout_s=1)
@@ -168,6 +196,8 @@ def test_unreachable_cluster_raises_search_unavailable() -> None:
     )
     with pytest.raises(SearchUnavailable):
         opensearch.bulk(request_actions(1))
+    with pytest.raises(SearchUnavailable):
+        opensearch.search("seldon-feedback", {"size": 1})
 
 
 def test_run_streaming_bulk_uses_report_not_raise_mode() -> None:

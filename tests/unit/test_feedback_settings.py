@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 from feedback.collector.settings import CollectorSettings
 from feedback.config import SettingsError
 from feedback.indexer.settings import IndexerSettings
+from feedback.seldon_protos import default_dir
 
-BASE = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092"}
+# the Seldon protos the session fixture built (tests/fixtures/seldon_protos.py), wherever this run's cache is
+BASE = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092", "SELDON_PROTOS_DIR": str(default_dir(os.environ))}
 INDEXER_BASE = {**BASE, "INDEXER_SEARCH_URL": "http://127.0.0.1:9200"}
 
 
@@ -27,6 +34,23 @@ def test_indexer_defaults() -> None:
     assert settings.dead_letter_topic == "seldon-capture-dead-letter"
     assert settings.streaming_deployments == (), "no deployment is streaming unless the deployer lists it"
     assert not settings.redactor.active
+    assert (settings.no_response_after_s, settings.feedback_join_delay_s) == (120.0, 60.0)
+    assert (settings.feedback_join_window_s, settings.sweep_interval_s) == (3600.0, 10.0)
+
+
+def test_both_services_load_the_seldon_protos_of_the_configured_version() -> None:
+    for settings in (CollectorSettings.from_env(BASE), IndexerSettings.from_env(INDEXER_BASE)):
+        assert settings.protos is not None and settings.protos.version == "1.17.1"
+
+
+@pytest.mark.parametrize("build", [CollectorSettings.from_env, IndexerSettings.from_env])
+def test_missing_or_out_of_range_protos_stop_the_service_by_name(build: Callable[..., object], tmp_path: Path) -> None:
+    with pytest.raises(
+        SettingsError, match=re.escape("SELDON_PROTO_VERSION='1.2.0' must be a Seldon Core release >= 1.3.0")
+    ):
+        build({**INDEXER_BASE, "SELDON_PROTO_VERSION": "1.2.0"})
+    with pytest.raises(SettingsError, match=re.escape("python -m feedback.seldon_protos ensure --version 1.17.1")):
+        build({**INDEXER_BASE, "SELDON_PROTOS_DIR": str(tmp_path)})
 
 
 @pytest.mark.parametrize(
@@ -85,6 +109,10 @@ def test_indexer_reads_the_listed_streaming_deployments() -> None:
             {**INDEXER_BASE, "INDEXER_STREAMING_DEPLOYMENTS": "text-classifier-streaming,Reddit"},
             "INDEXER_STREAMING_DEPLOYMENTS: 'Reddit' is not a SeldonDeployment name",
         ),
+        ({**INDEXER_BASE, "INDEXER_NO_RESPONSE_AFTER_S": "0"}, "INDEXER_NO_RESPONSE_AFTER_S='0' must be a number"),
+        ({**INDEXER_BASE, "INDEXER_FEEDBACK_JOIN_DELAY_S": "soon"}, "INDEXER_FEEDBACK_JOIN_DELAY_S='soon' must be"),
+        ({**INDEXER_BASE, "INDEXER_FEEDBACK_JOIN_WINDOW_S": "-1"}, "INDEXER_FEEDBACK_JOIN_WINDOW_S='-1' must be"),
+        ({**INDEXER_BASE, "INDEXER_SWEEP_INTERVAL_S": "0"}, "INDEXER_SWEEP_INTERVAL_S='0' must be a number"),
     ],
 )
 def test_indexer_rejects_bad_settings(env: dict[str, str], message: str) -> None:

@@ -35,6 +35,11 @@ ATTR_DEPLOYMENT = "inferenceservicename"
 ATTR_NAMESPACE = "namespace"
 ATTR_PREDICTOR = "endpoint"
 ATTR_PROTOCOL = "protocol"
+# Added by the collector (not the executor): how the executor received the call, `rest` (JSON payloads: the REST
+# API and the Kafka server type) or `grpc` (protobuf payloads, decoded to the same JSON shape by the collector).
+ATTR_TRANSPORT = "transport"
+TRANSPORT_REST = "rest"
+TRANSPORT_GRPC = "grpc"
 
 # Header names of the executor's direct Kafka logging.
 DIRECT_TYPE_HEADER = "type"

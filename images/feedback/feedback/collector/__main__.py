@@ -25,12 +25,13 @@ def main() -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     log.info(
-        "collector listening on %s:%d, topic %s, sampling rate %g, redaction %s",
+        "collector listening on %s:%d, topic %s, sampling rate %g, redaction %s, Seldon protos %s",
         settings.host,
         settings.port,
         settings.topic,
         settings.sampling_rate,
         "on" if settings.redactor.active else "off",
+        settings.protos.version if settings.protos else "none",
     )
     web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None)
     return 0

@@ -67,7 +67,13 @@ async def receive_event(request: web.Request) -> web.Response:
             request_id,
         )
 
-    outcome = build_record(request.headers, body, max_body_bytes=settings.max_body_bytes, redactor=settings.redactor)
+    outcome = build_record(
+        request.headers,
+        body,
+        max_body_bytes=settings.max_body_bytes,
+        redactor=settings.redactor,
+        protos=settings.protos,
+    )
     if isinstance(outcome, Rejection):
         return _reject(metrics, outcome, request_id)
     record = outcome

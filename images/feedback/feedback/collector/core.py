@@ -22,7 +22,18 @@ from dateutil.parser import isoparse
 
 from feedback.cloudevents_format import RawDataFormat
 from feedback.redaction import Redactor
-from feedback.seldon import ATTR_REQUEST_ID, EVENT_TYPES, EventKind, NotStrictJson, is_json_content_type, loads_json
+from feedback.seldon import (
+    ATTR_REQUEST_ID,
+    ATTR_TRANSPORT,
+    EVENT_TYPES,
+    TRANSPORT_GRPC,
+    TRANSPORT_REST,
+    EventKind,
+    NotStrictJson,
+    is_json_content_type,
+    loads_json,
+)
+from feedback.seldon_protos import InvalidProtobuf, SeldonProtos, is_protobuf_content_type
 
 RAW_FORMAT = RawDataFormat()
 MAX_REQUEST_ID_CHARS = 512
@@ -121,15 +132,47 @@ def _redact_json(body: bytes, redactor: Redactor) -> tuple[Any, bytes, bool] | R
     return redacted, json.dumps(redacted, separators=(",", ":"), ensure_ascii=False).encode("utf-8"), True
 
 
+def _decode_protobuf(
+    kind: EventKind, body: bytes, protos: SeldonProtos | None, redactor: Redactor, max_body_bytes: int
+) -> tuple[bytes, bool] | Rejection:
+    """A gRPC payload as the JSON the REST protocol carries (redacted), so everything downstream is shared."""
+    if protos is None:
+        return Rejection(
+            415,
+            "unsupported_content_type",
+            "this collector was started without Seldon's protobuf definitions, so gRPC (application/protobuf) "
+            "payloads cannot be decoded; start it with SELDON_PROTO_VERSION/SELDON_PROTOS_DIR (the default does)",
+        )
+    try:
+        document = protos.decode(kind, body)
+    except InvalidProtobuf as exc:
+        return Rejection(400, "invalid_protobuf", f"{exc}; the executor sends the raw message bytes as the body")
+    redacted = redactor.redact(document) if redactor.active else document
+    value = json.dumps(redacted, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(value) > max_body_bytes:
+        return Rejection(
+            413,
+            "body_too_large",
+            f"the protobuf body of {len(body)} bytes decodes to {len(value)} bytes of JSON, more than "
+            f"COLLECTOR_MAX_BODY_BYTES={max_body_bytes}; raise the limit (and Kafka's message.max.bytes with it)",
+        )
+    return value, redacted != document
+
+
 def build_record(
     headers: Mapping[str, str],
     body: bytes,
     *,
     max_body_bytes: int,
     redactor: Redactor,
+    protos: SeldonProtos | None = None,
     now: datetime | None = None,
 ) -> CaptureRecord | Rejection:
-    """Validate one HTTP CloudEvent and turn it into the Kafka record, or say precisely why not."""
+    """Validate one HTTP CloudEvent and turn it into the Kafka record, or say precisely why not.
+
+    JSON payloads (REST) are forwarded byte for byte unless redaction changes them; protobuf payloads (gRPC) are
+    decoded with `protos` into the REST JSON shape. Either way the record carries `transport` (rest or grpc).
+    """
     if len(body) > max_body_bytes:
         return Rejection(
             413,
@@ -181,22 +224,31 @@ def build_record(
             400, "invalid_request_id", f"the request id must be printable and at most {MAX_REQUEST_ID_CHARS} characters"
         )
     content_type = event.get_datacontenttype()
-    if not is_json_content_type(content_type):
+    grpc = is_protobuf_content_type(content_type)
+    if not grpc and not is_json_content_type(content_type):
         return Rejection(
             415,
             "unsupported_content_type",
-            f"content type {content_type!r} is not supported: only JSON payloads (REST protocol) can be checked "
-            "and redacted; gRPC (application/protobuf) logging is not captured",
+            f"content type {content_type!r} is not supported: the collector takes JSON payloads (REST, "
+            "application/json) and Seldon protobuf payloads (gRPC, application/protobuf)",
         )
     data = _data_bytes(event)
-    if not data.strip():
+    if not (data if grpc else data.strip()):
         return Rejection(400, "empty_body", "the event has no data; the executor always sends the payload as the body")
-    outcome = _redact_json(data, redactor)
-    if isinstance(outcome, Rejection):
-        return outcome
-    _, value, redacted = outcome
+    if grpc:
+        decoded = _decode_protobuf(kind, data, protos, redactor, max_body_bytes)
+        if isinstance(decoded, Rejection):
+            return decoded
+        value, redacted = decoded
+        content_type = "application/json"
+    else:
+        outcome = _redact_json(data, redactor)
+        if isinstance(outcome, Rejection):
+            return outcome
+        _, value, redacted = outcome
     attributes = dict(event.get_attributes())
     attributes["datacontenttype"] = content_type or "application/json"
+    attributes[ATTR_TRANSPORT] = TRANSPORT_GRPC if grpc else TRANSPORT_REST
     if attributes.get("time") is None:
         attributes["time"] = now or datetime.now(UTC)
     attributes[ATTR_REQUEST_ID] = request_id

@@ -19,6 +19,7 @@ from feedback.config import (
     kafka_settings,
 )
 from feedback.redaction import Redactor, build_redactor
+from feedback.seldon_protos import SeldonProtos, load_from_env
 
 DEFAULT_TOPIC = "seldon-capture"
 
@@ -37,6 +38,7 @@ class CollectorSettings:
     producer_queue_max_messages: int = 100_000
     linger_ms: int = 5
     log_level: str = "info"
+    protos: SeldonProtos | None = None  # Seldon's protobuf messages (gRPC payloads); from_env always loads them
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> CollectorSettings:
@@ -62,4 +64,5 @@ class CollectorSettings:
             ),
             linger_ms=env_int(env, "COLLECTOR_LINGER_MS", 5, minimum=0, maximum=1000),
             log_level=env_choice(env, "LOG_LEVEL", "info", LOG_LEVELS),
+            protos=load_from_env(env),
         )

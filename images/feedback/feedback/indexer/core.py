@@ -26,6 +26,7 @@ from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.v1.event import CloudEvent
 
 from feedback.cloudevents_format import RawDataFormat
+from feedback.indexer.fingerprint import fingerprint
 from feedback.redaction import Redactor
 from feedback.seldon import (
     ATTR_DEPLOYMENT,
@@ -34,13 +35,17 @@ from feedback.seldon import (
     ATTR_PREDICTOR,
     ATTR_PROTOCOL,
     ATTR_REQUEST_ID,
+    ATTR_TRANSPORT,
     DIRECT_TYPE_HEADER,
     EVENT_TYPES,
+    TRANSPORT_GRPC,
+    TRANSPORT_REST,
     EventKind,
     NotStrictJson,
     is_json_content_type,
     loads_json,
 )
+from feedback.seldon_protos import InvalidProtobuf, SeldonProtos, is_protobuf_content_type
 
 RAW_FORMAT = RawDataFormat()
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -69,6 +74,7 @@ class CaptureEvent:
     event_time_us: int  # microseconds since the epoch (0 when unknown)
     payload: Any
     capture_format: str  # "cloudevent" (collector) or "direct" (executor's LOGGER_KAFKA_BROKER)
+    transport: str = TRANSPORT_REST  # "rest" (JSON payload) or "grpc" (protobuf payload, decoded)
 
 
 # ---------------------------------------------------------------------------------------------- decoding
@@ -92,11 +98,31 @@ def _text(headers: dict[str, bytes], name: str) -> str | None:
     return value or None
 
 
-def _parse_payload(value: bytes | None, content_type: str | None, redactor: Redactor | None) -> Any:
-    if not is_json_content_type(content_type):
-        raise PoisonMessage("unsupported_content_type", f"content type {content_type!r} is not JSON")
+def _parse_payload(
+    value: bytes | None,
+    content_type: str | None,
+    redactor: Redactor | None,
+    kind: EventKind,
+    protos: SeldonProtos | None,
+) -> tuple[Any, str]:
+    """The payload as JSON (decoded from protobuf for gRPC traffic), redacted, and its transport."""
+    grpc = is_protobuf_content_type(content_type)
+    if not grpc and not is_json_content_type(content_type):
+        raise PoisonMessage(
+            "unsupported_content_type", f"content type {content_type!r} is neither JSON nor Seldon protobuf"
+        )
     if not value:
         raise PoisonMessage("empty_payload", "the message has no payload")
+    if grpc:
+        if protos is None:
+            raise PoisonMessage("unsupported_content_type", "no Seldon protobuf definitions loaded to decode it")
+        try:
+            payload = protos.decode(kind, value)
+        except InvalidProtobuf as exc:
+            raise PoisonMessage("invalid_protobuf", str(exc)) from None
+        if redactor is not None and redactor.active:
+            payload = redactor.redact(payload)
+        return payload, TRANSPORT_GRPC
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -109,7 +135,7 @@ def _parse_payload(value: bytes | None, content_type: str | None, redactor: Reda
         raise PoisonMessage("invalid_json", f"payload is not JSON ({exc.msg} at char {exc.pos})") from None
     if redactor is not None and redactor.active:
         payload = redactor.redact(payload)
-    return payload
+    return payload, TRANSPORT_REST
 
 
 def _kind(event_type: str | None) -> EventKind:
@@ -135,13 +161,15 @@ def decode_message(
     value: bytes | None,
     kafka_timestamp_ms: int | None,
     redactor: Redactor | None = None,
+    protos: SeldonProtos | None = None,
 ) -> CaptureEvent:
-    """Decode either capture format. Raises PoisonMessage when the message can never be indexed."""
+    """Decode either capture format, JSON or Seldon protobuf payloads (`protos` decodes the latter). Raises
+    PoisonMessage when the message can never be indexed."""
     lowered = _header_dict(headers)
     if "ce_type" in lowered or "ce_specversion" in lowered:
-        return _decode_cloudevent(lowered, value, redactor)
+        return _decode_cloudevent(lowered, value, redactor, protos)
     if DIRECT_TYPE_HEADER in lowered:
-        return _decode_direct(lowered, value, kafka_timestamp_ms, redactor)
+        return _decode_direct(lowered, value, kafka_timestamp_ms, redactor, protos)
     raise PoisonMessage(
         "missing_type", "no event type header (expected ce_type from the collector or type from Seldon)"
     )
@@ -153,7 +181,9 @@ def _require_request_id(request_id: str | None) -> str:
     return request_id
 
 
-def _decode_cloudevent(headers: dict[str, bytes], value: bytes | None, redactor: Redactor | None) -> CaptureEvent:
+def _decode_cloudevent(
+    headers: dict[str, bytes], value: bytes | None, redactor: Redactor | None, protos: SeldonProtos | None
+) -> CaptureEvent:
     kind = _kind(_text(headers, "ce_type"))
     try:
         message = ce_kafka.KafkaMessage(headers=headers, key=None, value=value or b"")
@@ -164,7 +194,9 @@ def _decode_cloudevent(headers: dict[str, bytes], value: bytes | None, redactor:
         raise PoisonMessage("invalid_cloudevent", f"bad attribute value: {exc}") from None
     request_id = _require_request_id(event.get_extension(ATTR_REQUEST_ID))
     time = event.get_time()
-    payload = _parse_payload(event.get_data(), event.get_datacontenttype(), redactor)  # type: ignore[arg-type]
+    data = event.get_data()
+    payload, transport = _parse_payload(data, event.get_datacontenttype(), redactor, kind, protos)  # type: ignore[arg-type]
+    declared = event.get_extension(ATTR_TRANSPORT)  # set by the collector: gRPC payloads arrive decoded, as JSON
     return CaptureEvent(
         kind=kind,
         request_id=request_id,
@@ -176,15 +208,20 @@ def _decode_cloudevent(headers: dict[str, bytes], value: bytes | None, redactor:
         event_time_us=_time_us(time) if time is not None else 0,
         payload=payload,
         capture_format="cloudevent",
+        transport=declared if declared in (TRANSPORT_REST, TRANSPORT_GRPC) else transport,
     )
 
 
 def _decode_direct(
-    headers: dict[str, bytes], value: bytes | None, kafka_timestamp_ms: int | None, redactor: Redactor | None
+    headers: dict[str, bytes],
+    value: bytes | None,
+    kafka_timestamp_ms: int | None,
+    redactor: Redactor | None,
+    protos: SeldonProtos | None,
 ) -> CaptureEvent:
     kind = _kind(_text(headers, DIRECT_TYPE_HEADER))
     request_id = _require_request_id(_text(headers, ATTR_REQUEST_ID))
-    payload = _parse_payload(value, _text(headers, "content-type"), redactor)
+    payload, transport = _parse_payload(value, _text(headers, "content-type"), redactor, kind, protos)
     return CaptureEvent(
         kind=kind,
         request_id=request_id,
@@ -196,6 +233,7 @@ def _decode_direct(
         event_time_us=kafka_timestamp_ms * 1000 if kafka_timestamp_ms and kafka_timestamp_ms > 0 else 0,
         payload=payload,
         capture_format="direct",
+        transport=transport,
     )
 
 
@@ -376,7 +414,12 @@ def mode_hint(deployment: str | None, streaming_deployments: Iterable[str]) -> s
 
 
 def _common(event: CaptureEvent, instance: int) -> dict[str, Any]:
-    fields: dict[str, Any] = {"request_id": event.request_id, "instance": instance, "node": event.node}
+    fields: dict[str, Any] = {
+        "request_id": event.request_id,
+        "instance": instance,
+        "node": event.node,
+        "transport": event.transport,
+    }
     for name, value in (
         ("deployment", event.deployment),
         ("namespace", event.namespace),
@@ -394,14 +437,33 @@ def _times(kind: str, time_us: int) -> dict[str, Any]:
     return {f"{kind}_time": iso_time(time_us), f"{kind}_time_us": time_us}
 
 
+def response_error(message: Any) -> str | None:
+    """The error a Seldon response reports (`status.status` FAILURE), e.g. `MICROSERVICE_BAD_DATA (400): ...`."""
+    if not isinstance(message, dict) or not isinstance(message.get("status"), dict):
+        return None
+    status = message["status"]
+    if status.get("status") not in ("FAILURE", 1):
+        return None
+    reason = str(status.get("reason") or "FAILURE")
+    code = status.get("code")
+    text = f"{reason} ({code})" if code not in (None, 0, "") else reason
+    info = status.get("info")
+    return (f"{text}: {info}" if info else text)[:1024]
+
+
+def _hashes(**messages: Any) -> dict[str, str]:
+    return {name: value for name, message in messages.items() if (value := fingerprint(message)) is not None}
+
+
 def _per_instance(event: CaptureEvent) -> list[dict[str, Any]]:
     payload = event.payload
     if event.kind is EventKind.REQUEST:
         rows, _ = _seldon_rows(payload)
         tags = _tags(payload)
+        shared = _hashes(request_data_hash=payload)
         parts = []
         for row in rows or [None]:
-            fields = dict(tags)
+            fields = {**tags, **shared}
             text = _row_text(row)
             if text is not None:
                 fields["input_text"] = text
@@ -413,9 +475,13 @@ def _per_instance(event: CaptureEvent) -> list[dict[str, Any]]:
     if event.kind is EventKind.RESPONSE:
         rows, names = _seldon_rows(payload)
         tags = _tags(payload)
+        shared = _hashes(response_data_hash=payload)
+        error = response_error(payload)
+        if error is not None:
+            shared["error"] = error
         parts = []
         for instance, row in enumerate(rows or [None]):
-            fields = dict(tags)
+            fields = {**tags, **shared}
             fields.update(_prediction(row, names))
             fields.update(_times("response", event.event_time_us))
             fields["response_raw"] = instance_payload(payload, instance, len(rows))
@@ -427,9 +493,11 @@ def _per_instance(event: CaptureEvent) -> list[dict[str, Any]]:
     response_rows, _ = _seldon_rows(message.get("response")) if message.get("response") is not None else ([], None)
     count = len(truth_rows) or len(response_rows) or 1
     reward = _number(message.get("reward"))
+    hashes = _hashes(feedback_request_hash=message.get("request"), feedback_response_hash=message.get("response"))
     parts = []
     for index in range(count):
         fields = _truth(truth_rows[index]) if index < len(truth_rows) else {}
+        fields.update(hashes)
         if reward is not None:
             fields["reward"] = reward
         fields.update(_times("feedback", event.event_time_us))
@@ -480,6 +548,10 @@ if (s.truth_index != null && s.class_names != null) {
 if (s.truth_index != null && s.predicted_index != null) {
   s.correct = ((Number) s.truth_index).longValue() == ((Number) s.predicted_index).longValue();
 }
+if (s.response_raw != null) { s.outcome = s.error != null ? 'error' : 'ok'; s.remove('response_overdue'); }
+else if (s.request_raw != null) { s.outcome = s.response_overdue == true ? 'no_response' : 'pending'; }
+if (s.request_raw != null || s.response_raw != null) { s.remove('orphan_reason'); s.remove('orphan_candidates'); }
+if (s.feedback_raw != null && s.request_raw != null && s.feedback_join == null) { s.feedback_join = 'puid'; }
 """.strip()
 
 
@@ -492,16 +564,19 @@ def stored_script() -> dict[str, Any]:
     return {"lang": "painless", "source": MERGE_SCRIPT}
 
 
-def bulk_action(part: DocumentPart, index: str) -> dict[str, Any]:
-    return {
+def bulk_action(part: DocumentPart, index: str, *, create: bool = True) -> dict[str, Any]:
+    """A scripted merge of `part` into its document; with `create=False` a missing document stays missing (the
+    sweeps update documents they found, and must not resurrect one deleted meanwhile)."""
+    action: dict[str, Any] = {
         "_op_type": "update",
         "_index": index,
         "_id": part.doc_id,
         "retry_on_conflict": 5,
-        "scripted_upsert": True,
-        "upsert": {},
         "script": {"id": MERGE_SCRIPT_ID, "params": {"doc": part.fields, "mode_hint": part.mode_hint}},
     }
+    if create:
+        action.update({"scripted_upsert": True, "upsert": {}})
+    return action
 
 
 # ------------------------------------------------------------------------------------ bulk outcomes
@@ -552,14 +627,65 @@ def error_reason(error: Any) -> str:
 
 # -------------------------------------------------------------------------------------- index template
 
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
+
+
+def mapping_properties() -> dict[str, Any]:
+    """Every field the indexer writes (the template's mapping; also added to an existing index at start)."""
+    keyword = {"type": "keyword"}
+    date = {"type": "date", "format": "strict_date_optional_time||epoch_millis"}
+    not_indexed = {"type": "object", "enabled": False}
+    return {
+        "@timestamp": date,
+        "request_id": keyword,
+        "instance": {"type": "integer"},
+        "node": keyword,
+        "deployment": keyword,
+        "namespace": keyword,
+        "predictor": keyword,
+        "protocol": keyword,
+        "transport": keyword,
+        "mode": keyword,
+        "outcome": keyword,
+        "error": {"type": "keyword", "ignore_above": 1024},
+        "response_overdue": {"type": "boolean"},
+        "input_text": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 1024}}},
+        "class_names": keyword,
+        "probabilities": {"type": "float"},
+        "predicted_index": {"type": "integer"},
+        "predicted_label": keyword,
+        "predicted_score": {"type": "float"},
+        "batch_id": keyword,
+        "batch_instance_id": keyword,
+        "batch_index": {"type": "long"},
+        "truth": keyword,
+        "truth_index": {"type": "integer"},
+        "truth_label": keyword,
+        "reward": {"type": "float"},
+        "correct": {"type": "boolean"},
+        "feedback_join": keyword,
+        "feedback_request_id": keyword,
+        "orphan_reason": keyword,
+        "orphan_candidates": {"type": "integer"},
+        "request_data_hash": keyword,
+        "response_data_hash": keyword,
+        "feedback_request_hash": keyword,
+        "feedback_response_hash": keyword,
+        "request_time": date,
+        "response_time": date,
+        "feedback_time": date,
+        "request_time_us": {"type": "long"},
+        "response_time_us": {"type": "long"},
+        "feedback_time_us": {"type": "long"},
+        "latency_ms": {"type": "double"},
+        "request_raw": not_indexed,
+        "response_raw": not_indexed,
+        "feedback_raw": not_indexed,
+    }
 
 
 def index_template(index: str, shards: int, replicas: int) -> dict[str, Any]:
     """Composable index template for `<index>*`: keyword and date mappings, raw payloads stored but not indexed."""
-    keyword = {"type": "keyword"}
-    date = {"type": "date", "format": "strict_date_optional_time||epoch_millis"}
-    not_indexed = {"type": "object", "enabled": False}
     return {
         "index_patterns": [index, f"{index}-*"],
         "priority": 200,
@@ -567,43 +693,6 @@ def index_template(index: str, shards: int, replicas: int) -> dict[str, Any]:
         "_meta": {"managed_by": "seldon-feedback-indexer"},
         "template": {
             "settings": {"number_of_shards": shards, "number_of_replicas": replicas},
-            "mappings": {
-                "dynamic": False,
-                "properties": {
-                    "@timestamp": date,
-                    "request_id": keyword,
-                    "instance": {"type": "integer"},
-                    "node": keyword,
-                    "deployment": keyword,
-                    "namespace": keyword,
-                    "predictor": keyword,
-                    "protocol": keyword,
-                    "mode": keyword,
-                    "input_text": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 1024}}},
-                    "class_names": keyword,
-                    "probabilities": {"type": "float"},
-                    "predicted_index": {"type": "integer"},
-                    "predicted_label": keyword,
-                    "predicted_score": {"type": "float"},
-                    "batch_id": keyword,
-                    "batch_instance_id": keyword,
-                    "batch_index": {"type": "long"},
-                    "truth": keyword,
-                    "truth_index": {"type": "integer"},
-                    "truth_label": keyword,
-                    "reward": {"type": "float"},
-                    "correct": {"type": "boolean"},
-                    "request_time": date,
-                    "response_time": date,
-                    "feedback_time": date,
-                    "request_time_us": {"type": "long"},
-                    "response_time_us": {"type": "long"},
-                    "feedback_time_us": {"type": "long"},
-                    "latency_ms": {"type": "double"},
-                    "request_raw": not_indexed,
-                    "response_raw": not_indexed,
-                    "feedback_raw": not_indexed,
-                },
-            },
+            "mappings": {"dynamic": False, "properties": mapping_properties()},
         },
     }

@@ -80,6 +80,29 @@ def commit_stored(consumer: Consumer) -> bool:
     return True
 
 
+def caught_up(consumer: Consumer) -> bool:
+    """True when every assigned partition has been consumed up to the end offset the broker reports now (the
+    sweeps wait for that, so a backlog is indexed before anything is declared missing). Partitions nothing was
+    consumed from yet count with their committed offset."""
+    try:
+        assignment = consumer.assignment()
+        if not assignment:
+            return False
+        positions = {(tp.topic, tp.partition): tp.offset for tp in consumer.position(assignment)}
+        unknown = [tp for tp in assignment if positions.get((tp.topic, tp.partition), -1) < 0]
+        for tp in consumer.committed(unknown, timeout=5) if unknown else []:
+            positions[(tp.topic, tp.partition)] = tp.offset
+        for tp in assignment:
+            low, high = consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+            position = positions.get((tp.topic, tp.partition), -1)
+            if high > low and (position < 0 or position < high):
+                return False
+    except KafkaException as exc:
+        log.debug("cannot tell whether the consumer is caught up: %s", exc)
+        return False
+    return True
+
+
 def create_consumer(settings: IndexerSettings, stats_cb: Callable[[str], None] | None) -> Consumer:
     return Consumer(consumer_config(settings, stats_cb), logger=log)
 

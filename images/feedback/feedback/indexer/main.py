@@ -30,11 +30,13 @@ from feedback.indexer.core import (
     document_parts,
     error_reason,
     index_template,
+    mapping_properties,
     stored_script,
 )
 from feedback.indexer.kafka_io import (
     DeadLetterProducer,
     RebalanceTracker,
+    caught_up,
     commit_stored,
     create_consumer,
     lag_from_stats,
@@ -42,6 +44,7 @@ from feedback.indexer.kafka_io import (
 from feedback.indexer.metrics import IndexerMetrics, serve_http
 from feedback.indexer.search_io import SearchBackend, SearchUnavailable, create_backend
 from feedback.indexer.settings import IndexerSettings
+from feedback.indexer.sweeper import Sweeper
 
 log = logging.getLogger("feedback.indexer")
 
@@ -89,6 +92,7 @@ class Indexer:
         self.consumer = create_consumer(settings, self._on_stats)
         self.dead_letters = DeadLetterProducer(settings)
         self.carry: list[Message] = []
+        self.sweeper = Sweeper(settings, backend, metrics)
         self._interrupted = False  # a stop cut a write or dead-letter retry short: do not commit that batch
 
     # ---------------------------------------------------------------------------------------- lifecycle
@@ -107,6 +111,7 @@ class Indexer:
         while not self.stop.is_set():
             try:
                 self.backend.put_index_template(f"{self.settings.index}-template", template)
+                self.backend.put_mapping(self.settings.index, mapping_properties())
                 self.backend.put_script(MERGE_SCRIPT_ID, stored_script())
                 log.info(
                     "index template %s-template and script %s installed (%s)",
@@ -139,6 +144,11 @@ class Indexer:
                 self.carry = []
                 if messages:
                     self.process(messages)
+                if len(messages) < self.settings.batch_size:  # no backlog in sight: sweep when due
+                    self.sweeper.maybe_run(
+                        owner=(self.settings.topic, 0) in self.rebalance.owned,
+                        caught_up=lambda: caught_up(self.consumer),
+                    )
         finally:
             self.metrics.ready.set(0)
             commit_stored(self.consumer)
@@ -166,7 +176,9 @@ class Indexer:
             timestamp_type, timestamp = message.timestamp()
             try:
                 kafka_time = timestamp if timestamp_type else None
-                event = decode_message(message.headers(), message.value(), kafka_time, self.settings.redactor)
+                event = decode_message(
+                    message.headers(), message.value(), kafka_time, self.settings.redactor, self.settings.protos
+                )
                 event_parts = document_parts(event, self.settings.streaming_deployments)
             except PoisonMessage as exc:
                 self.metrics.consumed.labels("invalid", "unknown").inc()

@@ -47,6 +47,23 @@ class IndexerMetrics:
             "Offset commits that failed (the batch is indexed; offsets are committed with the next batch)",
             registry=registry,
         )
+        self.no_response = Counter(
+            "feedback_indexer_no_response_total",
+            "Requests marked outcome=no_response by the sweep (no response after INDEXER_NO_RESPONSE_AFTER_S)",
+            registry=registry,
+        )
+        self.feedback_joins = Counter(
+            "feedback_indexer_feedback_joins_total",
+            "Feedbacks whose request id matched no document, by what the fingerprint sweep decided "
+            "(joined, duplicate, no_match, ambiguous, no_fingerprint)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.sweep_failures = Counter(
+            "feedback_indexer_sweep_failures_total",
+            "Sweeps, or single sweep writes, that the search cluster did not accept (repeated next interval)",
+            registry=registry,
+        )
         self.bulk_seconds = Histogram(
             "feedback_indexer_bulk_seconds",
             "Duration of one bulk write to the search cluster (successful or not)",

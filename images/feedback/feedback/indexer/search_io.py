@@ -39,7 +39,13 @@ class SearchBackend(Protocol):
 
     def put_script(self, script_id: str, script: dict[str, Any]) -> None: ...
 
+    def put_mapping(self, index: str, properties: dict[str, Any]) -> None: ...
+
     def bulk(self, actions: list[dict[str, Any]]) -> list[ItemResult]: ...
+
+    def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def refresh(self, index: str) -> None: ...
 
     def close(self) -> None: ...
 
@@ -101,8 +107,44 @@ class _ClientBackend:
         except self._errors() as exc:
             raise SearchUnavailable(f"cannot {what}: {exc}") from exc
 
+    def _not_found(self) -> type[BaseException]:
+        raise NotImplementedError
+
     def bulk(self, actions: list[dict[str, Any]]) -> list[ItemResult]:
         return run_streaming_bulk(self._streaming_bulk(), self.client, actions, self._errors())
+
+    def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One search request; a missing index answers no hits (the sweeps run before the first write)."""
+        try:
+            with self._unavailable(f"search {index}"):
+                return dict(self.client.search(index=index, body=body))
+        except SearchUnavailable as exc:
+            if isinstance(exc.__cause__, self._not_found()):
+                return {"hits": {"hits": []}}
+            raise
+
+    def refresh(self, index: str) -> None:
+        """Make every acknowledged write searchable (a missing index has nothing to refresh)."""
+        try:
+            with self._unavailable(f"refresh {index}"):
+                self.client.indices.refresh(index=index)
+        except SearchUnavailable as exc:
+            if not isinstance(exc.__cause__, self._not_found()):
+                raise
+
+    def put_mapping(self, index: str, properties: dict[str, Any]) -> None:
+        """Add the fields of a newer indexer to an index created by an older one (adding fields is allowed; the
+        template only reaches new indices). A missing index is fine: the template will create it."""
+        try:
+            with self._unavailable(f"update the mapping of {index}"):
+                self._put_mapping(index, properties)
+        except SearchUnavailable as exc:
+            if isinstance(exc.__cause__, self._not_found()):
+                return
+            raise
+
+    def _put_mapping(self, index: str, properties: dict[str, Any]) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         self.client.close()
@@ -138,6 +180,14 @@ class ElasticsearchBackend(_ClientBackend):
         from elasticsearch.helpers import streaming_bulk
 
         return streaming_bulk
+
+    def _not_found(self) -> type[BaseException]:
+        from elasticsearch import NotFoundError
+
+        return NotFoundError
+
+    def _put_mapping(self, index: str, properties: dict[str, Any]) -> None:
+        self.client.indices.put_mapping(index=index, properties=properties)
 
     def put_index_template(self, name: str, template: dict[str, Any]) -> None:
         with self._unavailable(f"install index template {name}"):
@@ -176,6 +226,14 @@ class OpenSearchBackend(_ClientBackend):
         from opensearchpy.helpers import streaming_bulk
 
         return streaming_bulk
+
+    def _not_found(self) -> type[BaseException]:
+        from opensearchpy.exceptions import NotFoundError
+
+        return NotFoundError
+
+    def _put_mapping(self, index: str, properties: dict[str, Any]) -> None:
+        self.client.indices.put_mapping(index=index, body={"properties": properties})
 
     def put_index_template(self, name: str, template: dict[str, Any]) -> None:
         with self._unavailable(f"install index template {name}"):

@@ -24,6 +24,7 @@ from feedback.config import (
     kafka_settings,
 )
 from feedback.redaction import Redactor, build_redactor
+from feedback.seldon_protos import SeldonProtos, load_from_env
 
 DEFAULT_TOPIC = "seldon-capture"
 SEARCH_ENGINES = ("elasticsearch", "opensearch")
@@ -61,6 +62,11 @@ class IndexerSettings:
     metrics_port: int = 9090
     redactor: Redactor = field(default_factory=Redactor)
     log_level: str = "info"
+    no_response_after_s: float = 120.0
+    feedback_join_delay_s: float = 60.0
+    feedback_join_window_s: float = 3600.0
+    sweep_interval_s: float = 10.0
+    protos: SeldonProtos | None = None  # Seldon's protobuf messages (gRPC payloads); from_env always loads them
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IndexerSettings:
@@ -106,6 +112,13 @@ class IndexerSettings:
             metrics_port=env_int(env, "INDEXER_METRICS_PORT", 9090, minimum=1, maximum=65535),
             redactor=redactor,
             log_level=env_choice(env, "LOG_LEVEL", "info", LOG_LEVELS),
+            no_response_after_s=env_float(env, "INDEXER_NO_RESPONSE_AFTER_S", 120.0, minimum=1.0, maximum=86_400.0),
+            feedback_join_delay_s=env_float(env, "INDEXER_FEEDBACK_JOIN_DELAY_S", 60.0, minimum=1.0, maximum=86_400.0),
+            feedback_join_window_s=env_float(
+                env, "INDEXER_FEEDBACK_JOIN_WINDOW_S", 3600.0, minimum=1.0, maximum=30 * 86_400.0
+            ),
+            sweep_interval_s=env_float(env, "INDEXER_SWEEP_INTERVAL_S", 10.0, minimum=0.1, maximum=3600.0),
+            protos=load_from_env(env),
         )
 
 
