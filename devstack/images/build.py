@@ -15,6 +15,7 @@ classifier (the longest) first.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -106,17 +107,7 @@ def build_image(buildah: Buildah, spec: ImageSpec, build_args: dict[str, str]) -
         reference = f"{spec.repository}:{key}"
         log_path = buildah.state_dir("builds") / f"{spec.name}-{key}.log"
         log_path.unlink(missing_ok=True)
-        argv = [
-            "bud",
-            "--isolation",
-            "chroot",
-            "--pull=never",
-            "--force-rm",
-            "-f",
-            str(spec.dockerfile),
-            "-t",
-            reference,
-        ]
+        argv = ["bud", "--isolation", "chroot", "--pull=never", "-f", str(spec.dockerfile), "-t", reference]
         argv += [arg for name, value in sorted(build_args.items()) for arg in ("--build-arg", f"{name}={value}")]
         argv += [arg for mount in config_mounts() for arg in ("-v", mount.volume())]
         log.info("building %s from %s (log %s)", reference, spec.dockerfile, log_path)
@@ -137,8 +128,19 @@ def build_image(buildah: Buildah, spec: ImageSpec, build_args: dict[str, str]) -
         marker = {"image_id": image_id, "size_bytes": size, "seconds": round(seconds, 1), "log": str(log_path)}
         _marker(buildah, spec, key).write_text(json.dumps(marker, indent=2) + "\n")
         log.info("built %s in %.0f s (%.0f MB)", reference, seconds, size / 1e6)
+        _remove_stage_leftovers(buildah, [arg_ids[name] for name in build_args if name != BASE_ARG])
         _prune(buildah, spec, keep=reference)
         return BuildResult(spec.name, reference, image_id, size, seconds, False, str(log_path))
+
+
+def _remove_stage_leftovers(buildah: Buildah, image_ids: list[str]) -> None:
+    """buildah 1.28 leaves the working container of a stage that has no instruction of its own (the smoke
+    Dockerfile's `FROM ${KUBECTL_IMAGE} AS kubectl`); remove those of the stand-ins only this image uses (never of
+    the base, which other builds running now may be using)."""
+    for item in json.loads(buildah.run(["containers", "--json"]) or "null") or []:
+        if str(item.get("imageid", "")).removeprefix("sha256:") in image_ids:
+            with contextlib.suppress(DevstackError):
+                buildah.run(["rm", str(item["id"])])
 
 
 def _prune(buildah: Buildah, spec: ImageSpec, keep: str) -> None:
