@@ -20,16 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.images.tools import Buildah
+from devstack.runtime import go_build
 from devstack.runtime.errors import DevstackError
 from devstack.runtime.locks import file_lock
-from devstack.runtime.paths import REPO_ROOT, cache_dir
+from devstack.runtime.paths import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
 REPOSITORY = "localhost/seldon-feedback"
 BASE_ARG = "BASE_IMAGE"
 KUBECTL_ARG = "KUBECTL_IMAGE"
-KUBECTL_VERSION = "v1.35.4"  # the version the local control plane builds; users' default is the Dockerfile's
+KUBECTL_VERSION = go_build.KUBERNETES_VERSION  # the local control plane's; users' default is the Dockerfile's
 
 
 @dataclass(frozen=True)
@@ -72,25 +73,8 @@ def select(names: list[str] | tuple[str, ...]) -> list[ImageSpec]:
 
 # --------------------------------------------------------------------------------------- kubectl stand-in
 def kubectl_binary() -> Path:
-    """The kubectl the local control plane builds from the Go module proxy (devstack.runtime.go_build)."""
-    try:
-        from devstack.runtime import go_build  # type: ignore[attr-defined]
-    except ImportError:
-        go_build = None
-    if go_build is not None:
-        return Path(go_build.build_part(go_build.kubernetes_part(KUBECTL_VERSION))) / "kubectl"
-    # until the Go builds land on this branch: the folder they build into (go-tools/kubernetes-<version>-<key>)
-    built = sorted(
-        path
-        for path in cache_dir("go-tools").glob(f"kubernetes-{KUBECTL_VERSION}-*/bin/kubectl")
-        if (path.parents[1] / "complete.json").is_file()
-    )
-    if not built:
-        raise DevstackError(
-            f"no kubectl {KUBECTL_VERSION} has been built on this machine (looked in {cache_dir('go-tools')}); "
-            "build it with `python -m devstack.runtime.go_build build kubernetes`"
-        )
-    return built[-1]
+    """The kubectl the local control plane builds from the Go module proxy (built first when the cache has none)."""
+    return go_build.build_part(go_build.kubernetes_part(KUBECTL_VERSION)) / "kubectl"
 
 
 def _sha256(path: Path) -> str:
