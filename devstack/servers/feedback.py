@@ -23,6 +23,7 @@ from typing import Any
 import requests
 
 from devstack.names import CAPTURE_TOPIC, INDEX
+from devstack.runtime import metrics as prometheus
 from devstack.runtime.errors import DevstackError
 from devstack.runtime.paths import REPO_ROOT
 from devstack.runtime.ports import HOST, free_port
@@ -115,27 +116,11 @@ class _Service:
 
     def metrics(self) -> dict[str, float]:
         """Current Prometheus samples summed over labels: {"feedback_indexer_retries_total": 3.0, ...}."""
-        totals: dict[str, float] = {}
-        for line in requests.get(self.metrics_url, timeout=5).text.splitlines():
-            if not line or line.startswith("#"):
-                continue
-            name_labels, _, value = line.rpartition(" ")
-            name = name_labels.split("{", 1)[0]
-            totals[name] = totals.get(name, 0.0) + float(value)
-        return totals
+        return prometheus.totals(self.metrics_url)
 
     def metric(self, name: str, **labels: str) -> float:
         """One Prometheus sample summed over the series whose labels include `labels`."""
-        total = 0.0
-        for line in requests.get(self.metrics_url, timeout=5).text.splitlines():
-            if not line.startswith(name) or line.startswith("#"):
-                continue
-            name_labels, _, value = line.rpartition(" ")
-            if name_labels.split("{", 1)[0] != name:
-                continue
-            if all(f'{key}="{wanted}"' in name_labels for key, wanted in labels.items()):
-                total += float(value)
-        return total
+        return prometheus.sample(self.metrics_url, name, **labels)
 
     def describe(self) -> dict[str, Any]:
         return {"url": self.base_url, "metrics": self.metrics_url, "log": str(self.log_path)}
