@@ -144,9 +144,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return cmd_check_servers(args)
     from devstack.demo import DemoSizes
     from devstack.demo import run as run_loop
+    from devstack.demo_drift import DriftSizes
 
+    drift = None if args.drift_windows == 0 else DriftSizes(window_s=args.window, shifted=args.drift_windows)
     sizes = DemoSizes(
-        realtime=args.realtime, streaming=args.streaming, batch=args.batch, grpc=args.grpc, timeout_s=args.timeout
+        realtime=args.realtime,
+        streaming=args.streaming,
+        batch=args.batch,
+        grpc=args.grpc,
+        timeout_s=args.timeout,
+        drift=drift,
     )
     return run_loop(sizes, keep=args.keep, verbose=args.verbose, seldon_version=args.seldon_version)
 
@@ -245,6 +252,10 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--grpc", type=int, default=60, help="real-time predictions over gRPC (default 60)")
     demo.add_argument("--seldon-version", default=None, help=SELDON_VERSION_HELP)
     demo.add_argument("--timeout", type=float, default=900.0, help="limit for traffic and indexing, s (default 900)")
+    demo.add_argument("--window", type=int, default=20, help="the monitor's window in the demo, s (default 20)")
+    demo.add_argument(
+        "--drift-windows", type=int, default=4, help="windows of the spam wave after 5 stationary ones; 0: no drift"
+    )
     demo.add_argument("--servers-only", action="store_true", help="the same as `check-servers`")
     demo.set_defaults(func=cmd_demo)
     check = sub.add_parser("check-servers", help="start Kafka, search and S3, show each works (with memory), stop")

@@ -11,7 +11,10 @@
    `seldon-batch-processor` with the WorkflowTemplate's steps;
 3. wait until the index holds everything, then report counts per mode in Kafka and in the index, losses,
    freshness p50/p99, the model's label distribution and accuracy on the ground truth, and example queries
-   (devstack/demo_report.py).
+   (devstack/demo_report.py);
+4. the drift scenario (devstack/demo_drift.py): stationary windows of held-out comments, then a crypto-spam wave;
+   the monitor's windows say when it alarmed, false alarms before the shift, accuracy before and after; the run
+   folder gets `report.html` (devstack/report_html.py: self-contained, opens offline) and its screenshot.
 
 Capture source: the executor's request logger, the only thing that posts events to the collector; the report
 names it (the local engine or the binary's path).
@@ -33,11 +36,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import requests
 
+from devstack.demo_drift import DriftResult, DriftSizes, run_drift
+from devstack.demo_html import write_report
 from devstack.demo_report import (
     BAD_PREFIX,
     WARMUP_PREFIX,
@@ -73,6 +78,7 @@ class DemoSizes:
     feedback_share: float = 0.4  # share of the real-time requests that get ground truth
     workers: int = 4
     timeout_s: float = 900.0  # the whole traffic + indexing phase
+    drift: DriftSizes | None = field(default_factory=DriftSizes)  # None: no drift scenario
 
     def validate(self) -> None:
         problems = [
@@ -90,6 +96,10 @@ class DemoSizes:
             problems.append(f"feedback share {self.feedback_share} must be from 0 to 1")
         if self.timeout_s <= 0:
             problems.append(f"--timeout {self.timeout_s:g} must be more than 0 seconds")
+        if self.drift is not None and self.drift.window_s < 10:
+            problems.append(f"--window {self.drift.window_s} must be at least 10 seconds (the monitor's minimum)")
+        if self.drift is not None and self.drift.shifted < 0:
+            problems.append(f"--drift-windows {self.drift.shifted} must be at least 0")
         if problems:
             raise DevstackError("demo: " + "; ".join(problems))
 
@@ -346,7 +356,12 @@ def run(
         console.say(
             f"data: {len(held_out)} held-out and {len(train)} training comments from {DATA.relative_to(REPO_ROOT)}"
         )
-        loop = LoopStack(seldon_version=seldon_version)
+        # short windows for a short demo; 10 label permutations keep a window's domain classifier to seconds
+        window_s = sizes.drift.window_s if sizes.drift else 60
+        loop = LoopStack(
+            monitor_settings={"window_s": window_s, "settle_s": 5, "domain_permutations": 10},
+            seldon_version=seldon_version,
+        )
         console.say(
             f"starting the loop stack in {loop.run_dir} (first run downloads and builds; later runs reuse the cache)"
         )
@@ -375,8 +390,17 @@ def run(
         watch.stop.set()
         kafka, dead = kafka_counts(loop.kafka.bootstrap)
         bad_docs = wait_for_outcomes(loop.search.url, sent, deadline, console) if sent.bad else []
+        drift: DriftResult | None = None
+        if sizes.drift is not None:
+            try:
+                drift = run_drift(loop, sizes.drift, held_out, console)
+            except (DevstackError, OSError, requests.RequestException) as exc:
+                first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                sent.failures.append(f"drift: {first_line}")
+                console.say(f"drift: FAILED: {first_line}")
         text, ok = report(loop, sent, counts, kafka, dead, watch, bad_docs)
         out.write(text + "\n")
+        out.write(write_report(loop, sent, counts, watch, drift, sizes) + "\n")
         if keep:
             loop.detach()
             out.write(

@@ -1,6 +1,7 @@
 """The whole loop on 127.0.0.1 for the smoke tests and the demo.
 
-    loop = LoopStack(run_dir).start()   # Kafka, search, S3, topics+bucket, model, collector, indexer, engines
+    loop = LoopStack(run_dir).start()   # Kafka, search, S3, topics+bucket, model, collector, indexer, monitor,
+                                        # Prometheus (scraping them, evaluating the alert rules), engines
     loop.target()                       # a smoke_tests.target.Target (also written to loop.target_path)
     loop.stop()
 
@@ -31,9 +32,10 @@ from devstack.runtime.errors import DevstackError
 from devstack.runtime.paths import REPO_ROOT, new_run_dir
 from devstack.runtime.ports import HOST
 from devstack.servers.engine import EngineServer
-from devstack.servers.feedback import CollectorServer, IndexerServer
+from devstack.servers.feedback import CollectorServer, IndexerServer, MonitorServer
 from devstack.servers.kafka import KafkaServer
-from devstack.servers.model import ModelService
+from devstack.servers.model import ModelService, artifacts_path
+from devstack.servers.prometheus import PrometheusServer
 from devstack.servers.s3 import S3Server
 from devstack.servers.search import SearchServer
 from devstack.stack import LocalStack, PrivateStack, Server, Tracked
@@ -100,6 +102,7 @@ class LoopStack:
         limits: Limits | None = None,
         names: Names | None = None,
         indexer_settings: dict[str, Any] | None = None,
+        monitor_settings: dict[str, Any] | None = None,
         publish_state: bool = True,
         seldon_version: str | None = None,
     ) -> None:
@@ -134,6 +137,30 @@ class LoopStack:
             **(indexer_settings or LOCAL_INDEXER_SETTINGS),
         )
         servers.append(Tracked(self.indexer, self.run_dir))
+        self.monitor = MonitorServer(
+            self.run_dir,
+            search.url,
+            names.index,
+            profiles_dir=artifacts_path(),  # the model's start trains it (with its profile) before the monitor starts
+            index=names.monitor_index,
+            kafka_bootstrap=kafka.bootstrap,
+            capture_topic=names.capture_topic,
+            dead_letter_topic=names.dead_letter_topic,
+            indexer_group=names.group_id,
+            **(monitor_settings or {}),
+        )
+        servers.append(Tracked(self.monitor, self.run_dir))
+        # a real Prometheus scraping the three services and evaluating the chart's alert rules
+        self.prometheus = PrometheusServer(
+            self.run_dir,
+            {
+                "collector": f"{HOST}:{self.collector.port}",
+                "indexer": f"{HOST}:{self.indexer.port}",
+                "monitor": f"{HOST}:{self.monitor.port}",
+            },
+            interval_s=5.0,
+        )
+        servers.append(Tracked(self.prometheus, self.run_dir))
         self.seldon_version = seldon_version or stack_seldon_version()
         self.engine, self.engine_kafka = self._engines()
         servers += [self.engine, self.engine_kafka]  # last up, first down: their queued events reach the collector

@@ -20,6 +20,7 @@ from smoke_tests.target import (
     CollectorTarget,
     KafkaTarget,
     LocalInfo,
+    MonitorTarget,
     ObjectStoreTarget,
     RealtimeTarget,
     SearchTarget,
@@ -60,6 +61,9 @@ def describe(loop: LoopStack) -> Target:
             deployment=STREAMING_DEPLOYMENT,
         ),
         collector=CollectorTarget(url=loop.collector.url),
+        monitor=MonitorTarget(
+            index=loop.names.monitor_index, window_s=loop.monitor.window_s, settle_s=loop.monitor.settle_s
+        ),
         kafka=KafkaTarget(bootstrap=loop.kafka.bootstrap, capture_topic=loop.names.capture_topic),
         search=SearchTarget(url=loop.search.url, index=loop.names.index),
         object_store=ObjectStoreTarget(
@@ -96,6 +100,8 @@ def listeners(loop: LoopStack) -> dict[str, int]:
         "model-metrics": loop.model.server.metrics_port,
         "collector": loop.collector.port,
         "indexer-metrics": loop.indexer.port,
+        "monitor-metrics": loop.monitor.port,
+        "prometheus": loop.prometheus.port,
     }
     for engine in (loop.engine, loop.engine_kafka):
         ports.update(engine.listeners())  # a real executor binary listens on every interface: not listed
@@ -111,6 +117,8 @@ def pids(loop: LoopStack) -> dict[str, int]:
         "model": loop.model,
         "collector": loop.collector,
         "indexer": loop.indexer,
+        "monitor": loop.monitor,
+        "prometheus": loop.prometheus,
         "engine": loop.engine,
         "engine-kafka": loop.engine_kafka,
     }

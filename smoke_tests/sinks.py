@@ -46,6 +46,16 @@ class Fields:
     feedback_request_id = "feedback_request_id"  # joined by fingerprint: the puid the feedback was logged under
 
 
+class MonitorFields:
+    """Field names of the monitor's documents (its template: images/feedback/feedback/monitor/search_io.py)."""
+
+    metric = "metric"
+    status = "status"
+    window_start = "window_start"
+    deployment = "deployment"
+    value = "value"
+
+
 class SearchReader:
     """Counts and fetches capture documents over the Elasticsearch/OpenSearch REST API (both speak it)."""
 

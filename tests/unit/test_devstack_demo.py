@@ -150,6 +150,34 @@ def test_ground_truth_goes_to_exactly_the_configured_share(share: float, expecte
     assert sum(gets_ground_truth(i, share) for i in range(600)) == expected
 
 
+def test_the_drift_lines_say_when_the_shift_began_what_alarmed_and_the_accuracies() -> None:
+    from devstack.demo_drift import DriftResult, DriftSizes
+
+    result = DriftResult(
+        began=1000.0,
+        shift_start=1100.0,
+        ended=1180.0,
+        sent=900,
+        first_alarm=(1120.0, ["oov_rate", "token_psi"]),
+        false_alarms=[],
+        accuracy_before=(160, 200),
+        accuracy_after=(70, 160),
+        window_length=20,
+    )
+    lines = result.lines(lambda t: f"t{t:.0f}")
+    assert lines[0].startswith(
+        "drift scenario: 900 predictions, stationary from t1000, shift (crypto-spam wave) began t1100"
+    )
+    assert lines[1] == "  first alarm: window t1120 (shifted window 2), on oov_rate, token_psi"
+    assert lines[2] == "  false alarms in the stationary phase: 0"
+    assert lines[3:] == [
+        "  accuracy before the shift (ground truth): 160/200 = 80.0%",
+        "  accuracy after the shift (ground truth): 70/160 = 43.8%",
+    ]
+    with pytest.raises(DevstackError, match="--window 5 must be at least 10 seconds"):
+        DemoSizes(drift=DriftSizes(window_s=5)).validate()
+
+
 def test_refused_requests_are_reported_apart_and_need_an_outcome(tmp_path: Path) -> None:
     sent = _sent()
     sent.bad = {"demo-bad-x-0": ("an empty ndarray", 400), "demo-bad-x-1": ("a number instead of a text", 400)}
