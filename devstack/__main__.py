@@ -12,6 +12,8 @@ python -m devstack check-servers   start Kafka, search and S3, show each works, 
 python -m devstack batch run --endpoint URL --bucket B --input-key K --output-key K --batch-id ID --host H:P
                                    one run of the batch workflow's steps against a running stack; the object
                                    store's keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+python -m devstack images build [NAME ...]   build the classifier, feedback and smoke-suite images from their
+                                   Dockerfiles with buildah (cached by content); `images list` names them
 """
 
 from __future__ import annotations
@@ -259,6 +261,9 @@ def parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-servers", help="start Kafka, search and S3, show each works (with memory), stop")
     check.set_defaults(func=cmd_check_servers)
     _add_batch_parser(sub)
+    from devstack.images.cli import add_parser as add_images_parser
+
+    add_images_parser(sub)
     return p
 
 
