@@ -18,6 +18,7 @@ Binaries are never downloaded or built at start: a missing part fails with the c
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import subprocess
@@ -221,10 +222,10 @@ class ClusterServer:
             self._start(
                 "kube-controller-manager",
                 self._controller_manager_argv(binaries),
-                lambda: _healthy(self.controller_manager_port),
+                functools.partial(_healthy, self.controller_manager_port),
                 timeout,
             )
-            scheduler_ready = lambda: _healthy(self.scheduler_port)  # noqa: E731
+            scheduler_ready = functools.partial(_healthy, self.scheduler_port)
             self._start("kube-scheduler", self._scheduler_argv(binaries), scheduler_ready, timeout)
             self.apply([fake_node(name) for name in self.node_names])
             self._start("kwok", self._kwok_argv(binaries, stages), self._nodes_ready, timeout)
