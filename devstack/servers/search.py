@@ -32,7 +32,7 @@ from devstack.runtime.errors import DevstackError
 from devstack.runtime.java import INSTALL_JAVA, java_executable, java_process_env, jvm_options
 from devstack.runtime.maven import classpath_string
 from devstack.runtime.paths import cache_dir
-from devstack.runtime.ports import HOST, ensure_free, free_port, is_listening
+from devstack.runtime.ports import HOST, ensure_free, free_ports, is_listening
 from devstack.runtime.process import ManagedProcess
 from devstack.runtime.startup import remember, remembered, start_failure, still_free
 
@@ -76,7 +76,9 @@ public final class DevstackOpenSearch {
 START_TIMEOUT_S = 240.0  # a cold JVM on a busy 2-core machine can take 60+ s
 
 OPENSEARCH_YML = """\
-# written by devstack/servers/search.py; the runner passes cluster.name, http.port and paths itself
+# written by devstack/servers/search.py; the runner passes cluster.name, http.port and paths itself, and
+# transport.port (appended below) is the node's own: the default range 9300-9400 takes the first free port, so a
+# node restarted while another stack's node holds its old port came back elsewhere and joined the wrong node
 network.host: 127.0.0.1
 discovery.type: single-node
 # a shared developer disk must not turn indices read-only
@@ -151,8 +153,11 @@ class SearchServer:
         self.node_home = self.home / "node_1"
         self.log_dir = self.home / "logs"
         saved = remembered(self.home)  # the same data comes back on the same port with the same cluster name
-        self.port = port or saved.get("port") or free_port()
+        http_port, transport_port = free_ports(2)
+        self.port = port or saved.get("port") or http_port
         self._port_chosen_by_us = port is None and not saved
+        # the node-to-node port, ours and remembered (opensearch.yml): see OPENSEARCH_YML
+        self.transport_port: int = saved.get("transport_port") or transport_port
         self._started_once = False
         self.cluster_name = saved.get("cluster_name") or f"devstack-{secrets.token_hex(4)}"
         self.process: ManagedProcess | None = None
@@ -189,7 +194,7 @@ class SearchServer:
         config = self.node_home / "config"
         config.mkdir(parents=True, exist_ok=True)
         (self.home / "tmp").mkdir(parents=True, exist_ok=True)
-        (config / "opensearch.yml").write_text(OPENSEARCH_YML)
+        (config / "opensearch.yml").write_text(OPENSEARCH_YML + f"transport.port: {self.transport_port}\n")
         (config / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
 
     def start(self, timeout: float = START_TIMEOUT_S) -> SearchServer:
@@ -197,8 +202,12 @@ class SearchServer:
             return self
         if not self._started_once:  # a restart must come back on the same port
             self.port = still_free(self.port, self._port_chosen_by_us, "search")
+            if is_listening(self.transport_port):  # taken since it was chosen: nothing of ours is bound to it yet
+                self.transport_port = next(p for p in free_ports(2) if p != self.port)
         ensure_free(self.port, "search")
-        remember(self.home, {"port": self.port, "cluster_name": self.cluster_name})
+        remember(
+            self.home, {"port": self.port, "transport_port": self.transport_port, "cluster_name": self.cluster_name}
+        )
         self._started_once = True
         self._write_config()
         began = time.monotonic()

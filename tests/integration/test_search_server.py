@@ -98,6 +98,7 @@ def test_a_new_server_on_old_data_keeps_its_cluster_port_and_documents(tmp_path)
     try:
         second.start()
         assert (second.url, second.cluster_name) == (first.url, first.cluster_name)
+        assert second.transport_port == first.transport_port, "the node must come back on its own transport port"
         health = requests.get(
             f"{second.url}/_cluster/health/kept", params={"wait_for_status": "yellow", "timeout": "60s"}, timeout=70
         )
@@ -105,3 +106,24 @@ def test_a_new_server_on_old_data_keeps_its_cluster_port_and_documents(tmp_path)
         assert requests.get(f"{second.url}/kept/_count", timeout=30).json()["count"] == 1
     finally:
         second.stop()
+
+
+def test_two_servers_on_one_machine_each_form_their_own_cluster(search: SearchServer, tmp_path) -> None:
+    """Each node binds a transport port of its own and keeps it: with OpenSearch's default range (9300-9400, first
+    free) a node restarted while another stack's node held its old port (`make demo --keep` beside `make test`)
+    came back on another port and tried to join that other node."""
+    other = SearchServer(tmp_path)
+    try:
+        other.start()
+        published = {}
+        for server in (search, other):
+            nodes = requests.get(f"{server.url}/_nodes/_local/transport", timeout=30).json()["nodes"]
+            (node,) = nodes.values()
+            published[server.cluster_name] = node["transport"]["publish_address"]
+        assert published == {
+            search.cluster_name: f"127.0.0.1:{search.transport_port}",
+            other.cluster_name: f"127.0.0.1:{other.transport_port}",
+        }
+        assert search.transport_port != other.transport_port
+    finally:
+        other.stop()
