@@ -174,14 +174,33 @@ class ClusterServer:
 
     def apply_files(self, paths: Sequence[Path]) -> None:
         """Server-side apply YAML files (CRDs: they can exceed the client-side apply annotation's size)."""
-        for path in paths:
-            self.kubectl("apply", "--server-side", "--field-manager=devstack", "-f", str(path), timeout=300)
+        if paths:  # one kubectl for all: a process per file cost a second each on a loaded machine
+            files = [arg for path in paths for arg in ("-f", str(path))]
+            self.kubectl("apply", "--server-side", "--field-manager=devstack", *files, timeout=600)
 
     def wait_established(self, crd_names: Iterable[str], timeout: float = 120.0) -> None:
         """Wait until every named CustomResourceDefinition is Established (its kinds are served)."""
         for name in crd_names:
             path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
             wait_until(lambda p=path: _condition(self.get(p), "Established"), timeout, f"CRD {name} established")
+
+    def wait_openapi(self, timeout: float = 600.0, quick: float = 10.0) -> float:
+        """Fetch the apiserver's OpenAPI v2 document until it comes back within `quick` seconds; the seconds it took.
+
+        The Kubernetes provider loads /openapi/v2 with a 32 s client timeout before its first object. After many
+        CRDs the apiserver rebuilds that document lazily, which on a loaded machine took longer and failed
+        `pulumi up` with "configured Kubernetes cluster is unreachable". Fetching it here, without that limit,
+        leaves it built and cached."""
+        began = time.monotonic()
+
+        def quick_answer() -> bool:
+            asked = time.monotonic()
+            with self.session() as session:
+                response = session.get(f"{self.server}/openapi/v2", timeout=timeout)
+            return response.status_code == 200 and time.monotonic() - asked < quick
+
+        wait_until(quick_answer, timeout, "the apiserver's OpenAPI v2 document", interval=1.0, max_interval=5.0)
+        return time.monotonic() - began
 
     def create_namespace(self, name: str, labels: Mapping[str, str] | None = None) -> None:
         """Create a namespace and wait for its `default` ServiceAccount (pods are refused until it exists)."""
