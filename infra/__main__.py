@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from infra import config
 from infra.batch import BatchWorkflow, BatchWorkflowArgs
@@ -33,11 +34,19 @@ labels = {"app.kubernetes.io/part-of": "seldon-feedback", "seldon-feedback/stack
 labels.update(cfg.platform.labels)
 
 
+# One explicit provider (the ambient kubeconfig and context, like the default one) for every component: with only
+# the default provider, the objects Chart v4 renders were registered under an unversioned default provider of
+# their own that the next preview showed as a delete (found by the real engine, tests/infra/test_pulumi_engine.py).
+kubernetes = k8s.Provider("kubernetes")
+
+
 def options(namespace: str | None) -> pulumi.ResourceOptions:
-    """Component options: common labels, default requests and the component's namespace as the default."""
+    """Component options: the provider, common labels, default requests and the component's namespace as the
+    default."""
     requests = cfg.platform.default_requests
     return pulumi.ResourceOptions(
-        transforms=platform_transforms(labels=labels, namespace=namespace, cpu=requests.cpu, memory=requests.memory)
+        providers={"kubernetes": kubernetes},
+        transforms=platform_transforms(labels=labels, namespace=namespace, cpu=requests.cpu, memory=requests.memory),
     )
 
 
