@@ -70,16 +70,7 @@ class ClusterBinaries:
 
 def cluster_binaries() -> ClusterBinaries:
     """The built binaries; a DevstackError naming every missing part and the command that builds it."""
-    table = go_build.parts()
-    found = {name: go_build.built_bin_dir(table[name]) for name in PARTS}
-    missing = [name for name, path in found.items() if path is None]
-    if missing:
-        raise DevstackError(
-            f"the local control plane's binaries are not built: {', '.join(missing)}; build them once with "
-            f"`make go-tools` (or `python -m devstack.runtime.go_build build {' '.join(missing)}`; a cold build "
-            f"takes tens of minutes on 2 cores)"
-        )
-    return ClusterBinaries(**{name: path for name, path in found.items() if path is not None})
+    return ClusterBinaries(**go_build.require_built(PARTS, "the local control plane's binaries are"))
 
 
 class ClusterServer:
