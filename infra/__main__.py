@@ -37,7 +37,15 @@ labels.update(cfg.platform.labels)
 # One explicit provider (the ambient kubeconfig and context, like the default one) for every component: with only
 # the default provider, the objects Chart v4 renders were registered under an unversioned default provider of
 # their own that the next preview showed as a delete (found by the real engine, tests/infra/test_pulumi_engine.py).
-kubernetes = k8s.Provider("kubernetes")
+# It takes the default provider's stack settings (`pulumi config set kubernetes:context ...`), which an explicit
+# provider would otherwise ignore.
+_cluster = pulumi.Config("kubernetes")
+kubernetes = k8s.Provider(
+    "kubernetes",
+    kubeconfig=_cluster.get("kubeconfig"),
+    context=_cluster.get("context"),
+    cluster=_cluster.get("cluster"),
+)
 
 
 def options(namespace: str | None) -> pulumi.ResourceOptions:
