@@ -45,6 +45,10 @@ kubernetes = k8s.Provider(
     kubeconfig=_cluster.get("kubeconfig"),
     context=_cluster.get("context"),
     cluster=_cluster.get("cluster"),
+    # A changed ConfigMap or Secret is updated in place, not deleted and made again (the provider's default, which
+    # leaves pods without their settings meanwhile); our charts roll their pods through checksum annotations.
+    enable_config_map_mutable=True,
+    enable_secret_mutable=True,
 )
 
 

@@ -472,6 +472,9 @@ def test_one_explicit_provider_takes_the_stack_kubernetes_settings() -> None:
     run = run_program("dev", plain={"kubernetes:context": "prod-admin", "kubernetes:kubeconfig": "/k/config"})
     provider = run.one("pulumi:providers:kubernetes")
     assert provider.inputs.get("context") == "prod-admin" and provider.inputs.get("kubeconfig") == "/k/config"
+    # a changed sampling rate (a ConfigMap) or password (a Secret) is an update in place, not a replacement
+    assert provider.inputs.get("enableConfigMapMutable") in (True, "true"), provider.inputs
+    assert provider.inputs.get("enableSecretMutable") in (True, "true"), provider.inputs
     components = [r for r in run.registrations if r.typ.startswith("feedback:")]
     assert components
     for component in components:
