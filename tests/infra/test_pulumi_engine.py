@@ -110,7 +110,7 @@ def test_up_creates_every_object_labelled_in_its_namespace(deployed: Deployed) -
     path = f"/apis/apps/v1/namespaces/{APP}/deployments/feedback-pipeline-collector"
     wait_until(lambda: (cluster.get(path) or {}).get("status", {}).get("readyReplicas") == 1, 120, "collector ready")
     # no object of the operators' charts: they are "existing"
-    for namespace_name in ("strimzi", "elastic-system", "argo", "seldon-system", "minio"):
+    for namespace_name in ("strimzi-system", "elastic-system", "argo", "seldon-system", "minio"):
         assert cluster.get(f"/api/v1/namespaces/{namespace_name}") is None, namespace_name
 
 
