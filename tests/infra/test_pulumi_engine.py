@@ -161,6 +161,7 @@ def test_outputs_give_a_valid_smoke_target(deployed: Deployed, tmp_path: Path) -
     env = {
         "PATH": f"{cluster.kubectl_path.parent}:/usr/bin:/bin",
         "KUBECONFIG": str(cluster.kubeconfig),
+        "HOME": str(tmp_path),  # kubectl's discovery cache goes to $HOME/.kube (without HOME: into the checkout)
         "SMOKE_KAFKA_CONFIG": json.dumps(sasl),
     }
     argv = [sys.executable, "-m", "smoke_tests.from_pulumi", "write", "--stack", "cluster"]
