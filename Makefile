@@ -10,7 +10,7 @@ CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/seldon-feedback
 VENV = $(shell $(PYTHON311) devstack/dev_env.py ensure)
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint unit smoke env go-tools servers clean-cache help
+.PHONY: demo test lint unit smoke env go-tools browser servers clean-cache help
 
 help:
 	@echo "make demo   - run the local stack with real traffic and print a report"
@@ -25,20 +25,29 @@ env:
 	@command -v $(PYTHON311) >/dev/null || { echo "error: $(PYTHON311) not found; install Python 3.11" >&2; exit 1; }
 	@venv="$(VENV)"; test -n "$$venv" -a -x "$$venv/bin/python" || { echo "error: the Python environment could not be created (the reason is above); fix it and rerun make" >&2; exit 1; }; echo "$$venv"
 
-demo: env
+# browser: headless Chromium for the HTML report's test and the demo's screenshot (Debian's chromium package)
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium (apt-get) for the report test and the demo's screenshot" >&2; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "warning: chromium is missing and this is not root: install Debian's chromium package" >&2; fi; }
+
+demo: env browser
 	$(VENV)/bin/python -m devstack demo $(DEMO_ARGS)
 
 lint: env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# go-tools: etcd, Kubernetes, kwok, the Pulumi CLI and its Kubernetes provider, built once into $(CACHE)/go-tools
+# go-tools: etcd, Kubernetes, kwok, the Pulumi CLI, its Kubernetes provider and Prometheus, built once into
+# $(CACHE)/go-tools
 # (a warm run takes 0.1 s). A failed build prints one line naming the part and its build.log, and stops make.
 # It and lint are independent: `make -j2 test` (what .ci/run runs) does both at once.
 go-tools: env
 	@$(VENV)/bin/python -m devstack.runtime.go_build build >/dev/null
 
-test: lint go-tools
+test: lint go-tools browser
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 unit: env

@@ -1,7 +1,8 @@
 """The local stack's command line.
 
 python -m devstack up [--keep]     start Kafka, search and S3 (foreground; --keep: leave them running)
-python -m devstack up --loop       the whole loop (also model, collector, indexer) and a smoke target file
+python -m devstack up --loop       the whole loop (also model, collector, indexer, executors) and a smoke target
+                                   file; --seldon-version X.Y.Z: the executor the local engine behaves as
 python -m devstack status          what runs, where, its memory and log
 python -m devstack logs NAME [-n N]
 python -m devstack down            stop a stack left running by `up --keep`
@@ -56,7 +57,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.loop:  # the whole loop (model, collector, indexer, ...) and a smoke target file
         from devstack.loop import LoopStack
 
-        loop = LoopStack(run_dir).start()
+        loop = LoopStack(run_dir, seldon_version=args.seldon_version).start()
         stack = loop.stack
         print(_format_status(stack.state()))
         print(f"\nsmoke target: {loop.target_path}  (SMOKE_TARGET={loop.target_path} make smoke)")
@@ -145,9 +146,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return cmd_check_servers(args)
     from devstack.demo import DemoSizes
     from devstack.demo import run as run_loop
+    from devstack.demo_drift import DriftSizes
 
-    sizes = DemoSizes(realtime=args.realtime, streaming=args.streaming, batch=args.batch, timeout_s=args.timeout)
-    return run_loop(sizes, keep=args.keep, verbose=args.verbose)
+    drift = None if args.drift_windows == 0 else DriftSizes(window_s=args.window, shifted=args.drift_windows)
+    sizes = DemoSizes(
+        realtime=args.realtime,
+        streaming=args.streaming,
+        batch=args.batch,
+        grpc=args.grpc,
+        timeout_s=args.timeout,
+        drift=drift,
+    )
+    return run_loop(sizes, keep=args.keep, verbose=args.verbose, seldon_version=args.seldon_version)
 
 
 def cmd_check_servers(_args: argparse.Namespace) -> int:
@@ -159,6 +169,7 @@ def cmd_check_servers(_args: argparse.Namespace) -> int:
 
 
 CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+SELDON_VERSION_HELP = "the Seldon executor the local engine behaves as (default: seldon:version of the dev stack)"
 
 
 def cmd_batch_run(args: argparse.Namespace) -> int:
@@ -226,7 +237,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start Kafka, search and S3")
     up.add_argument("--keep", action="store_true", help="leave the servers running after this command exits")
-    up.add_argument("--loop", action="store_true", help="the whole loop: also the model, collector and indexer")
+    up.add_argument("--loop", action="store_true", help="the whole loop: also model, collector, indexer, executors")
+    up.add_argument("--seldon-version", default=None, help=SELDON_VERSION_HELP)
     up.set_defaults(func=cmd_up)
     sub.add_parser("status", help="show the last stack's servers").set_defaults(func=cmd_status)
     logs = sub.add_parser("logs", help="print the end of a server's log")
@@ -239,7 +251,13 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--realtime", type=int, default=600, help="real-time predictions (default 600)")
     demo.add_argument("--streaming", type=int, default=300, help="streaming messages (default 300)")
     demo.add_argument("--batch", type=int, default=3000, help="batch input lines (default 3000)")
+    demo.add_argument("--grpc", type=int, default=60, help="real-time predictions over gRPC (default 60)")
+    demo.add_argument("--seldon-version", default=None, help=SELDON_VERSION_HELP)
     demo.add_argument("--timeout", type=float, default=900.0, help="limit for traffic and indexing, s (default 900)")
+    demo.add_argument("--window", type=int, default=20, help="the monitor's window in the demo, s (default 20)")
+    demo.add_argument(
+        "--drift-windows", type=int, default=4, help="windows of the spam wave after 5 stationary ones; 0: no drift"
+    )
     demo.add_argument("--servers-only", action="store_true", help="the same as `check-servers`")
     demo.set_defaults(func=cmd_demo)
     check = sub.add_parser("check-servers", help="start Kafka, search and S3, show each works (with memory), stop")

@@ -1,18 +1,23 @@
 """`make demo`: the whole feedback loop on one machine, with a realistic stream and a report of where it all landed.
 
-1. start the loop stack (Kafka, OpenSearch, S3, the text classifier under seldon-core-microservice, the Seldon
-   executor in REST and Kafka mode when it can be built, the collector, the indexer);
-2. send real traffic: real-time predictions of held-out comments from the shipped data set, ground truth (the
-   data set's label) for a share of them, streaming messages (with the executor's Kafka mode), and a batch of a
-   few thousand comments through the real `seldon-batch-processor` with the WorkflowTemplate's steps;
+1. start the loop stack (Kafka, OpenSearch, S3, the text classifier under seldon-core-microservice, the
+   collector, the indexer, and in front of the model an executor in REST/gRPC mode and one in Kafka mode: the
+   local engine, or a real executor binary with DEVSTACK_EXECUTOR_BIN);
+2. send real traffic through them: real-time predictions of held-out comments from the shipped data set over REST
+   and gRPC, ground truth (the data set's label, with the prediction's Seldon-Puid) for a share of the REST ones,
+   a few bad requests (the
+   model refuses them; the pipeline marks their documents with an outcome), streaming messages on the input topic
+   (answers checked on the output topic, keys kept), and a batch of a few thousand comments through the real
+   `seldon-batch-processor` with the WorkflowTemplate's steps;
 3. wait until the index holds everything, then report counts per mode in Kafka and in the index, losses,
    freshness p50/p99, the model's label distribution and accuracy on the ground truth, and example queries
-   (devstack/demo_report.py).
+   (devstack/demo_report.py);
+4. the drift scenario (devstack/demo_drift.py): stationary windows of held-out comments, then a crypto-spam wave;
+   the monitor's windows say when it alarmed, false alarms before the shift, accuracy before and after; the run
+   folder gets `report.html` (devstack/report_html.py: self-contained, opens offline) and its screenshot.
 
-Capture source: the Seldon executor logs every request, response and feedback when it runs. While it cannot be
-built here (docs/executor.md), the demo posts each real request and answer to the collector itself, as
-CloudEvents in the executor's format (smoke_tests/executor_events.py), and says so in the report; streaming
-needs the executor's Kafka server type and is then left out.
+Capture source: the executor's request logger, the only thing that posts events to the collector; the report
+names it (the local engine or the binary's path).
 
 Ctrl-C (or SIGTERM) stops everything cleanly; `--keep` leaves the stack running for exploration.
 """
@@ -28,14 +33,18 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import requests
 
+from devstack.demo_drift import DriftResult, DriftSizes, run_drift
+from devstack.demo_html import write_report
 from devstack.demo_report import (
+    BAD_PREFIX,
     WARMUP_PREFIX,
     Console,
     FreshnessWatch,
@@ -43,6 +52,7 @@ from devstack.demo_report import (
     kafka_counts,
     report,
     wait_for_index,
+    wait_for_outcomes,
 )
 from devstack.loop import LoopStack
 from devstack.names import BUCKET, INDEX
@@ -50,8 +60,9 @@ from devstack.runtime.errors import DevstackError
 from devstack.runtime.paths import REPO_ROOT
 from devstack.servers.batch import BatchJob, ObjectStoreConfig, run_batch
 from devstack.stack import pid_alive, read_state
-from smoke_tests.executor_events import CollectorClient, Deployment
-from smoke_tests.traffic import CLASS_NAMES, Prediction, RestClient, produce_streaming
+from smoke_tests import seldon_grpc
+from smoke_tests.sinks import TopicReader
+from smoke_tests.traffic import PUID_HEADER, RestClient, produce_streaming
 
 DATA = REPO_ROOT / "images" / "text-classifier" / "data" / "comments.csv"
 SPLIT = REPO_ROOT / "images" / "text-classifier" / "textclf" / "split.py"
@@ -62,9 +73,12 @@ class DemoSizes:
     realtime: int = 600
     streaming: int = 300
     batch: int = 3000
+    grpc: int = 60  # real-time predictions over gRPC (captured as protobuf, indexed with transport grpc)
+    bad: int = 4  # requests the model refuses (they get an outcome in the index)
     feedback_share: float = 0.4  # share of the real-time requests that get ground truth
     workers: int = 4
     timeout_s: float = 900.0  # the whole traffic + indexing phase
+    drift: DriftSizes | None = field(default_factory=DriftSizes)  # None: no drift scenario
 
     def validate(self) -> None:
         problems = [
@@ -73,6 +87,8 @@ class DemoSizes:
                 ("realtime", self.realtime, 1),
                 ("batch", self.batch, 1),
                 ("streaming", self.streaming, 0),
+                ("grpc", self.grpc, 0),
+                ("bad", self.bad, 0),
             )
             if value < low
         ]
@@ -80,6 +96,10 @@ class DemoSizes:
             problems.append(f"feedback share {self.feedback_share} must be from 0 to 1")
         if self.timeout_s <= 0:
             problems.append(f"--timeout {self.timeout_s:g} must be more than 0 seconds")
+        if self.drift is not None and self.drift.window_s < 10:
+            problems.append(f"--window {self.drift.window_s} must be at least 10 seconds (the monitor's minimum)")
+        if self.drift is not None and self.drift.shifted < 0:
+            problems.append(f"--drift-windows {self.drift.shifted} must be at least 0")
         if problems:
             raise DevstackError("demo: " + "; ".join(problems))
 
@@ -115,8 +135,6 @@ def gets_ground_truth(index: int, share: float) -> bool:
 def send_realtime(loop: LoopStack, sizes: DemoSizes, rows: list[tuple[str, int]], sent: Sent, console: Console) -> None:
     run = uuid.uuid4().hex[:8]
     rest = RestClient(loop.rest_url, timeout=30)
-    collector = None if loop.has_executor else CollectorClient(loop.collector.url)
-    deployment = Deployment()
     done = 0
     lock = threading.Lock()
 
@@ -124,28 +142,89 @@ def send_realtime(loop: LoopStack, sizes: DemoSizes, rows: list[tuple[str, int]]
         nonlocal done
         puid = f"demo-{run}-rt-{i}"
         prediction = rest.predict(text, puid)
-        if collector is not None:
-            collector.send("request", puid, prediction.request, deployment)
-            collector.send("response", puid, _with_puid(prediction.response, puid), deployment)
+        if prediction.answered_puid != puid:
+            raise DevstackError(f"the executor answered {puid} with Seldon-Puid {prediction.answered_puid!r}")
         if i % 5 == 0:
             sent.sent_at[puid] = time.time()
         if gets_ground_truth(i, sizes.feedback_share):
-            rest.feedback(prediction, truth=label)
-            if collector is not None:
-                collector.send("feedback", puid, _feedback_body(prediction, label), deployment)
+            rest.feedback(prediction, truth=label)  # with the prediction's Seldon-Puid: the join key
             with lock:
                 sent.feedback[puid] = label
         with lock:
             done += 1
-            console.progress("realtime", f"real-time: {done}/{sizes.realtime} predictions answered and logged")
+            console.progress("realtime", f"real-time: {done}/{sizes.realtime} predictions answered")
 
     rows = _cycle(rows, sizes.realtime)
     in_parallel(sizes.workers, [lambda i=i, row=row: one(i, *row) for i, row in enumerate(rows)])
-    console.progress("realtime", f"real-time: {done}/{sizes.realtime} predictions answered and logged", final=True)
+    console.progress("realtime", f"real-time: {done}/{sizes.realtime} predictions answered", final=True)
     sent.requests["realtime"] += sizes.realtime
     sent.events[("realtime", "request")] += sizes.realtime
     sent.events[("realtime", "response")] += sizes.realtime
     sent.events[("realtime", "feedback")] += len(sent.feedback)
+
+
+def send_grpc(loop: LoopStack, sizes: DemoSizes, rows: list[tuple[str, int]], sent: Sent, console: Console) -> None:
+    """Real-time predictions over gRPC (the Seldon service): the executor logs them as protobuf events."""
+    if sizes.grpc == 0:
+        return
+    if not loop.engine.serves_grpc:
+        sent.notes.append(f"gRPC: not sent; the Seldon {loop.seldon_version} executor opens no gRPC port with REST")
+        return
+    run = uuid.uuid4().hex[:8]
+    done = 0
+    lock = threading.Lock()
+
+    def one(i: int, text: str) -> None:
+        nonlocal done
+        puid = f"demo-{run}-grpc-{i}"
+        answer = seldon_grpc.predict(loop.engine.grpc_address, text, puid, timeout=30)
+        if answer.puid != puid:
+            raise DevstackError(f"the executor answered gRPC {puid} with seldon-puid {answer.puid!r}")
+        with lock:
+            done += 1
+            console.progress("grpc", f"gRPC: {done}/{sizes.grpc} predictions answered")
+
+    rows = _cycle(rows, sizes.grpc)
+    in_parallel(sizes.workers, [lambda i=i, text=text: one(i, text) for i, (text, _label) in enumerate(rows)])
+    console.progress("grpc", f"gRPC: {done}/{sizes.grpc} predictions answered", final=True)
+    sent.requests["realtime"] += sizes.grpc
+    sent.grpc += sizes.grpc
+    sent.events[("realtime", "request")] += sizes.grpc
+    sent.events[("realtime", "response")] += sizes.grpc
+
+
+# (what is wrong, body): valid JSON the model answers 400 to; the executor logs the request and no response, so
+# the indexer marks the document `outcome: no_response`. (Invalid JSON would be refused by the collector itself,
+# counted as `invalid_json`, and never reach an index: docs/feedback-pipeline.md.)
+BAD_REQUESTS = (
+    ("a number instead of a text", b'{"data": {"ndarray": [42]}}'),
+    ("an empty ndarray", b'{"data": {"ndarray": []}}'),
+)
+
+
+def send_bad_requests(
+    loop: LoopStack, sizes: DemoSizes, rows: list[tuple[str, int]], sent: Sent, console: Console
+) -> None:
+    """A few requests the model refuses: their request events are captured, no response follows, and the
+    pipeline gives their documents an outcome (docs/feedback-pipeline.md)."""
+    run = uuid.uuid4().hex[:8]
+    session = requests.Session()
+    for i in range(sizes.bad):
+        what, body = BAD_REQUESTS[i % len(BAD_REQUESTS)]
+        puid = f"{BAD_PREFIX}{run}-{i}"
+        answer = session.post(
+            f"{loop.rest_url}/api/v1.0/predictions",
+            data=body,
+            headers={"Content-Type": "application/json", PUID_HEADER: puid},
+            timeout=30,
+        )
+        sent.bad[puid] = (what, answer.status_code)
+    statuses = Counter(status for _what, status in sent.bad.values())
+    console.say(
+        f"bad requests: {len(sent.bad)} sent ({', '.join(w for w, _ in BAD_REQUESTS)}), answered "
+        + ", ".join(f"{status} x{n}" for status, n in sorted(statuses.items()))
+    )
+    sent.events[("bad", "request")] += len(sent.bad)
 
 
 def in_parallel(workers: int, tasks: list[Callable[[], None]]) -> None:
@@ -160,39 +239,41 @@ def in_parallel(workers: int, tasks: list[Callable[[], None]]) -> None:
     pool.shutdown(wait=True)
 
 
-def _with_puid(response: dict[str, Any], puid: str) -> dict[str, Any]:
-    """The answer as the executor returns it: the model's answer with the request's puid in meta."""
-    return {**response, "meta": {**response.get("meta", {}), "puid": puid}}
-
-
-def _feedback_body(prediction: Prediction, label: int) -> dict[str, Any]:
-    return {
-        "request": prediction.request,
-        "response": prediction.response,
-        "truth": {"data": {"names": CLASS_NAMES, "ndarray": [[1.0 - label, float(label)]]}},
-        "reward": 1.0,
-    }
-
-
 def send_streaming(
     loop: LoopStack, sizes: DemoSizes, rows: list[tuple[str, int]], sent: Sent, console: Console
 ) -> None:
-    if loop.executor_kafka is None:
-        sent.notes.append(
-            "streaming: not run; it needs the Seldon executor's Kafka server type, which cannot be built here "
-            "(docs/executor.md)"
-        )
-        console.say("streaming: skipped (no Seldon executor; see docs/executor.md)")
+    """N messages on the input topic (key = Seldon-Puid header = puid); N answers expected on the output topic."""
+    if sizes.streaming == 0:
         return
     target = loop.target()
     assert target.streaming is not None
     run = uuid.uuid4().hex[:8]
     items = [(f"demo-{run}-st-{i}", text) for i, (text, _label) in enumerate(_cycle(rows, sizes.streaming))]
-    produce_streaming(target.kafka, target.streaming.input_topic, items, timeout=60)
-    console.say(f"streaming: {len(items)} messages on {target.streaming.input_topic}")
-    sent.requests["streaming"] += len(items)
-    sent.events[("streaming", "request")] += len(items)
-    sent.events[("streaming", "response")] += len(items)
+    output = TopicReader(target.kafka, target.streaming.output_topic)
+    try:
+        produce_streaming(target.kafka, target.streaming.input_topic, items, timeout=60)
+        console.say(f"streaming: {len(items)} messages on {target.streaming.input_topic}")
+        sent.requests["streaming"] += len(items)
+        sent.events[("streaming", "request")] += len(items)
+        sent.events[("streaming", "response")] += len(items)
+        wanted = {puid for puid, _text in items}
+        keys: Counter = Counter()
+        deadline = time.monotonic() + min(sizes.timeout_s, 300.0)
+        while time.monotonic() < deadline and set(keys) < wanted:
+            for message in output.read(1.0):
+                key = (message.key() or b"").decode("utf-8", "replace")
+                if key in wanted:
+                    keys[key] += 1
+            console.progress(
+                "streaming", f"streaming: {len(keys)}/{len(items)} answers on {target.streaming.output_topic}"
+            )
+        sent.streaming_answers = sum(keys.values())
+        sent.streaming_keys_kept = len(keys)
+        console.progress(
+            "streaming", f"streaming: {len(keys)}/{len(items)} answers on {target.streaming.output_topic}", final=True
+        )
+    finally:
+        output.close()
 
 
 def send_batch(loop: LoopStack, sizes: DemoSizes, rows: list[tuple[str, int]], sent: Sent, console: Console) -> None:
@@ -230,51 +311,39 @@ def send_batch(loop: LoopStack, sizes: DemoSizes, rows: list[tuple[str, int]], s
     sent.requests["batch"] += result.input_lines
     sent.events[("batch", "request")] += result.input_lines
     sent.events[("batch", "response")] += result.input_lines
-    if loop.has_executor:
-        return
-    body = store.client().get_object(Bucket=BUCKET, Key=output_key)["Body"].read().decode()
-    collector = CollectorClient(loop.collector.url)
-    deployment = Deployment()
-    lines = [json.loads(line) for line in body.splitlines() if line.strip()]
-
-    def log_line(answer: dict[str, Any]) -> None:
-        tags = answer.get("meta", {}).get("tags", {})
-        request = {"data": {"ndarray": [texts[int(tags["batch_index"])]]}, "meta": {"tags": tags}}
-        puid = str(tags["batch_instance_id"])
-        collector.send("request", puid, request, deployment)
-        collector.send("response", puid, answer, deployment)
-
-    def log_and_count(i: int, line: dict[str, Any]) -> None:
-        log_line(line)
-        console.progress("batch-log", f"batch: {i}/{len(lines)} answers logged to the collector")
-
-    in_parallel(sizes.workers, [lambda i=i, line=line: log_and_count(i, line) for i, line in enumerate(lines, 1)])
-    console.progress("batch-log", f"batch: {len(lines)}/{len(lines)} answers logged to the collector", final=True)
 
 
 def warm_up(loop: LoopStack, console: Console, timeout: float = 120.0) -> None:
-    """One probe through collector -> Kafka -> indexer -> search, then removed, so that the freshness figures
-    measure the running pipeline rather than the indexer's first consumer-group join."""
+    """One prediction through engine -> collector -> Kafka -> indexer -> search, then removed, so that the freshness
+    figures measure the running pipeline rather than the indexer's first consumer-group join."""
     puid = f"{WARMUP_PREFIX}{uuid.uuid4().hex[:8]}"
-    collector = CollectorClient(loop.collector.url)
-    collector.send("request", puid, {"data": {"ndarray": ["warm-up"]}}, Deployment())
-    collector.send("response", puid, {"data": {"names": CLASS_NAMES, "ndarray": [[0.5, 0.5]]}}, Deployment())
-    query = {"query": {"term": {"request_id": puid}}}
+    RestClient(loop.rest_url, timeout=30).predict("warm-up", puid)
+    query = {"query": {"bool": {"filter": [{"term": {"request_id": puid}}, {"exists": {"field": "response_time"}}]}}}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = requests.post(f"{loop.search.url}/{INDEX}/_count", json=query, timeout=10)
         if found.status_code == 200 and found.json().get("count", 0) > 0:
-            requests.post(f"{loop.search.url}/{INDEX}/_delete_by_query?refresh=true", json=query, timeout=30)
-            console.say("pipeline warm: a probe went collector -> Kafka -> indexer -> search (then removed)")
+            requests.post(
+                f"{loop.search.url}/{INDEX}/_delete_by_query?refresh=true",
+                json={"query": {"term": {"request_id": puid}}},
+                timeout=30,
+            )
+            console.say("pipeline warm: a prediction went engine -> collector -> Kafka -> indexer -> search (removed)")
             return
         time.sleep(0.2)
-    console.say(f"warning: the warm-up probe was not searchable within {timeout:.0f} s; continuing")
+    console.say(f"warning: the warm-up prediction was not searchable within {timeout:.0f} s; continuing")
 
 
 # ---------------------------------------------------------------------------------------------- run
 
 
-def run(sizes: DemoSizes, keep: bool = False, out: TextIO = sys.stdout, verbose: bool = False) -> int:
+def run(
+    sizes: DemoSizes,
+    keep: bool = False,
+    out: TextIO = sys.stdout,
+    verbose: bool = False,
+    seldon_version: str | None = None,
+) -> int:
     console = Console(out)
     if not verbose:  # the progress lines say what happens; server logs stay in the run folder
         logging.getLogger("devstack").setLevel(logging.WARNING)
@@ -287,7 +356,12 @@ def run(sizes: DemoSizes, keep: bool = False, out: TextIO = sys.stdout, verbose:
         console.say(
             f"data: {len(held_out)} held-out and {len(train)} training comments from {DATA.relative_to(REPO_ROOT)}"
         )
-        loop = LoopStack()
+        # short windows for a short demo; 10 label permutations keep a window's domain classifier to seconds
+        window_s = sizes.drift.window_s if sizes.drift else 60
+        loop = LoopStack(
+            monitor_settings={"window_s": window_s, "settle_s": 5, "domain_permutations": 10},
+            seldon_version=seldon_version,
+        )
         console.say(
             f"starting the loop stack in {loop.run_dir} (first run downloads and builds; later runs reuse the cache)"
         )
@@ -299,6 +373,8 @@ def run(sizes: DemoSizes, keep: bool = False, out: TextIO = sys.stdout, verbose:
         deadline = time.monotonic() + sizes.timeout_s
         for phase, send, rows in (
             ("real-time", send_realtime, held_out),
+            ("gRPC", send_grpc, held_out),
+            ("bad requests", send_bad_requests, held_out),
             ("streaming", send_streaming, held_out),
             ("batch", send_batch, held_out + train),
         ):
@@ -313,8 +389,18 @@ def run(sizes: DemoSizes, keep: bool = False, out: TextIO = sys.stdout, verbose:
         time.sleep(1.0)
         watch.stop.set()
         kafka, dead = kafka_counts(loop.kafka.bootstrap)
-        text, ok = report(loop, sent, counts, kafka, dead, watch)
+        bad_docs = wait_for_outcomes(loop.search.url, sent, deadline, console) if sent.bad else []
+        drift: DriftResult | None = None
+        if sizes.drift is not None:
+            try:
+                drift = run_drift(loop, sizes.drift, held_out, console)
+            except (DevstackError, OSError, requests.RequestException) as exc:
+                first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                sent.failures.append(f"drift: {first_line}")
+                console.say(f"drift: FAILED: {first_line}")
+        text, ok = report(loop, sent, counts, kafka, dead, watch, bad_docs)
         out.write(text + "\n")
+        out.write(write_report(loop, sent, counts, watch, drift, sizes) + "\n")
         if keep:
             loop.detach()
             out.write(

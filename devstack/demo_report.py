@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from devstack.loop import LoopStack
 
 MODES = ("realtime", "streaming", "batch")
+OUTCOME_FIELD = "outcome"  # set by the indexer on a request without a (200) response (docs/feedback-pipeline.md)
 WARMUP_PREFIX = "warmup-"
+BAD_PREFIX = "demo-bad-"  # request ids of the requests the model refuses on purpose (reported apart)
 
 
 @dataclass
@@ -34,6 +36,10 @@ class Sent:
     feedback: dict[str, int] = field(default_factory=dict)  # request id -> truth label index
     sent_at: dict[str, float] = field(default_factory=dict)  # sampled request id -> wall time its answer was logged
     batch_id: str = ""
+    bad: dict[str, tuple[str, int]] = field(default_factory=dict)  # request id -> (what is wrong, HTTP status)
+    grpc: int = 0  # of the real-time requests, those sent over gRPC
+    streaming_answers: int = 0  # answers on the output topic with the keys we sent
+    streaming_keys_kept: int = 0  # distinct sent keys among them
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # phases that failed, with the first line of the reason
 
@@ -111,6 +117,7 @@ def _percentile(values: list[float], pct: float) -> float:
 def index_counts(search_url: str) -> dict[str, Any]:
     body = {
         "size": 0,
+        "query": {"bool": {"must_not": [{"prefix": {"request_id": BAD_PREFIX}}]}},
         "track_total_hits": True,
         "aggs": {
             "mode": {"terms": {"field": "mode", "size": 10}},
@@ -119,6 +126,7 @@ def index_counts(search_url: str) -> dict[str, Any]:
                 "terms": {"field": "mode", "size": 10},
                 "aggs": {"label": {"terms": {"field": "predicted_label", "size": 10}}},
             },
+            "transport": {"terms": {"field": "transport", "size": 10}},
             "with_truth": {
                 "filter": {"exists": {"field": "truth"}},
                 "aggs": {"correct": {"terms": {"field": "correct"}}},
@@ -154,6 +162,21 @@ def wait_for_index(search_url: str, sent: Sent, deadline: float, console: Consol
         if done or time.monotonic() > deadline:
             return counts
         time.sleep(0.5)
+
+
+def wait_for_outcomes(search_url: str, sent: Sent, deadline: float, console: Console) -> list[dict[str, Any]]:
+    """The refused requests' documents once each has its outcome (the indexer sets it after a delay)."""
+    while True:
+        try:
+            docs = bad_documents(search_url)
+        except (requests.RequestException, ValueError):
+            docs = []
+        marked = sum(1 for doc in docs if doc.get(OUTCOME_FIELD))
+        done = marked >= len(sent.bad)
+        console.progress("outcome", f"bad requests: {marked}/{len(sent.bad)} documents with an {OUTCOME_FIELD}", done)
+        if done or time.monotonic() > deadline:
+            return docs
+        time.sleep(1.0)
 
 
 def kafka_counts(bootstrap: str, timeout: float = 120.0) -> tuple[Counter, int]:
@@ -197,10 +220,13 @@ def kafka_counts(bootstrap: str, timeout: float = 120.0) -> tuple[Counter, int]:
 
 def _capture_mode_kind(message: Any) -> tuple[str, str] | None:
     headers = {k.lower(): (v or b"").decode("utf-8", "replace") for k, v in (message.headers() or [])}
-    if (headers.get("ce_requestid") or headers.get("requestid") or "").startswith(WARMUP_PREFIX):
+    request_id = headers.get("ce_requestid") or headers.get("requestid") or ""
+    if request_id.startswith(WARMUP_PREFIX):
         return None
     ce_type = headers.get("ce_type") or headers.get("type") or "?"
     kind = ce_type.rsplit(".", 1)[-1]
+    if request_id.startswith(BAD_PREFIX):
+        return "bad", kind
     deployment = headers.get("ce_inferenceservicename") or headers.get("inferenceservicename") or ""
     if deployment == STREAMING_DEPLOYMENT:
         return "streaming", kind
@@ -240,22 +266,39 @@ def indexer_freshness(indexer: Any) -> str:
 
 
 def report(
-    loop: LoopStack, sent: Sent, counts: dict[str, Any], kafka: Counter, dead: int, watch: FreshnessWatch
+    loop: LoopStack,
+    sent: Sent,
+    counts: dict[str, Any],
+    kafka: Counter,
+    dead: int,
+    watch: FreshnessWatch,
+    bad_docs: list[dict[str, Any]] | None = None,
 ) -> tuple[str, bool]:
     """The report's text, and whether nothing was lost (every mode, the dead-letter topic, the ground truth)."""
     aggs = counts.get("aggregations", {})
-    source = (
-        "the Seldon executor's request logger"
-        if loop.has_executor
-        else "the demo, posting each real request and answer to the collector as the executor's CloudEvents "
-        "(the executor cannot be built here: docs/executor.md)"
-    )
+    source = f"the request logger of {loop.capture_source}"
     lines = ["", "Feedback loop demo", "==================", "", f"capture source: {source}", ""]
     table, ok = _landed_table(sent, aggs, kafka)
     lines += table
     lines.append(f"dead-lettered: {dead}")
     truth_docs = aggs.get("with_truth", {}).get("doc_count", 0)
     ok = ok and dead == 0 and not sent.failures and truth_docs == len(sent.feedback)  # ground truth lost counts too
+    transports = _buckets(aggs.get("transport", {}))
+    if sent.grpc:
+        ok = ok and transports.get("grpc", 0) == sent.grpc
+    lines.append("transport: " + (", ".join(f"{name} {n}" for name, n in sorted(transports.items())) or "-")
+                 + f" (gRPC sent {sent.grpc})")  # fmt: skip
+    if sent.requests.get("streaming"):
+        kept = sent.streaming_answers == sent.requests["streaming"] == sent.streaming_keys_kept
+        ok = ok and kept
+        lines.append(
+            f"streaming answers: {sent.requests['streaming']} messages on the input topic -> {sent.streaming_answers} "
+            f"on the output topic, {sent.streaming_keys_kept} with their input's key"
+        )
+    if sent.bad:
+        bad_lines, bad_ok = _bad_request_lines(loop, sent, kafka, bad_docs)
+        lines += bad_lines
+        ok = ok and bad_ok
     lines.append(f"losses: {'none' if ok else 'SOME (table, ground truth: sent must equal indexed, events as sent)'}")
     lines.append("")
     lines += _quality_lines(loop, sent, aggs, watch)
@@ -286,6 +329,39 @@ def _landed_table(sent: Sent, aggs: dict[str, Any], kafka: Counter) -> tuple[lis
             f"{mode:<10} {requested:>6} {on_kafka:>19} {docs_by_mode.get(mode, 0):>8} {joined_by_mode.get(mode, 0):>7} "
             f"{lost:>5}"
         )
+    return lines, ok
+
+
+def bad_documents(search_url: str, index: str = INDEX) -> list[dict[str, Any]]:
+    """The documents of the requests the model refused on purpose (their request id starts with BAD_PREFIX)."""
+    requests.post(f"{search_url}/{index}/_refresh", timeout=30)
+    found = requests.post(
+        f"{search_url}/{index}/_search",
+        json={"query": {"prefix": {"request_id": BAD_PREFIX}}, "size": 100},
+        timeout=30,
+    ).json()
+    return [hit["_source"] for hit in found.get("hits", {}).get("hits", [])]
+
+
+def _bad_request_lines(
+    loop: LoopStack, sent: Sent, kafka: Counter, docs: list[dict[str, Any]] | None
+) -> tuple[list[str], bool]:
+    """What became of the refused requests: their answers, their events (a request, no response) and documents."""
+    statuses = Counter(status for _what, status in sent.bad.values())
+    kinds = Counter(what for what, _status in sent.bad.values())
+    docs = docs or []
+    outcomes = Counter(str(doc.get(OUTCOME_FIELD, "none")) for doc in docs)
+    events_ok = kafka.get(("bad", "request"), 0) == len(sent.bad) and kafka.get(("bad", "response"), 0) == 0
+    ok = events_ok and len(docs) == len(sent.bad) and all(400 <= status < 500 for status in statuses)
+    lines = [
+        f"bad requests: {len(sent.bad)} sent ("
+        + ", ".join(f"{n} {what}" for what, n in sorted(kinds.items()))
+        + "), answered "
+        + ", ".join(f"{status} x{n}" for status, n in sorted(statuses.items())),
+        f"  on Kafka: {kafka.get(('bad', 'request'), 0)} request and {kafka.get(('bad', 'response'), 0)} response "
+        f"events; in the index: {len(docs)} documents, {OUTCOME_FIELD} "
+        + (", ".join(f"{name} {n}" for name, n in sorted(outcomes.items())) or "-"),
+    ]
     return lines, ok
 
 

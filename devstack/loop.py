@@ -1,6 +1,7 @@
 """The whole loop on 127.0.0.1 for the smoke tests and the demo.
 
-    loop = LoopStack(run_dir).start()   # Kafka, search, S3, topics+bucket, model, engine(s), collector, indexer
+    loop = LoopStack(run_dir).start()   # Kafka, search, S3, topics+bucket, model, collector, indexer, monitor,
+                                        # Prometheus (scraping them, evaluating the alert rules), engines
     loop.target()                       # a smoke_tests.target.Target (also written to loop.target_path)
     loop.stop()
 
@@ -9,34 +10,32 @@ over the servers of `devstack.servers`. Servers that already run (the test sessi
 fixtures) can be passed in: they are used, not started or stopped. Names come from `devstack.names`, the target
 description from `devstack.target`.
 
-The engine in front of the model is used when `devstack.servers.engine` offers `loop_executors(loop) -> (rest,
-kafka)`: two servers in the `devstack.stack.Server` shape (`name`, `process`, `start()`, `stop()`, `describe()`),
-both in front of `loop.model.url` with the graph's logger (mode all) posting to `loop.collector.url`; `rest`
-serves REST on `.url` (`http://127.0.0.1:PORT`) and gRPC on `.grpc_address` as SeldonDeployment DEPLOYMENT /
-predictor PREDICTOR in NAMESPACE, and `kafka` runs `--server_type kafka` for STREAMING_DEPLOYMENT from
-`loop.names.input_topic` to `loop.names.output_topic` on `loop.kafka.bootstrap`; each may offer
-`listeners() -> {name: port}` for the testinfra socket check.
-
-While there is no engine (docs/executor.md) the real-time and batch endpoints are the bare model microservice,
-nothing captures their traffic and there is no streaming deployment. The target says so (`realtime.executor:
-false`, no `streaming`), so the smoke suite skips those capture checks with the reason and still proves the
-collector -> Kafka -> indexer -> search path.
+In front of the model run two executors (devstack/servers/engine.py: the local engine, or the real binary named
+by DEVSTACK_EXECUTOR_BIN), configured from the text-classifier chart as a cluster's are: the chart is rendered
+(tools.helm.executor_definition) for the real-time SeldonDeployment (REST and gRPC, `engine`) and for the
+streaming one (`--server_type kafka` from the input to the output topic, `engine-kafka`), with the graph's
+logger (mode all) pointing at the local collector. They behave as the executor of the dev stack's
+`seldon:version` (stacks/Pulumi.dev.yaml) unless `seldon_version` says otherwise.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from devstack import target as target_description
-from devstack.names import STREAMING_DEPLOYMENT, Names
-from devstack.runtime.paths import new_run_dir
-from devstack.servers.feedback import CollectorServer, IndexerServer
+from devstack.names import DEPLOYMENT, STREAMING_DEPLOYMENT, Names
+from devstack.runtime.errors import DevstackError
+from devstack.runtime.paths import REPO_ROOT, new_run_dir
+from devstack.runtime.ports import HOST
+from devstack.servers.engine import EngineServer
+from devstack.servers.feedback import CollectorServer, IndexerServer, MonitorServer
 from devstack.servers.kafka import KafkaServer
-from devstack.servers.model import ModelService
+from devstack.servers.model import ModelService, artifacts_path
+from devstack.servers.prometheus import PrometheusServer
 from devstack.servers.s3 import S3Server
 from devstack.servers.search import SearchServer
 from devstack.stack import LocalStack, PrivateStack, Server, Tracked
@@ -44,19 +43,27 @@ from smoke_tests.target import Limits, Target
 
 log = logging.getLogger(__name__)
 
-ENGINE_MODULE = "devstack.servers.engine"
+DEV_STACK_FILE = REPO_ROOT / "stacks" / "Pulumi.dev.yaml"
+# short waits on one machine: a request without a response is no_response after 5 s (not 120), a feedback without
+# the prediction's puid is joined by fingerprint after 3 s (not 60), the sweep runs every second
+LOCAL_INDEXER_SETTINGS = {
+    "batch_wait_s": 0.2,
+    "no_response_after_s": 5.0,
+    "feedback_join_delay_s": 3.0,
+    "sweep_interval_s": 1.0,
+}
+SELDON_VERSION_KEY = "seldon:version"
 
 
-def executor_available() -> bool:
-    """True when the engine module can give the loop its executors (REST mode and Kafka mode, logging to the
-    collector): `devstack.servers.engine` exists and offers `loop_executors(loop)`."""
-    if importlib.util.find_spec(ENGINE_MODULE) is None:
-        return False
-    module = importlib.import_module(ENGINE_MODULE)
-    if not hasattr(module, "loop_executors"):
-        log.warning("%s has no loop_executors(loop); running the loop without the engine", ENGINE_MODULE)
-        return False
-    return True
+def stack_seldon_version(path: Path = DEV_STACK_FILE) -> str | None:
+    """The `seldon:version` the dev stack deploys (None when the file does not set it: the engine's own default,
+    the recorded 1.17.1, applies)."""
+    try:
+        config = (yaml.safe_load(path.read_text()) or {}).get("config", {})
+    except (OSError, yaml.YAMLError) as exc:
+        raise DevstackError(f"cannot read {SELDON_VERSION_KEY} from {path}: {exc}") from None
+    value = config.get(SELDON_VERSION_KEY)
+    return str(value) if value is not None else None
 
 
 class Provision:
@@ -92,11 +99,12 @@ class LoopStack:
         kafka: Any = None,
         search: Any = None,
         s3: Any = None,
-        use_executor: bool | None = None,
         limits: Limits | None = None,
         names: Names | None = None,
         indexer_settings: dict[str, Any] | None = None,
+        monitor_settings: dict[str, Any] | None = None,
         publish_state: bool = True,
+        seldon_version: str | None = None,
     ) -> None:
         self.run_dir = run_dir or new_run_dir("loop-")
         self.limits = limits or Limits()
@@ -116,12 +124,6 @@ class LoopStack:
         self.model = ModelService(self.run_dir)
         servers.append(self.model)
         self.collector = CollectorServer(self.run_dir, bootstrap=kafka.bootstrap, topic=names.capture_topic)
-        self.executor_rest: Any = None
-        self.executor_kafka: Any = None
-        if executor_available() if use_executor is None else use_executor:
-            engine = importlib.import_module(ENGINE_MODULE)
-            self.executor_rest, self.executor_kafka = engine.loop_executors(self)  # REST mode, Kafka mode
-            servers += [self.executor_rest, self.executor_kafka]
         servers.append(Tracked(self.collector, self.run_dir))
         self.indexer = IndexerServer(
             self.run_dir,
@@ -132,9 +134,36 @@ class LoopStack:
             dead_letter_topic=names.dead_letter_topic,
             group_id=names.group_id,
             streaming_deployments=STREAMING_DEPLOYMENT,
-            **(indexer_settings or {"batch_wait_s": 0.2}),
+            **(indexer_settings or LOCAL_INDEXER_SETTINGS),
         )
         servers.append(Tracked(self.indexer, self.run_dir))
+        self.monitor = MonitorServer(
+            self.run_dir,
+            search.url,
+            names.index,
+            profiles_dir=artifacts_path(),  # the model's start trains it (with its profile) before the monitor starts
+            index=names.monitor_index,
+            kafka_bootstrap=kafka.bootstrap,
+            capture_topic=names.capture_topic,
+            dead_letter_topic=names.dead_letter_topic,
+            indexer_group=names.group_id,
+            **(monitor_settings or {}),
+        )
+        servers.append(Tracked(self.monitor, self.run_dir))
+        # a real Prometheus scraping the three services and evaluating the chart's alert rules
+        self.prometheus = PrometheusServer(
+            self.run_dir,
+            {
+                "collector": f"{HOST}:{self.collector.port}",
+                "indexer": f"{HOST}:{self.indexer.port}",
+                "monitor": f"{HOST}:{self.monitor.port}",
+            },
+            interval_s=5.0,
+        )
+        servers.append(Tracked(self.prometheus, self.run_dir))
+        self.seldon_version = seldon_version or stack_seldon_version()
+        self.engine, self.engine_kafka = self._engines()
+        servers += [self.engine, self.engine_kafka]  # last up, first down: their queued events reach the collector
         self.stack = (LocalStack if publish_state else PrivateStack)(servers, self.run_dir)
         self.target_path = self.run_dir / target_description.TARGET_FILE
 
@@ -156,13 +185,55 @@ class LoopStack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    @property
-    def has_executor(self) -> bool:
-        return self.executor_rest is not None
+    def _engines(self) -> tuple[EngineServer, EngineServer]:
+        """The real-time and the streaming executor, defined by the text-classifier chart as rendered for a
+        cluster, pointed at the local model, collector, Kafka and topics."""
+        from tools.helm import executor_definition  # the one use of tools/ in devstack (docs/decisions.md)
+
+        realtime = executor_definition()
+        streaming = executor_definition(
+            {
+                "mode": "streaming",
+                "kafka": {"broker": self.kafka.bootstrap},
+                "streaming": {"inputTopic": self.names.input_topic, "outputTopic": self.names.output_topic},
+            }
+        )
+        for definition, expected in ((realtime, DEPLOYMENT), (streaming, STREAMING_DEPLOYMENT)):
+            if definition.deployment != expected or definition.secret_env:
+                raise DevstackError(
+                    f"the text-classifier chart renders SeldonDeployment {definition.deployment!r} (secrets "
+                    f"{definition.secret_env}); the local stack expects {expected!r} without secrets "
+                    "(devstack/names.py)"
+                )
+        model, collector_url = self.model, self.collector.url
+
+        def engine(name: str, definition: Any) -> EngineServer:
+            return EngineServer(
+                self.run_dir,
+                name=name,
+                predictor=lambda: definition.local_predictor(
+                    HOST, model.server.http_port, model.server.grpc_port, logger_url=collector_url
+                ),
+                deployment=definition.deployment,
+                namespace=definition.namespace,
+                predictor_name=definition.predictor["name"],
+                server_type=definition.server_type,
+                transport=definition.transport,
+                protocol=definition.protocol,
+                env=definition.env,
+                seldon_version=self.seldon_version,
+            )
+
+        return engine("engine", realtime), engine("engine-kafka", streaming)
 
     @property
     def rest_url(self) -> str:
-        return self.executor_rest.url if self.has_executor else self.model.url
+        return self.engine.url
+
+    @property
+    def capture_source(self) -> str:
+        """What logs the loop's traffic, for reports: the local engine or the real binary's path."""
+        return self.engine.source
 
     def target(self) -> Target:
         """The smoke target describing this running stack (devstack.target)."""

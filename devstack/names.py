@@ -12,6 +12,7 @@ DEAD_LETTER_TOPIC = f"{CAPTURE_TOPIC}-dead-letter"
 INPUT_TOPIC = "model_input"
 OUTPUT_TOPIC = "model_output"
 INDEX = "seldon-feedback"
+MONITOR_INDEX = "seldon-monitor"  # never "<INDEX>-...": the indexer's template covers that pattern
 BUCKET = "batch"
 INDEXER_GROUP = "seldon-feedback-indexer"
 DEPLOYMENT = "text-classifier"
@@ -32,6 +33,7 @@ class Names:
     input_topic: str = INPUT_TOPIC
     output_topic: str = OUTPUT_TOPIC
     index: str = INDEX
+    monitor_index: str = MONITOR_INDEX
     bucket: str = BUCKET
     group_id: str = INDEXER_GROUP
 
@@ -44,6 +46,7 @@ class Names:
             input_topic=f"{token}-model_input",
             output_topic=f"{token}-model_output",
             index=f"{token}-feedback",
+            monitor_index=f"{token}-monitor",
             bucket=f"{token}-batch",
             group_id=f"{token}-indexer",
         )

@@ -3,8 +3,8 @@
     target = describe(loop)            # what the smoke suite needs: endpoints, topics, index, bucket, ports, pids
     write(target, loop.target_path)    # SMOKE_TARGET=<that file> make smoke
 
-Without an engine in front of the model (devstack.loop), the real-time and batch endpoints are the bare model
-microservice: the target says so (`realtime.executor: false`, no `streaming`) and the suite skips those captures.
+The real-time, gRPC and batch endpoints are the loop's executor (`engine`: the local engine or a real binary),
+the streaming deployment its Kafka-mode twin (`engine-kafka`); both log to the local collector.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from smoke_tests.target import (
     CollectorTarget,
     KafkaTarget,
     LocalInfo,
+    MonitorTarget,
     ObjectStoreTarget,
     RealtimeTarget,
     SearchTarget,
@@ -42,26 +43,27 @@ def describe(loop: LoopStack) -> Target:
     if loop.stack.status != "up":
         raise DevstackError("the loop stack is not up; start() it before asking for its smoke target")
     rest_url = loop.rest_url
-    engine = loop.executor_rest
+    engine = loop.engine
     return Target(
         name="local",
         kind="local",
         realtime=RealtimeTarget(
             rest_url=rest_url,
-            grpc_address=getattr(engine, "grpc_address", None) if loop.has_executor else loop.model.grpc_address,
+            grpc_address=engine.grpc_address if engine.serves_grpc else None,
             deployment=DEPLOYMENT,
             namespace=NAMESPACE,
             predictor=PREDICTOR,
-            executor=loop.has_executor,
+            executor=True,
         ),
         streaming=StreamingTarget(
             input_topic=loop.names.input_topic,
             output_topic=loop.names.output_topic,
             deployment=STREAMING_DEPLOYMENT,
-        )
-        if loop.executor_kafka is not None
-        else None,
+        ),
         collector=CollectorTarget(url=loop.collector.url),
+        monitor=MonitorTarget(
+            index=loop.names.monitor_index, window_s=loop.monitor.window_s, settle_s=loop.monitor.settle_s
+        ),
         kafka=KafkaTarget(bootstrap=loop.kafka.bootstrap, capture_topic=loop.names.capture_topic),
         search=SearchTarget(url=loop.search.url, index=loop.names.index),
         object_store=ObjectStoreTarget(
@@ -77,7 +79,7 @@ def describe(loop: LoopStack) -> Target:
             deployment=DEPLOYMENT,
             namespace=NAMESPACE,
             workers=BATCH_WORKERS,
-            executor=loop.has_executor,
+            executor=True,
             python=sys.executable,  # `python -m devstack batch run` in this checkout, with this interpreter
             workdir=str(REPO_ROOT),
         ),
@@ -98,10 +100,11 @@ def listeners(loop: LoopStack) -> dict[str, int]:
         "model-metrics": loop.model.server.metrics_port,
         "collector": loop.collector.port,
         "indexer-metrics": loop.indexer.port,
+        "monitor-metrics": loop.monitor.port,
+        "prometheus": loop.prometheus.port,
     }
-    for server in (loop.executor_rest, loop.executor_kafka):
-        for name, port in (getattr(server, "listeners", dict)() or {}).items():
-            ports[name] = port
+    for engine in (loop.engine, loop.engine_kafka):
+        ports.update(engine.listeners())  # a real executor binary listens on every interface: not listed
     return ports
 
 
@@ -114,8 +117,10 @@ def pids(loop: LoopStack) -> dict[str, int]:
         "model": loop.model,
         "collector": loop.collector,
         "indexer": loop.indexer,
-        "executor-rest": loop.executor_rest,
-        "executor-kafka": loop.executor_kafka,
+        "monitor": loop.monitor,
+        "prometheus": loop.prometheus,
+        "engine": loop.engine,
+        "engine-kafka": loop.engine_kafka,
     }
     found = {}
     for name, server in named.items():

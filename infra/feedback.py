@@ -3,7 +3,7 @@ the search cluster and the Seldon namespaces whose executors log to the collecto
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,8 @@ class FeedbackPipelineArgs:
     search_ca_secret_name: Secret with the HTTP CA certificate when search TLS is on.
     seldon_namespaces: namespaces whose Seldon pods may call the collector.
     streaming_deployments: exact names of the streaming SeldonDeployments (their events get mode "streaming").
+    profile_images: name -> pinned model image whose reference profile the monitor copies (the classifier's).
+    kibana_url, kibana_ca_secret_name: Kibana, when there is one: a Job imports the dashboards there.
     pod_disruption_budgets: PodDisruptionBudgets for the collector and indexer.
     mirrors: where the image comes from (platform:imageRegistry).
     """
@@ -50,6 +52,9 @@ class FeedbackPipelineArgs:
     search_ca_secret_name: pulumi.Input[str] | None
     seldon_namespaces: Sequence[pulumi.Input[str]]
     streaming_deployments: Sequence[str]
+    profile_images: Mapping[str, str] = field(default_factory=dict)
+    kibana_url: pulumi.Input[str] | None = None
+    kibana_ca_secret_name: pulumi.Input[str] | None = None
     pod_disruption_budgets: bool = False
     search_engine: str = "elasticsearch"
     mirrors: Mirrors = field(default_factory=Mirrors)
@@ -94,6 +99,9 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
             "streamingDeployments": list(args.streaming_deployments),
             "pdb": {"enabled": args.pod_disruption_budgets},
         },
+        "monitor": monitor_values(args),
+        **({} if args.kibana_url is None else {"dashboard": {"kibana": kibana_values(args)}}),
+        "alerts": {"enabled": s.alerts},
         "networkPolicy": network_policy_values(args),
     }
 
@@ -111,6 +119,31 @@ def network_policy_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
             "podLabels": {"elasticsearch.k8s.elastic.co/cluster-name": args.search_cluster_name},
         },
     }
+
+
+def kibana_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
+    values: dict[str, Any] = {"url": args.kibana_url}
+    if args.kibana_ca_secret_name is not None:
+        values["caSecret"] = args.kibana_ca_secret_name
+    return values
+
+
+def monitor_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
+    """feedback:monitor* -> the chart's monitor values; the window, settle time and thresholds only when set (the
+    monitor owns their defaults)."""
+    s = args.settings
+    values: dict[str, Any] = {
+        "enabled": s.monitor,
+        "index": s.monitor_index,
+        "profileImages": dict(args.profile_images),
+    }
+    if s.monitor_window_seconds is not None:
+        values["windowSeconds"] = s.monitor_window_seconds
+    if s.monitor_settle_seconds is not None:
+        values["settleSeconds"] = s.monitor_settle_seconds
+    if s.monitor_thresholds:
+        values["thresholds"] = dict(s.monitor_thresholds)
+    return values
 
 
 class FeedbackPipeline(pulumi.ComponentResource):

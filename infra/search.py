@@ -66,6 +66,7 @@ class SearchPlatform(pulumi.ComponentResource):
         self.elasticsearch = None
         self.kibana = None
         self.kibana_url = None
+        self.kibana_ca_secret_name: pulumi.Output[str] | None = None
         if args.settings.existing is not None:
             self._use_existing(args.settings.existing)
         else:
@@ -195,6 +196,8 @@ class SearchPlatform(pulumi.ComponentResource):
             self.kibana_url = pulumi.Output.concat(
                 scheme, "://", service_host(pulumi.Output.concat(kibana_name, "-kb-http"), args.namespace), ":5601"
             )
+            if s.tls:
+                self.kibana_ca_secret_name = pulumi.Output.concat(kibana_name, "-kb-http-certs-public")
 
         self.url = pulumi.Output.concat(
             scheme, "://", service_host(pulumi.Output.concat(es_name, "-es-http"), args.namespace), ":9200"

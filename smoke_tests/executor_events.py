@@ -12,8 +12,8 @@ tracing headers, `Traceparent`, which nothing downstream reads.)
     CollectorClient(collector_url).post(event)          # or .send("request", puid, body, deployment)
 
 This is a client of the collector, used where no executor sends the events: the pipeline smoke check on any
-target, the local stack while no engine runs (docs/executor.md), the integration tests and the benchmarks. It is
-not an executor: it neither serves predictions nor sits in their path.
+target, the integration tests and the benchmarks. It is not an executor: it neither serves predictions nor sits
+in their path (the local stack's executor is devstack/engine, docs/executor.md).
 """
 
 from __future__ import annotations

@@ -4,11 +4,15 @@ It declares the subset of `seldon.protos` (Seldon Core v1 `proto/prediction.prot
 with the upstream field numbers, so the bytes on the wire are the same as SeldonClient's:
 `SeldonMessage{meta=2, data=3}`, `DefaultData{names=1, ndarray=3 (google.protobuf.ListValue)}`,
 `Meta{puid=1}`. Fields we do not declare (tags, metrics, ...) are skipped when parsing answers.
-The puid travels as the `seldon-puid` metadata entry, as SeldonClient and the batch processor send it.
+The puid travels as the `seldon-puid` metadata entry, as SeldonClient and the batch processor send it, and the
+executor answers with the puid it used as `seldon-puid` initial (reply) metadata; no body carries it
+(../shared/reference/seldon-executor-1.17.1/grpc/client-calls.json).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -16,6 +20,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, st
 from google.protobuf.json_format import MessageToDict
 
 PREDICT_METHOD = "/seldon.protos.Seldon/Predict"
+PUID_METADATA = "seldon-puid"
 
 _F = descriptor_pb2.FieldDescriptorProto
 
@@ -66,18 +71,39 @@ def _classes() -> tuple[type, type]:
     return message, message
 
 
-def predict(address: str, text: str, puid: str, timeout: float) -> dict[str, Any]:
-    """One prediction over gRPC; the answer as the same dict shape REST returns (`data`, `meta.puid`)."""
-    import grpc
+@dataclass(frozen=True)
+class GrpcAnswer:
+    response: dict[str, Any]  # the SeldonMessage as the dict shape REST returns (`data`, `meta`)
+    puid: str | None  # the `seldon-puid` reply metadata
 
-    request_cls, response_cls = _classes()
+
+def answered_puid(metadata: Iterable[tuple[str, Any]] | None) -> str | None:
+    """The puid in a call's reply (initial) metadata, or None."""
+    for key, value in metadata or ():
+        if key == PUID_METADATA:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return None
+
+
+def request_bytes(text: str) -> bytes:
+    """The SeldonMessage `{"data": {"ndarray": [text]}}` on the wire."""
+    request_cls, _ = _classes()
     request = request_cls()
     request.data.ndarray.values.add().string_value = text
+    return bytes(request.SerializeToString())
+
+
+def parse_answer(payload: bytes) -> dict[str, Any]:
+    """A SeldonMessage's bytes as the dict shape REST returns (undeclared fields skipped)."""
+    _, response_cls = _classes()
+    return MessageToDict(response_cls.FromString(payload), preserving_proto_field_name=True)
+
+
+def predict(address: str, text: str, puid: str, timeout: float) -> GrpcAnswer:
+    """One prediction over gRPC with `seldon-puid` metadata; the answer and the puid the executor replied with."""
+    import grpc
+
     with grpc.insecure_channel(address) as channel:
-        call = channel.unary_unary(
-            PREDICT_METHOD,
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=response_cls.FromString,
-        )
-        answer = call(request, metadata=[("seldon-puid", puid)], timeout=timeout)
-    return MessageToDict(answer, preserving_proto_field_name=True)
+        call = channel.unary_unary(PREDICT_METHOD)
+        answer, state = call.with_call(request_bytes(text), metadata=[(PUID_METADATA, puid)], timeout=timeout)
+        return GrpcAnswer(parse_answer(answer), answered_puid(state.initial_metadata()))

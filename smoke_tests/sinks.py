@@ -40,6 +40,20 @@ class Fields:
     deployment = "deployment"
     latency_ms = "latency_ms"
     timestamp = "@timestamp"
+    transport = "transport"  # rest | grpc (how the executor logged the payload)
+    outcome = "outcome"  # ok | error | pending | no_response
+    feedback_join = "feedback_join"  # puid | fingerprint: how the ground truth found its prediction
+    feedback_request_id = "feedback_request_id"  # joined by fingerprint: the puid the feedback was logged under
+
+
+class MonitorFields:
+    """Field names of the monitor's documents (its template: images/feedback/feedback/monitor/search_io.py)."""
+
+    metric = "metric"
+    status = "status"
+    window_start = "window_start"
+    deployment = "deployment"
+    value = "value"
 
 
 class SearchReader:

@@ -20,6 +20,10 @@ streaming:                         # optional: the serverType kafka SeldonDeploy
   deployment: text-classifier-streaming
 collector:                         # optional: the feedback collector (the pipeline check posts CloudEvents to it)
   url: http://127.0.0.1:8080/
+monitor:                           # optional: the feedback monitor (its windows are checked in the search engine)
+  index: seldon-monitor            # the monitor index, in the same search engine as `search`
+  window_s: 900                    # its window length
+  settle_s: 120                    # how long after a window's end it is computed
 kafka:
   bootstrap: 127.0.0.1:9092
   capture_topic: seldon-capture
@@ -114,6 +118,19 @@ class StreamingTarget:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MonitorTarget:
+    index: str
+    window_s: int = 900
+    settle_s: int = 120
+
+    @property
+    def wait_s(self) -> float:
+        """How long windows covering traffic sent now may take to appear: the window, its settle time, one more
+        window for traffic that straddles a boundary, and two minutes for the monitor's own pace."""
+        return 2 * self.window_s + self.settle_s + 120
+
+
+@dataclass(frozen=True, kw_only=True)
 class KafkaTarget:
     bootstrap: str
     capture_topic: str
@@ -203,6 +220,7 @@ class Target:
     streaming: StreamingTarget | None = None
     batch: BatchTarget | None = None
     collector: CollectorTarget | None = None
+    monitor: MonitorTarget | None = None
     limits: Limits = field(default_factory=Limits)
     local: LocalInfo | None = None
     cluster: ClusterInfo | None = None
@@ -238,6 +256,9 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "SMOKE_BATCH_WORKFLOW_NAMESPACE": ("batch", "workflow_namespace"),
     "SMOKE_BATCH_WORKERS": ("batch", "workers"),
     "SMOKE_COLLECTOR_URL": ("collector", "url"),
+    "SMOKE_MONITOR_INDEX": ("monitor", "index"),
+    "SMOKE_MONITOR_WINDOW_S": ("monitor", "window_s"),
+    "SMOKE_MONITOR_SETTLE_S": ("monitor", "settle_s"),
     **{f"SMOKE_{name.upper()}": ("limits", name) for name in Limits.__dataclass_fields__},
 }
 
@@ -405,6 +426,7 @@ def parse(raw: Mapping[str, Any]) -> Target:
         streaming=_section(StreamingTarget, "streaming", raw["streaming"]) if raw.get("streaming") else None,
         batch=batch,
         collector=_section(CollectorTarget, "collector", raw["collector"]) if raw.get("collector") else None,
+        monitor=_section(MonitorTarget, "monitor", raw["monitor"]) if raw.get("monitor") else None,
         limits=_section(Limits, "limits", raw.get("limits") or {}),
         local=local,
         cluster=cluster,

@@ -2,12 +2,15 @@
 
 What: N REST predictions through the executor, each with its own puid (`<run>-rt-<i>`), and, when the
 target names a gRPC address, G gRPC predictions (`<run>-grpc-<i>`).
-Wait: until the search index holds a document for every REST puid, at most `limits.index_timeout_s`.
-Assert: every answer (REST and gRPC) carries the class names, one probability row and our puid; exactly N
-documents with the REST request ids, no duplicates, each with request and response joined (input text = the text
-sent, predicted label one of the class names), mode realtime; the capture topic holds exactly one request and one
-response event per REST puid. gRPC traffic is logged as application/protobuf, which the collector refuses by
-design (docs/feedback-pipeline.md: JSON only), so it is checked for answers only.
+Wait: until the search index holds a joined document for every REST puid (and every gRPC puid), at most
+`limits.index_timeout_s`.
+Assert: every answer (REST and gRPC) carries the class names and one probability row, and comes back with our puid
+where the executor returns it: the `Seldon-Puid` response header (REST) or `seldon-puid` reply metadata (gRPC),
+never the body (../shared/reference/seldon-executor-1.17.1/README.md); exactly N documents with the REST request
+ids, no duplicates, each with request and response joined (input text = the text sent, predicted label one of the
+class names), mode realtime, transport rest; exactly G documents with the gRPC request ids, likewise, transport grpc
+(the executor logs gRPC payloads as application/protobuf); the capture topic holds exactly one request and one
+response event per REST puid.
 Cleanup: nothing is created besides the documents and records under this run's ids (kept as evidence);
 Kafka readers are closed in `finally`.
 """
@@ -38,7 +41,7 @@ class RealtimeRun:
 
     @property
     def puids(self) -> list[str]:
-        """The REST puids: the ones the capture path must hold (gRPC payloads are protobuf, not captured)."""
+        """The REST puids."""
         return [p.puid for p in self.rest]
 
 
@@ -57,7 +60,9 @@ def realtime_run(target: Target) -> Iterator[RealtimeRun]:
             for i, text in enumerate(texts(run_id + "g", target.limits.grpc_count)):
                 puid = f"{run_id}-grpc-{i}"
                 answer = seldon_grpc.predict(target.realtime.grpc_address, text, puid, target.limits.request_timeout_s)
-                grpc.append(Prediction(puid=puid, text=text, request={}, response=answer))
+                grpc.append(
+                    Prediction(puid=puid, text=text, request={}, response=answer.response, answered_puid=answer.puid)
+                )
         yield RealtimeRun(run_id, rest, grpc, capture)
     finally:
         capture.close()
@@ -94,6 +99,33 @@ def test_each_prediction_is_one_joined_document(
         doc = by_id[prediction.puid]
         assert joined(doc), f"{prediction.puid} not joined"
         assert field(doc, Fields.mode) == "realtime", f"{prediction.puid}: mode {field(doc, Fields.mode)}"
+        assert field(doc, Fields.transport) == "rest", f"{prediction.puid}: transport {field(doc, Fields.transport)}"
+        assert field(doc, Fields.input_text) == prediction.text
+        assert field(doc, Fields.predicted_label) in CLASS_NAMES
+
+
+def test_each_grpc_prediction_is_one_joined_document(
+    realtime_run: RealtimeRun, target: Target, search_reader: SearchReader
+) -> None:
+    needs_capture(target)
+    if not realtime_run.grpc:
+        pytest.skip(f"target {target.name} names no gRPC address (realtime.grpc_address)")
+    puids = [p.puid for p in realtime_run.grpc]
+    docs = poll(
+        lambda: search_reader.by_request_ids(puids),
+        lambda found: sum(1 for d in found if joined(d)) >= len(puids),
+        target.limits.index_timeout_s,
+        "joined gRPC documents",
+    )
+    per_id = Counter(field(d, Fields.request_id) for d in docs)
+    assert set(per_id) == set(puids), f"missing {sorted(set(puids) - set(per_id))[:10]}"
+    assert len(docs) == len(puids), "duplicate documents"
+    by_id = {field(d, Fields.request_id): d for d in docs}
+    for prediction in realtime_run.grpc:
+        doc = by_id[prediction.puid]
+        assert joined(doc), f"{prediction.puid} not joined"
+        assert field(doc, Fields.transport) == "grpc", f"{prediction.puid}: transport {field(doc, Fields.transport)}"
+        assert field(doc, Fields.mode) == "realtime"
         assert field(doc, Fields.input_text) == prediction.text
         assert field(doc, Fields.predicted_label) in CLASS_NAMES
 

@@ -1,6 +1,11 @@
 """Send traffic the way clients do: REST predictions and feedback to the executor, messages to model_input.
 
-Every text carries the run's id so that nothing from another run can be mistaken for ours.
+Every text carries the run's id so that nothing from another run can be mistaken for ours. The puid follows the
+real executor's contract (../shared/reference/seldon-executor-1.17.1/README.md, "puid"): a client may send one in
+the `Seldon-Puid` request header; the executor answers with the puid it used in the `Seldon-Puid` response header
+(its own UUID when none was sent) and never writes it into the body; feedback is joined to its prediction only
+when it carries that puid in its own `Seldon-Puid` header; on Kafka the puid travels as the input message's
+`Seldon-Puid` header, and the answer keeps the input's key.
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +22,19 @@ import requests
 from smoke_tests.sinks import CLASS_NAMES
 from smoke_tests.target import KafkaTarget
 
-__all__ = ["CLASS_NAMES", "Prediction", "RestClient", "check_prediction", "new_run_id", "produce_streaming", "texts"]
+__all__ = [
+    "CLASS_NAMES",
+    "PUID_HEADER",
+    "Prediction",
+    "RestClient",
+    "answered_puid",
+    "check_prediction",
+    "new_run_id",
+    "produce_streaming",
+    "texts",
+]
+
+PUID_HEADER = "Seldon-Puid"
 
 
 _OPENINGS = [
@@ -61,10 +79,16 @@ def seldon_message(text: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Prediction:
-    puid: str
+    puid: str  # the puid the client sent (the join key it will look for)
     text: str
     request: dict[str, Any]
     response: dict[str, Any]
+    answered_puid: str | None = None  # the executor's `Seldon-Puid` response header (gRPC: `seldon-puid` metadata)
+
+
+def answered_puid(headers: Mapping[str, str]) -> str | None:
+    """The puid an executor answered with: its `Seldon-Puid` response header (None from a bare model)."""
+    return headers.get(PUID_HEADER)
 
 
 class RestClient:
@@ -80,15 +104,25 @@ class RestClient:
         response = self.session.post(
             f"{self.base}/api/v1.0/predictions",
             json=request,
-            headers={"Seldon-Puid": puid},
+            headers={PUID_HEADER: puid},
             timeout=self.timeout,
         )
         if response.status_code != 200:
             raise AssertionError(f"prediction {puid} answered {response.status_code}: {response.text[:300]}")
-        return Prediction(puid=puid, text=text, request=request, response=response.json())
+        return Prediction(
+            puid=puid,
+            text=text,
+            request=request,
+            response=response.json(),
+            answered_puid=answered_puid(response.headers),
+        )
 
-    def feedback(self, prediction: Prediction, truth: int, reward: float = 1.0) -> dict[str, Any]:
-        """Ground truth for one earlier prediction, sent with the same puid (the join key)."""
+    def feedback(
+        self, prediction: Prediction, truth: int, reward: float = 1.0, with_puid: bool = True
+    ) -> dict[str, Any]:
+        """Ground truth for one earlier prediction, sent with its puid in the `Seldon-Puid` header (the join key).
+        `with_puid=False` sends it as Seldon's own `SeldonClient.feedback` does: without that header, so the
+        executor logs it under a fresh puid and the pipeline must join it by its request and response."""
         one_hot = [[1.0, 0.0]] if truth == 0 else [[0.0, 1.0]]
         body = {
             "request": prediction.request,
@@ -99,7 +133,7 @@ class RestClient:
         response = self.session.post(
             f"{self.base}/api/v1.0/feedback",
             json=body,
-            headers={"Seldon-Puid": prediction.puid},
+            headers={PUID_HEADER: prediction.puid} if with_puid else {},
             timeout=self.timeout,
         )
         if response.status_code != 200:
@@ -109,7 +143,7 @@ class RestClient:
 
 def check_prediction(prediction: Prediction, through_executor: bool = True) -> None:
     """The answer a user of the classifier expects: the two class names and one row of probabilities, and (through
-    the executor, which echoes the Seldon-Puid header into meta.puid) the puid we sent."""
+    the executor, which answers with the puid it used in the Seldon-Puid header) the puid we sent."""
     data = prediction.response.get("data", {})
     assert data.get("names") == CLASS_NAMES, f"{prediction.puid}: names {data.get('names')}"
     rows = data.get("ndarray")
@@ -117,12 +151,15 @@ def check_prediction(prediction: Prediction, through_executor: bool = True) -> N
     assert abs(sum(rows[0]) - 1.0) < 1e-6, f"{prediction.puid}: probabilities {rows[0]} do not sum to 1"
     if not through_executor:
         return
-    puid = prediction.response.get("meta", {}).get("puid")
-    assert puid == prediction.puid, f"answer carries puid {puid!r}, sent {prediction.puid!r}"
+    assert prediction.answered_puid == prediction.puid, (
+        f"answered with puid {prediction.answered_puid!r} (Seldon-Puid header / seldon-puid metadata), "
+        f"sent {prediction.puid!r}"
+    )
 
 
 def produce_streaming(kafka: KafkaTarget, topic: str, items: list[tuple[str, str]], timeout: float) -> None:
-    """One message per (puid, text) on `topic`: key = puid, header Seldon-Puid = puid, value = Seldon JSON."""
+    """One message per (puid, text) on `topic`: key = puid, header Seldon-Puid = puid (the executor's puid for it),
+    value = Seldon JSON."""
     from confluent_kafka import Producer
 
     producer = Producer(kafka.client_config(**{"enable.idempotence": True, "acks": "all", "linger.ms": 5}))
@@ -137,7 +174,7 @@ def produce_streaming(kafka: KafkaTarget, topic: str, items: list[tuple[str, str
             topic,
             key=puid.encode(),
             value=json.dumps(seldon_message(text)).encode(),
-            headers=[("Seldon-Puid", puid.encode()), ("Content-Type", b"application/json")],
+            headers=[(PUID_HEADER, puid.encode()), ("Content-Type", b"application/json")],
             on_delivery=delivered,
         )
         producer.poll(0)

@@ -1,4 +1,4 @@
-"""Build the simulated cluster's Go tools from the Go module proxy, once per machine, and reuse them.
+"""Build the Go tools (the simulated cluster, the Pulumi engine, Prometheus) from the Go module proxy, once per machine.
 
 The control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok) and the Pulumi
 engine (the `pulumi` CLI and the `pulumi-resource-kubernetes` provider) are not on any package registry as
@@ -61,6 +61,7 @@ KUBERNETES_VERSION = "v1.35.4"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.8.0"
 PULUMI_VERSION = "v3.274.1"
+PROMETHEUS_VERSION = "v0.316.0"  # the Go module's version of Prometheus 3.16.0 (v0.3XY.Z is release 3.XY.Z)
 # The provider module has no v4 tag; the proxy serves it only as this pseudo-version.
 PULUMI_KUBERNETES_PROVIDER_MODULE = "v4.0.0-20260115033456-f47bc2d6f199"
 # The provider module requires its SDK module at this version (its own go.mod replaces it with ../sdk).
@@ -146,6 +147,7 @@ class GoPart:
     # local-folder replaces in the main module's go.mod that are guards, not siblings (etcd: FORBIDDEN_DEPENDENCY)
     ignored_local_replaces: tuple[str, ...] = ()
     licence: str = "Apache-2.0"
+    tags: tuple[str, ...] = ()  # go build -tags (Prometheus: leave the service discovery plugins out)
 
     @property
     def main(self) -> GoModule:
@@ -261,11 +263,32 @@ def pulumi_kubernetes_sdk_version() -> str:
         ) from None
 
 
+def prometheus_part(version: str = PROMETHEUS_VERSION) -> GoPart:
+    """Prometheus and promtool (the alert rules' checks and tests, the local stack's Prometheus). The module has no
+    local replaces. Built without the web UI's assets (`builtinassets` off: the API, scraping and rule evaluation
+    work without them) and with `remove_all_sd`, which leaves out every service discovery plugin and its cloud SDK
+    (the local stack scrapes static targets)."""
+    _major, minor, patch = version.lstrip("v").split(".")
+    release = f"{minor[0]}.{int(minor[1:])}.{patch}"
+    return GoPart(
+        name="prometheus",
+        version=version,
+        requires=(GoModule("github.com/prometheus/prometheus", version),),
+        binaries=(
+            ("github.com/prometheus/prometheus/cmd/prometheus", "prometheus"),
+            ("github.com/prometheus/prometheus/cmd/promtool", "promtool"),
+        ),
+        ldflags=("-s", "-w", f"-X github.com/prometheus/common/version.Version={release}"),
+        tags=("remove_all_sd",),
+    )
+
+
 def parts() -> dict[str, GoPart]:
     """Every part, largest build first (so two parallel builds finish close together)."""
     table = [
         pulumi_kubernetes_part(pulumi_kubernetes_sdk_version()),
         kubernetes_part(),
+        prometheus_part(),
         pulumi_part(),
         etcd_part(),
         kwok_part(),
@@ -325,9 +348,12 @@ def unpinned_local_replaces(part: GoPart, main_go_mod: str) -> list[str]:
 
 def recipe_key(part: GoPart) -> str:
     """A short hash of everything that decides the binaries: the recipe, its go.mod and the build flags."""
+    fields = dataclasses.asdict(part)
+    if not part.tags:  # parts without tags keep the keys (and cache entries) they had before tags existed
+        del fields["tags"]
     recipe = {
         "format": RECIPE_FORMAT,
-        "part": dataclasses.asdict(part),
+        "part": fields,
         "go.mod": go_mod_text(part),
         "flags": BUILD_FLAGS,
         "cgo": "0",
@@ -345,6 +371,8 @@ def default_exec_name(package: str) -> str:
 
 def go_build_argv(go: str, part: GoPart, bin_dir: Path) -> list[str]:
     argv = [go, "build", *BUILD_FLAGS]
+    if part.tags:
+        argv.append("-tags=" + ",".join(part.tags))
     if part.ldflags:
         argv.append("-ldflags=" + " ".join(part.ldflags))
     return [*argv, "-o", f"{bin_dir}{os.sep}", *(package for package, _ in part.binaries)]
@@ -728,7 +756,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.runtime.go_build", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     build_cmd = sub.add_parser("build", help="build the parts the cache lacks (all by default); print bin folders")
-    build_cmd.add_argument("parts", nargs="*", metavar="PART", help="etcd, kubernetes, kwok, pulumi, pulumi-kubernetes")
+    build_cmd.add_argument(
+        "parts", nargs="*", metavar="PART", help="etcd, kubernetes, kwok, prometheus, pulumi, pulumi-kubernetes"
+    )
     build_cmd.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL, help="builds at once (default 2)")
     path_cmd = sub.add_parser("path", help="print the bin folder of a built part")
     path_cmd.add_argument("part", metavar="PART")

@@ -5,6 +5,7 @@ variables exactly as in a container (see images/feedback/README.md):
     requests.post(collector.url, headers={"Ce-Type": ..., "Ce-Requestid": ...}, data=payload)
     indexer = IndexerServer(run_dir, kafka.bootstrap, "seldon-capture", search.url, "seldon-feedback").start()
     indexer.kill(); indexer.start()  # crash test: same group, resumes from committed offsets
+    monitor = MonitorServer(run_dir, search.url, "seldon-feedback", profiles_dir, window_s=60).start()
 
 Extra keyword arguments become environment variables: `sampling_rate=0.25` on the collector sets
 `COLLECTOR_SAMPLING_RATE=0.25`, `batch_size=100` on the indexer sets `INDEXER_BATCH_SIZE=100`; upper-case names
@@ -22,7 +23,8 @@ from typing import Any
 
 import requests
 
-from devstack.names import CAPTURE_TOPIC, INDEX
+from devstack.names import CAPTURE_TOPIC, INDEX, MONITOR_INDEX
+from devstack.runtime import metrics as prometheus
 from devstack.runtime.errors import DevstackError
 from devstack.runtime.paths import REPO_ROOT
 from devstack.runtime.ports import HOST, free_port
@@ -68,6 +70,7 @@ def _get_ok(url: str) -> bool:
 class _Service:
     name = "service"
     module = ""
+    needs_protos = True  # the collector and the indexer decode gRPC payloads; the monitor reads the index only
 
     def __init__(self, run_dir: Path, port: int, env: dict[str, str]) -> None:
         self.run_dir = run_dir
@@ -94,7 +97,8 @@ class _Service:
         return self.process.log_path
 
     def start(self, timeout: float = START_TIMEOUT_S) -> Any:
-        ensure_seldon_protos(self.process.env)
+        if self.needs_protos:
+            ensure_seldon_protos(self.process.env)
         self.process.start()
         self.process.wait_ready(lambda: _get_ok(f"{self.base_url}/readyz"), timeout)
         log.info("%s ready at %s", self.name, self.base_url)
@@ -115,27 +119,11 @@ class _Service:
 
     def metrics(self) -> dict[str, float]:
         """Current Prometheus samples summed over labels: {"feedback_indexer_retries_total": 3.0, ...}."""
-        totals: dict[str, float] = {}
-        for line in requests.get(self.metrics_url, timeout=5).text.splitlines():
-            if not line or line.startswith("#"):
-                continue
-            name_labels, _, value = line.rpartition(" ")
-            name = name_labels.split("{", 1)[0]
-            totals[name] = totals.get(name, 0.0) + float(value)
-        return totals
+        return prometheus.totals(self.metrics_url)
 
     def metric(self, name: str, **labels: str) -> float:
         """One Prometheus sample summed over the series whose labels include `labels`."""
-        total = 0.0
-        for line in requests.get(self.metrics_url, timeout=5).text.splitlines():
-            if not line.startswith(name) or line.startswith("#"):
-                continue
-            name_labels, _, value = line.rpartition(" ")
-            if name_labels.split("{", 1)[0] != name:
-                continue
-            if all(f'{key}="{wanted}"' in name_labels for key, wanted in labels.items()):
-                total += float(value)
-        return total
+        return prometheus.sample(self.metrics_url, name, **labels)
 
     def describe(self) -> dict[str, Any]:
         return {"url": self.base_url, "metrics": self.metrics_url, "log": str(self.log_path)}
@@ -208,3 +196,60 @@ class IndexerServer(_Service):
         self.index = index
         self.search_url = search_url
         self.dead_letter_topic = settings.get("dead_letter_topic", f"{topic}-dead-letter")
+
+
+class MonitorServer(_Service):
+    """`python -m feedback.monitor` against a local OpenSearch: windows of `capture_index` against the profiles in
+    `profiles_dir`, results in `index`; `kafka_bootstrap` adds dead letters and the indexer's lag from Kafka."""
+
+    name = "monitor"
+    module = "feedback.monitor"
+    needs_protos = False
+
+    def __init__(
+        self,
+        run_dir: Path,
+        search_url: str,
+        capture_index: str = INDEX,
+        profiles_dir: Path | None = None,
+        index: str = MONITOR_INDEX,
+        port: int | None = None,
+        kafka_bootstrap: str | None = None,
+        capture_topic: str = CAPTURE_TOPIC,
+        dead_letter_topic: str | None = None,
+        indexer_group: str | None = None,
+        **settings: Any,
+    ) -> None:
+        if profiles_dir is None:
+            raise ValueError("MonitorServer needs profiles_dir (a folder with the models' profile.json files)")
+        port = port or free_port()
+        base = {
+            "MONITOR_SEARCH_ENGINE": "opensearch",
+            "MONITOR_SEARCH_URL": search_url,
+            "MONITOR_CAPTURE_INDEX": capture_index,
+            "MONITOR_INDEX": index,
+            "MONITOR_INDEX_REPLICAS": "0",
+            "MONITOR_PROFILES_DIR": str(profiles_dir),
+            "MONITOR_METRICS_HOST": HOST,
+            "MONITOR_METRICS_PORT": str(port),
+            "MONITOR_WINDOW_S": "60",
+            "MONITOR_SETTLE_S": "10",
+            "MONITOR_INTERVAL_S": "1",
+            "MONITOR_RETRY_MAX_S": "5",
+        }
+        if kafka_bootstrap is not None:
+            base.update(KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap, CAPTURE_TOPIC=capture_topic)
+            base["MONITOR_DEAD_LETTER_TOPIC"] = dead_letter_topic or f"{capture_topic}-dead-letter"
+            if indexer_group is not None:
+                base["MONITOR_INDEXER_GROUP"] = indexer_group
+        super().__init__(run_dir, port, _env("MONITOR_", base, settings))
+        self.index = index
+        self.search_url = search_url
+
+    @property
+    def window_s(self) -> int:
+        return int(self.process.env["MONITOR_WINDOW_S"])
+
+    @property
+    def settle_s(self) -> int:
+        return int(float(self.process.env["MONITOR_SETTLE_S"]))

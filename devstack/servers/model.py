@@ -214,11 +214,17 @@ def _adopt_entry_without_digests(target: Path) -> bool:
     return True
 
 
+def artifacts_path() -> Path:
+    """Where `trained_artifacts()` keeps (or will keep) the artifacts of the current model version, with its
+    reference profile (`profile.json`): the folder the local monitor reads profiles from."""
+    return cache_dir("model-artifacts") / model_version()
+
+
 def trained_artifacts() -> Path:
     """Artifacts trained by `train.py` on the shipped data, cached under the model version."""
     python = model_python()
-    root = cache_dir("model-artifacts")
-    target = root / model_version()
+    target = artifacts_path()
+    root = target.parent
     if _artifacts_intact(target):
         return target
     with file_lock(root / f"{target.name}.lock"):

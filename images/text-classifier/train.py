@@ -5,7 +5,8 @@
 
 Holds out the rows `textclf.split` picks (20 %, by a hash of the text), fits TF-IDF + logistic regression on
 the rest, prints accuracy, F1 and the confusion matrix on the held-out rows, and writes `model.joblib` and
-`metadata.json` (version, metrics, inputs) to the output folder. Exit code 1 with a one-line reason on bad input.
+`metadata.json` (version, metrics, inputs) and the monitor's reference profile `profile.json` (textclf/profile.py) to
+the output folder. Exit code 1 with a one-line reason on bad input.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from textclf.dataset import DatasetError, file_digest, read_labelled_csv
 from textclf.fingerprint import BUILD_CONTEXT, DEFAULT_DATA, PIPELINE_VERSION, fingerprint
 from textclf.model import CLASS_NAMES, TextModel, build_estimator
+from textclf.profile import build_profile, write_profile
 from textclf.split import HELD_OUT_PERCENT, split_rows
 from textclf.tokens import Lemmatizer
 
@@ -61,6 +63,16 @@ def train(data: Path, out: Path, c: float) -> dict[str, object]:
         "train_seconds": round(time.monotonic() - started, 1),
     }
     TextModel(estimator=estimator, metadata=metadata, lemmatizer=lemmatizer).save(out)
+    profile = build_profile(
+        model_version=str(metadata["version"]),
+        class_names=CLASS_NAMES,
+        train_texts=[text for text, _ in train_rows],
+        train_labels=[label for _, label in train_rows],
+        held_out_texts=[text for text, _ in held_out],
+        held_out_labels=[label for _, label in held_out],
+        held_out_probabilities=probabilities.tolist(),
+    )
+    write_profile(out, profile)
     return metadata
 
 

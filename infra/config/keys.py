@@ -42,6 +42,15 @@ CHART_SOURCE_FIELDS = ("repository", "archive")
 EXISTING_KAFKA_FIELDS = ("bootstrap", "tlsSecret", "saslSecret", "saslMechanism")
 EXISTING_SEARCH_FIELDS = ("url", "engine", "username", "secret", "secretKey", "caSecret")
 EXISTING_OBJECTSTORE_FIELDS = ("endpoint", "secret")
+MONITOR_THRESHOLD_FIELDS = (
+    "fdr",
+    "multipleTesting",
+    "consecutiveWindows",
+    "psi",
+    "domainAuc",
+    "accuracyDrop",
+    "minSamples",
+)
 
 KEYS: tuple[Key, ...] = (
     # platform: cross-cutting
@@ -362,6 +371,48 @@ KEYS: tuple[Key, ...] = (
         None,
         "Fraction of request ids the collector keeps, 0 to 1 (COLLECTOR_SAMPLING_RATE); unset leaves the "
         "collector's own default, which keeps every id.",
+    ),
+    _k(
+        "feedback:monitor",
+        "bool",
+        True,
+        "Deploy the monitor: per window, capture health, drift against the classifier's training profile and "
+        "quality from ground truth, in its own index and on /metrics.",
+    ),
+    _k(
+        "feedback:monitorIndex",
+        "str",
+        "seldon-monitor",
+        "Search index of the monitor's results and state; it must not start with '<feedback:index>-'.",
+    ),
+    _k(
+        "feedback:monitorWindowSeconds",
+        "int",
+        None,
+        "Length of a monitor window in seconds, 10 to 86400 (MONITOR_WINDOW_S); unset leaves the monitor's own "
+        "default, 900.",
+    ),
+    _k(
+        "feedback:monitorSettleSeconds",
+        "int",
+        None,
+        "Seconds after its end a window is computed (MONITOR_SETTLE_S); unset leaves the monitor's own default, 120.",
+    ),
+    _k(
+        "feedback:monitorThresholds",
+        "object",
+        {},
+        "When a window breaches and breaches alarm; each field left out keeps the monitor's default: fdr (0.01), "
+        "multipleTesting (bh|bonferroni), consecutiveWindows (2), psi (0.2), domainAuc (0.65), accuracyDrop (0.05), "
+        "minSamples (50) (docs/monitoring.md).",
+        fields=MONITOR_THRESHOLD_FIELDS,
+    ),
+    _k(
+        "feedback:alerts",
+        "bool",
+        False,
+        "Create the PrometheusRule of the pipeline's alerts (drift, quality drop, capture gaps, dead letters, lag); "
+        "needs the Prometheus Operator's CRDs in the cluster.",
     ),
     # batch
     _k("batch:workers", "int", 4, "Parallel seldon-batch-processor workers."),

@@ -446,6 +446,12 @@ def read_feedback(reader: Reader) -> FeedbackSettings:
         indexer_replicas=get("feedback:indexerReplicas"),
         index=get("feedback:index"),
         sampling_rate=get("feedback:samplingRate"),
+        monitor=get("feedback:monitor"),
+        monitor_index=get("feedback:monitorIndex"),
+        monitor_window_seconds=get("feedback:monitorWindowSeconds"),
+        monitor_settle_seconds=get("feedback:monitorSettleSeconds"),
+        monitor_thresholds=read_monitor_thresholds(reader),
+        alerts=get("feedback:alerts"),
     )
     reader.at_least("feedback:collectorReplicas", settings.collector_replicas, 1)
     reader.at_least("feedback:indexerReplicas", settings.indexer_replicas, 1)
@@ -453,7 +459,49 @@ def read_feedback(reader: Reader) -> FeedbackSettings:
         reader.error(f"feedback:samplingRate={settings.sampling_rate} must be between 0 and 1")
     if not _INDEX.fullmatch(settings.index) or len(settings.index) > 200:
         reader.error(f"feedback:index={settings.index!r} is not a valid index name (lower-case, no spaces or * ? /)")
+    monitor_index = settings.monitor_index
+    if not _INDEX.fullmatch(monitor_index) or len(monitor_index) > 200:
+        reader.error(
+            f"feedback:monitorIndex={monitor_index!r} is not a valid index name (lower-case, no spaces or * ? /)"
+        )
+    elif monitor_index == settings.index or monitor_index.startswith(f"{settings.index}-"):
+        reader.error(
+            f"feedback:monitorIndex={monitor_index!r} must not be feedback:index or start with '{settings.index}-' "
+            f"(the indexer's template covers that pattern); use another name such as seldon-monitor"
+        )
+    window = settings.monitor_window_seconds
+    if window is not None and not 10 <= window <= 86_400:
+        reader.error(f"feedback:monitorWindowSeconds={window} must be from 10 to 86400 seconds")
+    settle = settings.monitor_settle_seconds
+    if settle is not None and not 0 <= settle <= 86_400:
+        reader.error(f"feedback:monitorSettleSeconds={settle} must be from 0 to 86400 seconds")
     return settings
+
+
+# field -> (type, minimum, maximum) of feedback:monitorThresholds; the monitor's settings hold the defaults
+MONITOR_THRESHOLD_RANGES: dict[str, tuple[type, float, float]] = {
+    "fdr": (float, 1e-6, 0.5),
+    "consecutiveWindows": (int, 1, 100),
+    "psi": (float, 0.001, 10.0),
+    "domainAuc": (float, 0.5, 1.0),
+    "accuracyDrop": (float, 0.0, 1.0),
+    "minSamples": (int, 5, 100_000),
+}
+
+
+def read_monitor_thresholds(reader: Reader) -> dict[str, float | int | str]:
+    thresholds = dict(reader.get("feedback:monitorThresholds"))
+    for name, value in thresholds.items():
+        if name == "multipleTesting":
+            if value not in ("bh", "bonferroni"):
+                reader.error(f"feedback:monitorThresholds.multipleTesting={value!r} must be bh or bonferroni")
+            continue
+        kind, low, high = MONITOR_THRESHOLD_RANGES[name]
+        number_ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number_ok or (kind is int and not float(value).is_integer()) or not low <= value <= high:
+            what = "a whole number" if kind is int else "a number"
+            reader.error(f"feedback:monitorThresholds.{name}={value!r} must be {what} from {low:g} to {high:g}")
+    return thresholds
 
 
 def read_batch(reader: Reader) -> BatchSettings:

@@ -252,6 +252,12 @@ class FeedbackSettings:
     indexer_replicas: int
     index: str
     sampling_rate: float | None  # None: not passed on, the collector's default applies
+    monitor: bool = True
+    monitor_index: str = "seldon-monitor"
+    monitor_window_seconds: int | None = None  # None: not passed on, the monitor's default applies
+    monitor_settle_seconds: int | None = None
+    monitor_thresholds: dict[str, float | int | str] = field(default_factory=dict)  # only the fields set
+    alerts: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

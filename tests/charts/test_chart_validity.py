@@ -25,9 +25,6 @@ from tools import helm
 # Kubernetes versions the rendered objects are validated against: the newest that Seldon Core 1.17 documents
 # (1.27) and a current one.
 KUBE_VERSIONS = ("1.27.0", "1.33.0")
-# Kinds with no schema here: the Prometheus Operator's ServiceMonitor (its CRD is not in ../shared/upstream);
-# tests/charts/test_feedback_pipeline.py asserts its fields instead.
-NO_SCHEMA = {("monitoring.coreos.com/v1", "ServiceMonitor")}
 COMMON_LABELS = (
     "helm.sh/chart",
     "app.kubernetes.io/name",
@@ -62,9 +59,9 @@ def test_rendered_objects_are_valid(
     assert objects, f"{chart} {profile_id(profile)} rendered nothing"
     errors: list[str] = []
     for obj in objects:
+        # custom resources (SeldonDeployment, the Prometheus Operator's ServiceMonitor and PrometheusRule) against
+        # their upstream CRD (../shared/upstream/crds), the others against the Kubernetes schema of each version
         key = (obj["apiVersion"], obj["kind"])
-        if key in NO_SCHEMA:
-            continue
         for version in KUBE_VERSIONS if upstream_crds.schema_for(*key) is None else KUBE_VERSIONS[:1]:
             errors += [f"[k8s {version}] {e}" for e in helm.validate_object(obj, version)]
     assert not errors, "\n".join(errors)

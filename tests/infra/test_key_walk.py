@@ -68,6 +68,11 @@ WALK: dict[str, Any] = {
     "feedback:indexerReplicas": 2,
     "feedback:index": "walk-index",
     "feedback:samplingRate": 0.3,
+    "feedback:monitorIndex": "walk-monitor",
+    "feedback:monitorWindowSeconds": 77,
+    "feedback:monitorSettleSeconds": 33,
+    "feedback:monitorThresholds": {"fdr": 0.02, "consecutiveWindows": 3},
+    "feedback:alerts": True,
     "batch:workers": 9,
     "batch:retries": 5,
 }
@@ -89,6 +94,7 @@ MIRROR = "mirror.walk.example:5000/hub"
 SCENARIOS: dict[str, dict[str, Any]] = {
     "walk": WALK,
     "no-streaming": {"classifier:streaming": False},
+    "no-monitor": {"feedback:monitor": False},
     "existing": EXISTING,
     "mirror": {"platform:imageRegistry": MIRROR},
 }
@@ -115,6 +121,10 @@ class Hop:
     passed: Any
     lands: Lands | None
     scenario: str = "walk"
+
+
+def by_suffix(objects: Objects, kind: str, suffix: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind and o["metadata"]["name"].endswith(suffix)]
 
 
 def env(component: str, variable: str, expected: Any) -> Lands:
@@ -587,6 +597,67 @@ HOPS: tuple[Hop, ...] = (
         "collector.samplingRate",
         0.3,
         env("collector", "COLLECTOR_SAMPLING_RATE", "0.3"),
+    ),
+    Hop(
+        "feedback:monitor",
+        "feedback-pipeline",
+        "monitor.enabled",
+        False,
+        Lands("monitor Deployments", lambda o: len(by_suffix(o, "Deployment", "-monitor")), 0),
+        scenario="no-monitor",
+    ),
+    Hop(
+        "feedback:monitorIndex",
+        "feedback-pipeline",
+        "monitor.index",
+        "walk-monitor",
+        env("monitor", "MONITOR_INDEX", "walk-monitor"),
+    ),
+    Hop(
+        "feedback:monitorWindowSeconds",
+        "feedback-pipeline",
+        "monitor.windowSeconds",
+        77,
+        env("monitor", "MONITOR_WINDOW_S", "77"),
+    ),
+    Hop(
+        "feedback:monitorSettleSeconds",
+        "feedback-pipeline",
+        "monitor.settleSeconds",
+        33,
+        env("monitor", "MONITOR_SETTLE_S", "33"),
+    ),
+    Hop(
+        "feedback:monitorThresholds",
+        "feedback-pipeline",
+        "monitor.thresholds.fdr",
+        0.02,
+        env("monitor", "MONITOR_FDR", "0.02"),
+    ),
+    Hop(
+        "feedback:monitorThresholds",
+        "feedback-pipeline",
+        "monitor.thresholds.consecutiveWindows",
+        3,
+        env("monitor", "MONITOR_CONSECUTIVE_WINDOWS", "3"),
+    ),
+    Hop(
+        "feedback:alerts",
+        "feedback-pipeline",
+        "alerts.enabled",
+        True,
+        rendered("PrometheusRule", "metadata.name", "feedback-pipeline"),
+    ),
+    Hop(
+        "classifier:image",
+        "feedback-pipeline",
+        "monitor.profileImages.classifier",
+        "ghcr.io/walk/classifier:9.9.1",
+        Lands(
+            "monitor's profile init container image",
+            lambda o: only(o, "Deployment", "-monitor")["spec"]["template"]["spec"]["initContainers"][0]["image"],
+            "ghcr.io/walk/classifier:9.9.1",
+        ),
     ),
     # batch
     Hop("batch:workers", "batch-workflow", "batch.workers", 9, parameter("workers", "9")),

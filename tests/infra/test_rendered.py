@@ -175,6 +175,8 @@ def test_every_referenced_secret_will_exist(deployed: Deployed) -> None:
     existing[f"{kafka}-cluster-ca-cert"] = {"ca.crt", "ca.p12", "ca.password"}  # Strimzi
     existing[f"{es}-es-elastic-user"] = {"elastic"}  # ECK
     existing[f"{es}-es-http-certs-public"] = {"ca.crt", "tls.crt"}  # ECK
+    for kibana in run.of_type("kubernetes:kibana.k8s.elastic.co/v1:Kibana"):
+        existing[f"{kibana.inputs['metadata']['name']}-kb-http-certs-public"] = {"ca.crt", "tls.crt"}  # ECK
     for user in run.of_type("kubernetes:kafka.strimzi.io/v1:KafkaUser"):
         existing[user.inputs["metadata"]["name"]] = {"password", "sasl.jaas.config"}  # Strimzi user operator
     for _, obj in deployed.all_objects():

@@ -77,7 +77,7 @@ def test_held_out_rows_are_the_ones_training_did_not_see() -> None:
 
 def _loop(tmp_path: Path) -> SimpleNamespace:
     return SimpleNamespace(
-        has_executor=False,
+        capture_source="the local engine (devstack/engine, as the Seldon 1.17.1 executor)",
         search=SimpleNamespace(url="http://127.0.0.1:9"),
         kafka=SimpleNamespace(bootstrap="127.0.0.1:9"),
         s3=SimpleNamespace(endpoint="http://127.0.0.1:9"),
@@ -148,3 +148,72 @@ def test_a_failed_phase_fails_the_demo_and_is_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("share", "expected"), [(0.0, 0), (0.4, 240), (0.5, 300), (1.0, 600), (0.33, 198)])
 def test_ground_truth_goes_to_exactly_the_configured_share(share: float, expected: int) -> None:
     assert sum(gets_ground_truth(i, share) for i in range(600)) == expected
+
+
+def test_the_drift_lines_say_when_the_shift_began_what_alarmed_and_the_accuracies() -> None:
+    from devstack.demo_drift import DriftResult, DriftSizes
+
+    result = DriftResult(
+        began=1000.0,
+        shift_start=1100.0,
+        ended=1180.0,
+        sent=900,
+        first_alarm=(1120.0, ["oov_rate", "token_psi"]),
+        false_alarms=[],
+        accuracy_before=(160, 200),
+        accuracy_after=(70, 160),
+        window_length=20,
+    )
+    lines = result.lines(lambda t: f"t{t:.0f}")
+    assert lines[0].startswith(
+        "drift scenario: 900 predictions, stationary from t1000, shift (crypto-spam wave) began t1100"
+    )
+    assert lines[1] == "  first alarm: window t1120 (shifted window 2), on oov_rate, token_psi"
+    assert lines[2] == "  false alarms in the stationary phase: 0"
+    assert lines[3:] == [
+        "  accuracy before the shift (ground truth): 160/200 = 80.0%",
+        "  accuracy after the shift (ground truth): 70/160 = 43.8%",
+    ]
+    with pytest.raises(DevstackError, match="--window 5 must be at least 10 seconds"):
+        DemoSizes(drift=DriftSizes(window_s=5)).validate()
+
+
+def test_refused_requests_are_reported_apart_and_need_an_outcome(tmp_path: Path) -> None:
+    sent = _sent()
+    sent.bad = {"demo-bad-x-0": ("an empty ndarray", 400), "demo-bad-x-1": ("a number instead of a text", 400)}
+    kafka = Counter(dict(sent.events))
+    kafka[("bad", "request")] = 2
+    counts = _counts({"realtime": 6, "batch": 4}, {"realtime": 6, "batch": 4}, 2)
+    docs = [{"request_id": rid, "outcome": "no_response"} for rid in sent.bad]
+    text, ok = report(_loop(tmp_path), sent, counts, kafka, 0, FreshnessWatch("http://127.0.0.1:9", sent), docs)
+    assert ok and "bad requests: 2 sent (1 a number instead of a text, 1 an empty ndarray), answered 400 x2" in text
+    assert "2 request and 0 response events; in the index: 2 documents, outcome no_response 2" in text
+    _, ok = report(_loop(tmp_path), sent, counts, kafka, 0, FreshnessWatch("http://127.0.0.1:9", sent), docs[:1])
+    assert not ok, "a refused request without its document is a loss"
+    assert _capture_mode_kind(
+        Record({"ce_type": "io.seldon.serving.inference.request", "ce_requestid": "demo-bad-x-0"}, {})
+    ) == (
+        "bad",
+        "request",
+    )
+
+
+def test_streaming_answers_must_match_the_messages_and_keep_their_keys(tmp_path: Path) -> None:
+    sent = _sent()
+    sent.requests["streaming"] = 3
+    sent.events.update({("streaming", "request"): 3, ("streaming", "response"): 3})
+    sent.streaming_answers, sent.streaming_keys_kept = 3, 3
+    kafka = Counter(dict(sent.events))
+    docs = {"realtime": 6, "batch": 4, "streaming": 3}
+    text, ok = report(
+        _loop(tmp_path), sent, _counts(docs, docs, 2), kafka, 0, FreshnessWatch("http://127.0.0.1:9", sent)
+    )
+    assert (
+        ok
+        and "streaming answers: 3 messages on the input topic -> 3 on the output topic, 3 with their input's key"
+        in text
+    )
+    assert "\nstreaming " in text, "the table has a streaming row"
+    sent.streaming_keys_kept = 2
+    _, ok = report(_loop(tmp_path), sent, _counts(docs, docs, 2), kafka, 0, FreshnessWatch("http://127.0.0.1:9", sent))
+    assert not ok, "an answer under another key is a loss"

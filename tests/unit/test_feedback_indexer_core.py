@@ -21,6 +21,7 @@ from feedback.indexer.core import (
     document_id,
     document_parts,
     index_template,
+    mapping_properties,
     mode_hint,
 )
 from feedback.redaction import Redactor, build_redactor
@@ -160,6 +161,25 @@ def test_batch_tags_are_read_including_the_old_nested_form() -> None:
     for meta in ({"tags": tags}, {"tags": {"tags": tags}}):
         docs = fields_of("request", {"data": {"ndarray": [["text"]]}, "meta": meta})
         assert (docs[0]["batch_id"], docs[0]["batch_instance_id"], docs[0]["batch_index"]) == ("b-7", "puid-1", 41)
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        ({"model_version": "1.0.0+fc1cf57485e7"}, "1.0.0+fc1cf57485e7"),  # as the recorded 1.17.1 response has it
+        ({"model_version": " 2 "}, "2"),
+        ({"model_version": 3}, "3"),
+        ({"model_version": ""}, None),
+        ({"model_version": True}, None),
+        ({"model_version": ["1"]}, None),
+        ({"other": "x"}, None),
+    ],
+)
+def test_the_model_version_comes_from_the_response_tags(tags: dict, expected: str | None) -> None:
+    """The monitor compares each model version with its own training profile, so the version must be indexed."""
+    [doc] = fields_of("response", {"data": {"names": ["t:0", "t:1"], "ndarray": [[0.2, 0.8]]}, "meta": {"tags": tags}})
+    assert doc.get("model_version") == expected
+    assert "model_version" in mapping_properties()
 
 
 def test_feedback_gives_truth_per_instance_and_reward() -> None:

@@ -412,7 +412,8 @@ def test_concurrent_callers_build_once(fake_go: Path, monkeypatch: pytest.Monkey
 
 def test_an_unknown_part_lists_the_known_ones() -> None:
     with pytest.raises(
-        DevstackError, match=r"unknown Go part\(s\) nope; use one of pulumi-kubernetes, kubernetes, pulumi, etcd, kwok"
+        DevstackError,
+        match=r"unknown Go part\(s\) nope; use one of pulumi-kubernetes, kubernetes, prometheus, pulumi, etcd, kwok",
     ):
         go_build.select(["nope"], go_build.parts())
 
@@ -450,3 +451,22 @@ def test_cpu_time_of_the_build_and_its_children_is_measured(tmp_path: Path) -> N
     assert measured.exit_code == 0
     assert measured.cpu_s > 0.3  # the grandchild's arithmetic is counted, not only the parent's start-up
     assert measured.peak_rss_mb > 5
+
+
+def test_prometheus_builds_both_tools_without_service_discovery_and_reports_its_release() -> None:
+    part = go_build.prometheus_part()
+    assert part.main == go_build.GoModule("github.com/prometheus/prometheus", "v0.316.0")
+    assert [name for _, name in part.binaries] == ["prometheus", "promtool"]
+    argv = go_build.go_build_argv("go", part, Path("/bin-dir"))
+    assert "-tags=remove_all_sd" in argv
+    assert "-X github.com/prometheus/common/version.Version=3.16.0" in next(a for a in argv if a.startswith("-ldflags"))
+    assert "prometheus" in go_build.parts()
+
+
+def test_parts_without_tags_keep_their_cache_keys() -> None:
+    """Adding the tags field must not rebuild the control plane: a part without tags hashes as before."""
+    assert go_build.recipe_key(go_build.kubernetes_part()) == "803428f75c5e", (
+        "the key the cache entries were built with"
+    )
+    part = go_build.kwok_part()
+    assert go_build.recipe_key(part) != go_build.recipe_key(dataclasses.replace(part, tags=("x",)))

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from feedback.indexer.core import index_template
+from feedback.monitor.search_io import index_template as monitor_template
 
 SMOKE = Path(__file__).resolve().parents[2] / "smoke_tests"
 QUERY_CLAUSES = {"term", "terms", "range", "exists", "match", "prefix", "wildcard"}
@@ -19,9 +20,9 @@ def parse(path: Path) -> ast.Module:
     return ast.parse(path.read_text(), filename=str(path))
 
 
-def smoke_fields() -> dict[str, str]:
-    """Attribute -> document field name of `class Fields` in smoke_tests/sinks.py."""
-    (fields,) = [n for n in ast.walk(parse(SMOKE / "sinks.py")) if isinstance(n, ast.ClassDef) and n.name == "Fields"]
+def smoke_fields(cls: str = "Fields") -> dict[str, str]:
+    """Attribute -> document field name of `class Fields` (or `MonitorFields`) in smoke_tests/sinks.py."""
+    (fields,) = [n for n in ast.walk(parse(SMOKE / "sinks.py")) if isinstance(n, ast.ClassDef) and n.name == cls]
     names = {}
     for statement in fields.body:
         if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant):
@@ -52,6 +53,14 @@ def test_every_smoke_field_is_an_indexed_field_of_the_template() -> None:
         assert mapping.get("enabled", True) and mapping.get("index", True), f"{name!r} is mapped but not indexed"
 
 
+def test_every_monitor_field_is_an_indexed_field_of_the_monitor_template() -> None:
+    template = monitor_template("seldon-monitor", 1, 1)
+    fields = smoke_fields("MonitorFields")
+    assert {"metric", "window_start", "value"} <= set(fields.values())
+    for attribute, name in sorted(fields.items()):
+        assert mapped(template, name) is not None, f"smoke MonitorFields.{attribute} = {name!r} is not mapped"
+
+
 def is_name(node: ast.AST, kind: type, attribute: str, name: str) -> bool:
     """`node` is a `kind` whose `attribute` is the plain name `name` (Fields.x, field(...))."""
     inner = getattr(node, attribute, None)
@@ -67,6 +76,8 @@ def test_the_suite_names_document_fields_only_through_fields(path: Path) -> None
     for node in ast.walk(parse(path)):
         if is_name(node, ast.Attribute, "value", "Fields") and node.attr not in known:
             problems.append(f"line {node.lineno}: Fields.{node.attr} does not exist")
+        if is_name(node, ast.Attribute, "value", "MonitorFields") and node.attr not in smoke_fields("MonitorFields"):
+            problems.append(f"line {node.lineno}: MonitorFields.{node.attr} does not exist")
         if is_name(node, ast.Call, "func", "field") and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
             problems.append(f"line {node.lineno}: field(..., {node.args[1].value!r}) bypasses Fields")
         if isinstance(node, ast.Dict):

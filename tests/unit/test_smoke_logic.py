@@ -74,20 +74,23 @@ def test_executor_headers_follow_the_documented_contract() -> None:
     assert first["Ce-Specversion"] == "1.0" and first["Ce-Time"].endswith("Z")
 
 
-def _prediction(response: dict) -> Prediction:
-    return Prediction(puid="p", text="t", request={}, response=response)
+def _prediction(response: dict, answered_puid: str | None = "p") -> Prediction:
+    return Prediction(puid="p", text="t", request={}, response=response, answered_puid=answered_puid)
 
 
 def test_a_good_answer_passes_and_bad_ones_say_what_is_wrong() -> None:
-    good = {"data": {"names": ["t:0", "t:1"], "ndarray": [[0.25, 0.75]]}, "meta": {"puid": "p"}}
+    good = {"data": {"names": ["t:0", "t:1"], "ndarray": [[0.25, 0.75]]}, "meta": {}}
     check_prediction(_prediction(good))
     with pytest.raises(AssertionError, match="names"):
         check_prediction(_prediction({**good, "data": {**good["data"], "names": ["a", "b"]}}))
     with pytest.raises(AssertionError, match="do not sum to 1"):
         check_prediction(_prediction({**good, "data": {**good["data"], "ndarray": [[0.5, 0.6]]}}))
-    with pytest.raises(AssertionError, match="answer carries puid"):
-        check_prediction(_prediction({**good, "meta": {"puid": "other"}}))
-    check_prediction(_prediction({**good, "meta": {}}), through_executor=False)  # the bare model has no puid
+    with pytest.raises(AssertionError, match="answered with puid 'other'"):
+        check_prediction(_prediction(good, answered_puid="other"))
+    # meta.puid in the body is not the contract: without the Seldon-Puid header the answer is refused
+    with pytest.raises(AssertionError, match="answered with puid None"):
+        check_prediction(_prediction({**good, "meta": {"puid": "p"}}, answered_puid=None))
+    check_prediction(_prediction(good, answered_puid=None), through_executor=False)  # the bare model has no puid
 
 
 @pytest.mark.parametrize(

@@ -371,9 +371,12 @@ def _tags(message: Any) -> dict[str, Any]:
     tags = meta.get("tags") if isinstance(meta, dict) else None
     if not isinstance(tags, dict):
         return {}
+    fields: dict[str, Any] = {}
+    version = tags.get("model_version")  # the Seldon wrapper's tags(): our classifier reports its version there
+    if isinstance(version, (str, int, float)) and not isinstance(version, bool) and str(version).strip():
+        fields["model_version"] = str(version).strip()[:256]
     if isinstance(tags.get("tags"), dict) and "batch_id" not in tags:  # Seldon <= 1.9 nested the batch tags
         tags = tags["tags"]
-    fields: dict[str, Any] = {}
     if tags.get("batch_id") is not None:
         fields["batch_id"] = str(tags["batch_id"])
     if tags.get("batch_instance_id") is not None:
@@ -627,7 +630,7 @@ def error_reason(error: Any) -> str:
 
 # -------------------------------------------------------------------------------------- index template
 
-TEMPLATE_VERSION = 2
+TEMPLATE_VERSION = 3
 
 
 def mapping_properties() -> dict[str, Any]:
@@ -658,6 +661,7 @@ def mapping_properties() -> dict[str, Any]:
         "batch_id": keyword,
         "batch_instance_id": keyword,
         "batch_index": {"type": "long"},
+        "model_version": keyword,
         "truth": keyword,
         "truth_index": {"type": "integer"},
         "truth_label": keyword,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -98,7 +99,16 @@ class IndexerMetrics:
         self.heartbeat = time.monotonic()
 
 
-def serve_http(metrics: IndexerMetrics, host: str, port: int) -> ThreadingHTTPServer:
+class Endpoint(Protocol):
+    """What the endpoint serves: the registry, the main loop's last heartbeat and the ready gauge (the indexer's
+    and the monitor's metrics both have them)."""
+
+    registry: CollectorRegistry
+    heartbeat: float
+    ready: Gauge
+
+
+def serve_http(metrics: Endpoint, host: str, port: int) -> ThreadingHTTPServer:
     """Start the endpoint in a daemon thread: /metrics, /healthz (main loop alive), /readyz (template installed)."""
 
     class Handler(BaseHTTPRequestHandler):

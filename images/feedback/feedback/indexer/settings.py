@@ -136,30 +136,31 @@ def streaming_deployments(env: Mapping[str, str]) -> tuple[str, ...]:
     return names
 
 
-def search_settings(env: Mapping[str, str]) -> SearchSettings:
-    engine = env_choice(env, "INDEXER_SEARCH_ENGINE", "elasticsearch", SEARCH_ENGINES)
-    urls = env_list(env, "INDEXER_SEARCH_URL")
+def search_settings(env: Mapping[str, str], prefix: str = "INDEXER") -> SearchSettings:
+    """`<prefix>_SEARCH_*`: how the indexer (and, with prefix MONITOR, the monitor) reaches the search engine."""
+    engine = env_choice(env, f"{prefix}_SEARCH_ENGINE", "elasticsearch", SEARCH_ENGINES)
+    urls = env_list(env, f"{prefix}_SEARCH_URL")
     if not urls:
         raise SettingsError(
-            "INDEXER_SEARCH_URL is required but not set; set it to the search cluster's URL, "
-            "for example INDEXER_SEARCH_URL=https://feedback-es-http:9200"
+            f"{prefix}_SEARCH_URL is required but not set; set it to the search cluster's URL, "
+            f"for example {prefix}_SEARCH_URL=https://feedback-es-http:9200"
         )
     for url in urls:
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise SettingsError(f"INDEXER_SEARCH_URL: {url!r} is not an http(s) URL such as https://search:9200")
-    username = env_optional(env, "INDEXER_SEARCH_USERNAME")
-    password = env_optional(env, "INDEXER_SEARCH_PASSWORD")
+            raise SettingsError(f"{prefix}_SEARCH_URL: {url!r} is not an http(s) URL such as https://search:9200")
+    username = env_optional(env, f"{prefix}_SEARCH_USERNAME")
+    password = env_optional(env, f"{prefix}_SEARCH_PASSWORD")
     if (username is None) != (password is None):
-        raise SettingsError("INDEXER_SEARCH_USERNAME and INDEXER_SEARCH_PASSWORD must be set together")
-    api_key = env_optional(env, "INDEXER_SEARCH_API_KEY")
+        raise SettingsError(f"{prefix}_SEARCH_USERNAME and {prefix}_SEARCH_PASSWORD must be set together")
+    api_key = env_optional(env, f"{prefix}_SEARCH_API_KEY")
     if api_key and engine != "elasticsearch":
-        raise SettingsError("INDEXER_SEARCH_API_KEY works only with INDEXER_SEARCH_ENGINE=elasticsearch")
+        raise SettingsError(f"{prefix}_SEARCH_API_KEY works only with {prefix}_SEARCH_ENGINE=elasticsearch")
     if api_key and username:
-        raise SettingsError("set either INDEXER_SEARCH_API_KEY or INDEXER_SEARCH_USERNAME/PASSWORD, not both")
-    ca_certs = env_optional(env, "INDEXER_SEARCH_CA_CERTS")
+        raise SettingsError(f"set either {prefix}_SEARCH_API_KEY or {prefix}_SEARCH_USERNAME/PASSWORD, not both")
+    ca_certs = env_optional(env, f"{prefix}_SEARCH_CA_CERTS")
     if ca_certs and not os.path.isfile(ca_certs):
-        raise SettingsError(f"INDEXER_SEARCH_CA_CERTS={ca_certs!r} is not a readable file")
+        raise SettingsError(f"{prefix}_SEARCH_CA_CERTS={ca_certs!r} is not a readable file")
     return SearchSettings(
         engine=engine,
         urls=urls,
@@ -167,6 +168,6 @@ def search_settings(env: Mapping[str, str]) -> SearchSettings:
         password=password,
         api_key=api_key,
         ca_certs=ca_certs,
-        verify_certs=env_bool(env, "INDEXER_SEARCH_VERIFY_CERTS", True),
-        request_timeout_s=env_float(env, "INDEXER_SEARCH_TIMEOUT_S", 30.0, minimum=1.0, maximum=300.0),
+        verify_certs=env_bool(env, f"{prefix}_SEARCH_VERIFY_CERTS", True),
+        request_timeout_s=env_float(env, f"{prefix}_SEARCH_TIMEOUT_S", 30.0, minimum=1.0, maximum=300.0),
     )
