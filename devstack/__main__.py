@@ -15,6 +15,8 @@ python -m devstack cluster up [--nodes N] | status | down
 python -m devstack batch run --endpoint URL --bucket B --input-key K --output-key K --batch-id ID --host H:P
                                    one run of the batch workflow's steps against a running stack; the object
                                    store's keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+python -m devstack images build [NAME ...]   build the classifier, feedback and smoke-suite images from their
+                                   Dockerfiles with buildah (cached by content); `images list` names them
 """
 
 from __future__ import annotations
@@ -264,6 +266,9 @@ def parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_servers)
     _add_batch_parser(sub)
     add_cluster_parser(sub)
+    from devstack.images.cli import add_parser as add_images_parser
+
+    add_images_parser(sub)
     return p
 
 
