@@ -77,6 +77,9 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
             "engine": args.search_engine,
             "url": args.search_url,
             "index": s.index,
+            # Only when set: the chart and the indexer own the defaults.
+            **({} if s.index_shards is None else {"indexShards": s.index_shards}),
+            **({} if s.retention_days is None else {"retentionDays": s.retention_days}),
             "username": args.search_username,
             "existingSecret": args.search_credentials_secret_name,
             "passwordKey": args.search_credentials_secret_key,

@@ -373,6 +373,19 @@ KEYS: tuple[Key, ...] = (
         "collector's own default, which keeps every id.",
     ),
     _k(
+        "feedback:indexShards",
+        "int",
+        None,
+        "Primary shards of a new capture index (INDEXER_INDEX_SHARDS); unset leaves the chart's default, 1.",
+    ),
+    _k(
+        "feedback:retentionDays",
+        "int",
+        None,
+        "Capture documents older than this many days (by @timestamp) are deleted by the indexer, hourly "
+        "(INDEXER_RETENTION_DAYS); unset or 0 keeps them forever.",
+    ),
+    _k(
         "feedback:monitor",
         "bool",
         True,

@@ -446,6 +446,8 @@ def read_feedback(reader: Reader) -> FeedbackSettings:
         indexer_replicas=get("feedback:indexerReplicas"),
         index=get("feedback:index"),
         sampling_rate=get("feedback:samplingRate"),
+        index_shards=get("feedback:indexShards"),
+        retention_days=get("feedback:retentionDays"),
         monitor=get("feedback:monitor"),
         monitor_index=get("feedback:monitorIndex"),
         monitor_window_seconds=get("feedback:monitorWindowSeconds"),
@@ -454,6 +456,10 @@ def read_feedback(reader: Reader) -> FeedbackSettings:
         alerts=get("feedback:alerts"),
     )
     reader.at_least("feedback:collectorReplicas", settings.collector_replicas, 1)
+    if settings.index_shards is not None and not 1 <= settings.index_shards <= 64:
+        reader.error(f"feedback:indexShards={settings.index_shards} must be from 1 to 64")
+    if settings.retention_days is not None and not 0 <= settings.retention_days <= 36_500:
+        reader.error(f"feedback:retentionDays={settings.retention_days} must be from 0 (keep forever) to 36500")
     reader.at_least("feedback:indexerReplicas", settings.indexer_replicas, 1)
     if settings.sampling_rate is not None and not 0.0 <= settings.sampling_rate <= 1.0:
         reader.error(f"feedback:samplingRate={settings.sampling_rate} must be between 0 and 1")

@@ -252,6 +252,8 @@ class FeedbackSettings:
     indexer_replicas: int
     index: str
     sampling_rate: float | None  # None: not passed on, the collector's default applies
+    index_shards: int | None = None  # None: not passed on, the chart's default applies
+    retention_days: int | None = None  # None: not passed on (keep forever)
     monitor: bool = True
     monitor_index: str = "seldon-monitor"
     monitor_window_seconds: int | None = None  # None: not passed on, the monitor's default applies
