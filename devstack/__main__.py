@@ -9,9 +9,14 @@ python -m devstack down            stop a stack left running by `up --keep`
 python -m devstack demo            the whole loop with real traffic, a report of where it landed, stop (`make demo`)
 python -m devstack check-servers   start Kafka, search and S3, show each works, report memory, stop
                                    (also `demo --servers-only`)
+python -m devstack cluster up [--nodes N] | status | down
+                                   a local Kubernetes control plane (kube-apiserver, controller-manager,
+                                   scheduler, kwok fake nodes) left running; `up` prints its kubeconfig
 python -m devstack batch run --endpoint URL --bucket B --input-key K --output-key K --batch-id ID --host H:P
                                    one run of the batch workflow's steps against a running stack; the object
                                    store's keys come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+python -m devstack images build [NAME ...]   build the classifier, feedback and smoke-suite images from their
+                                   Dockerfiles with buildah (cached by content); `images list` names them
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from devstack.cluster_cli import add_cluster_parser
 from devstack.runtime.errors import DevstackError
 from devstack.runtime.paths import new_run_dir
 from devstack.runtime.process import tail
@@ -259,6 +265,10 @@ def parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-servers", help="start Kafka, search and S3, show each works (with memory), stop")
     check.set_defaults(func=cmd_check_servers)
     _add_batch_parser(sub)
+    add_cluster_parser(sub)
+    from devstack.images.cli import add_parser as add_images_parser
+
+    add_images_parser(sub)
     return p
 
 

@@ -59,11 +59,15 @@ class FeedbackPipeline:
     def indexer(self, **settings: Any) -> IndexerServer:
         settings.setdefault("batch_wait_s", "0.2")
         settings.setdefault("streaming_deployments", STREAMING_DEPLOYMENT)
+        return self.indexer_server(**settings).start()
+
+    def indexer_server(self, **settings: Any) -> IndexerServer:
+        """An indexer on this pipeline's topic and index, not started (stopped by `stop_all`), with only `settings`."""
         server = IndexerServer(
             self.run_dir / self.name, self.kafka.bootstrap, self.topic, self.search.url, self.index, **settings
         )
         self.started.append(server)
-        return server.start()
+        return server
 
     def stop_all(self) -> None:
         for server in reversed(self.started):

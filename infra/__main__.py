@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from infra import config
 from infra.batch import BatchWorkflow, BatchWorkflowArgs
@@ -33,26 +34,55 @@ labels = {"app.kubernetes.io/part-of": "seldon-feedback", "seldon-feedback/stack
 labels.update(cfg.platform.labels)
 
 
+# One explicit provider (the ambient kubeconfig and context, like the default one) for every component: with only
+# the default provider, the objects Chart v4 renders were registered under an unversioned default provider of
+# their own that the next preview showed as a delete (found by the real engine, tests/infra/test_pulumi_engine.py).
+# It takes the default provider's stack settings (`pulumi config set kubernetes:context ...`), which an explicit
+# provider would otherwise ignore.
+_cluster = pulumi.Config("kubernetes")
+kubernetes = k8s.Provider(
+    "kubernetes",
+    kubeconfig=_cluster.get("kubeconfig"),
+    context=_cluster.get("context"),
+    cluster=_cluster.get("cluster"),
+    # A changed ConfigMap or Secret is updated in place, not deleted and made again (the provider's default, which
+    # leaves pods without their settings meanwhile); our charts roll their pods through checksum annotations.
+    enable_config_map_mutable=True,
+    enable_secret_mutable=True,
+)
+
+
 def options(namespace: str | None) -> pulumi.ResourceOptions:
-    """Component options: common labels, default requests and the component's namespace as the default."""
+    """Component options: the provider, common labels, default requests and the component's namespace as the
+    default."""
     requests = cfg.platform.default_requests
     return pulumi.ResourceOptions(
-        transforms=platform_transforms(labels=labels, namespace=namespace, cpu=requests.cpu, memory=requests.memory)
+        providers={"kubernetes": kubernetes},
+        transforms=platform_transforms(labels=labels, namespace=namespace, cpu=requests.cpu, memory=requests.memory),
     )
 
 
 app = cfg.platform.app_namespace
+mirrors = cfg.platform.mirrors
+# A namespace for each part the program installs; operators and services that already exist bring their own.
+installs = {
+    "kafkaOperator": cfg.kafka.operator == "install" and cfg.kafka.existing is None,
+    "searchOperator": cfg.search.operator == "install" and cfg.search.existing is None,
+    "objectStore": cfg.objectstore.existing is None,
+    "workflows": cfg.workflows.operator == "install",
+    "seldonOperator": cfg.seldon.operator == "install",
+}
+namespace_names = {
+    "kafkaOperator": cfg.kafka.operator_namespace,
+    "searchOperator": cfg.search.operator_namespace,
+    "objectStore": cfg.objectstore.namespace,
+    "workflows": cfg.workflows.namespace,
+    "seldonOperator": cfg.seldon.namespace,
+}
 namespaces = Namespaces(
     "namespaces",
     NamespacesArgs(
-        names={
-            "app": app,
-            "kafkaOperator": cfg.kafka.operator_namespace,
-            "searchOperator": cfg.search.operator_namespace,
-            "objectStore": cfg.objectstore.namespace,
-            "workflows": cfg.workflows.namespace,
-            "seldonOperator": cfg.seldon.namespace,
-        },
+        names={"app": app, **{role: name for role, name in namespace_names.items() if installs[role]}},
         labels=labels,
     ),
     opts=options(None),
@@ -60,14 +90,20 @@ namespaces = Namespaces(
 app_ns = namespaces.names["app"]
 pdb = cfg.platform.pod_disruption_budgets
 
+
+def installed_namespace(role: str) -> pulumi.Output[str] | None:
+    return namespaces.names.get(role)
+
+
 kafka = KafkaPlatform(
     "kafka",
     KafkaPlatformArgs(
         settings=cfg.kafka,
-        operator_namespace=namespaces.names["kafkaOperator"],
+        operator_namespace=installed_namespace("kafkaOperator"),
         namespace=app_ns,
         protect=cfg.platform.protect,
         pod_disruption_budgets=pdb,
+        mirrors=mirrors,
     ),
     # Operator chart and cluster sit in different namespaces: every object names its own, no default.
     opts=options(None),
@@ -76,10 +112,11 @@ search = SearchPlatform(
     "search",
     SearchPlatformArgs(
         settings=cfg.search,
-        operator_namespace=namespaces.names["searchOperator"],
+        operator_namespace=installed_namespace("searchOperator"),
         namespace=app_ns,
         protect=cfg.platform.protect,
         pod_disruption_budgets=pdb,
+        mirrors=mirrors,
     ),
     opts=options(None),
 )
@@ -87,16 +124,22 @@ objectstore = ObjectStore(
     "objectstore",
     ObjectStoreArgs(
         settings=cfg.objectstore,
-        namespace=namespaces.names["objectStore"],
+        namespace=installed_namespace("objectStore"),
         client_namespace=app_ns,
         protect=cfg.platform.protect,
         pod_disruption_budgets=pdb,
+        mirrors=mirrors,
     ),
     opts=options(cfg.objectstore.namespace),
 )
 workflows = Workflows(
     "workflows",
-    WorkflowsArgs(settings=cfg.workflows, namespace=namespaces.names["workflows"], watched_namespaces=[app_ns]),
+    WorkflowsArgs(
+        settings=cfg.workflows,
+        namespace=installed_namespace("workflows"),
+        watched_namespaces=[app_ns],
+        mirrors=mirrors,
+    ),
     opts=options(cfg.workflows.namespace),
 )
 
@@ -130,10 +173,12 @@ pipeline = FeedbackPipeline(
         search_ca_secret_name=search.ca_secret_name,
         seldon_namespaces=[app_ns],
         streaming_deployments=streaming_deployments(cfg.classifier),
-        profile_images={"classifier": cfg.classifier.image.reference},
+        profile_images={"classifier": mirrors.image(cfg.classifier.image.reference)},
         kibana_url=search.kibana_url,
         kibana_ca_secret_name=search.kibana_ca_secret_name,
         pod_disruption_budgets=pdb,
+        search_engine=search.engine,
+        mirrors=mirrors,
     ),
     opts=options(app),
 )
@@ -141,8 +186,9 @@ seldon = SeldonOperator(
     "seldon",
     SeldonOperatorArgs(
         settings=cfg.seldon,
-        namespace=namespaces.names["seldonOperator"],
+        namespace=installed_namespace("seldonOperator"),
         request_logger_endpoint=pipeline.collector_url,
+        mirrors=mirrors,
     ),
     opts=options(cfg.seldon.namespace),
 )
@@ -163,6 +209,7 @@ classifier = Classifier(
             secret_name=objectstore.credentials_secret_name,
             image=cfg.feedback.image,
         ),
+        mirrors=mirrors,
     ),
     # SeldonDeployments need the operator's CRD and its validating webhook up.
     opts=pulumi.ResourceOptions.merge(options(app), pulumi.ResourceOptions(depends_on=[seldon])),
@@ -178,6 +225,7 @@ batch = BatchWorkflow(
         objectstore_endpoint=objectstore.endpoint,
         bucket=objectstore.bucket,
         objectstore_secret_name=objectstore.credentials_secret_name,
+        mirrors=mirrors,
     ),
     # The WorkflowTemplate needs Argo's CRDs; its batch runs call the real-time SeldonDeployment.
     opts=pulumi.ResourceOptions.merge(options(app), pulumi.ResourceOptions(depends_on=[workflows, classifier])),
@@ -230,15 +278,17 @@ pulumi.export(
     {"url": pipeline.collector_url, "executorDefaultEndpoint": seldon.request_logger_endpoint},
 )
 pulumi.export("batch", {"workflowTemplate": batch.template_name, "namespace": app_ns})
-# Where each component's pods run, for the smoke suite's cluster checks (pods running, containers non-root).
-pulumi.export(
-    "components",
-    {
-        **{role: {"namespace": app_ns, "selector": selector} for role, selector in pipeline.pod_selectors.items()},
-        **{role: {"namespace": app_ns, "selector": selector} for role, selector in classifier.pod_selectors.items()},
-        "kafka": {"namespace": app_ns, "selector": kafka.pod_selector},
-        "elasticsearch": {"namespace": app_ns, "selector": search.pod_selector},
-        "minio": {"namespace": namespaces.names["objectStore"], "selector": objectstore.pod_selector},
-    },
-)
+# Where each component's pods run, for the smoke suite's cluster checks (pods running, containers non-root); services
+# that already existed (kafka:existing, search:existing, objectstore:existing) run elsewhere and are not listed.
+components: dict[str, object] = {
+    **{role: {"namespace": app_ns, "selector": selector} for role, selector in pipeline.pod_selectors.items()},
+    **{role: {"namespace": app_ns, "selector": selector} for role, selector in classifier.pod_selectors.items()},
+}
+if kafka.pod_selector is not None:
+    components["kafka"] = {"namespace": app_ns, "selector": kafka.pod_selector}
+if search.pod_selector is not None:
+    components["elasticsearch"] = {"namespace": app_ns, "selector": search.pod_selector}
+if objectstore.pod_selector is not None:
+    components["minio"] = {"namespace": namespaces.names["objectStore"], "selector": objectstore.pod_selector}
+pulumi.export("components", components)
 pulumi.export("seldonVersion", seldon.version)

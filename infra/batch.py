@@ -3,15 +3,15 @@ runs feed object-store input through `seldon-batch-processor` to the real-time S
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.charts import chart_path, chart_version, image_values
+from infra.charts import chart_default, chart_path, chart_version, image_values
 from infra.classifier import PREDICTOR
-from infra.config import BatchSettings, Image
+from infra.config import BatchSettings, Image, Mirrors
 
 ALIAS = pulumi.Alias(type_="feedback:feedback:BatchWorkflow")
 
@@ -26,6 +26,7 @@ class BatchWorkflowArgs:
     processor_image: an image with seldon-core installed (the classifier image) to run seldon-batch-processor.
     objectstore_endpoint, bucket, objectstore_secret_name: the object store and its credentials by reference
         (keys accessKey and secretKey).
+    mirrors: where the processor image comes from (platform:imageRegistry).
     """
 
     settings: BatchSettings
@@ -36,9 +37,11 @@ class BatchWorkflowArgs:
     objectstore_endpoint: pulumi.Input[str]
     bucket: pulumi.Input[str]
     objectstore_secret_name: pulumi.Input[str]
+    mirrors: Mirrors = field(default_factory=Mirrors)
 
 
 BATCH_TEMPLATE = "batch-workflow"
+BATCH_CHART = "batch-workflow"
 
 
 def batch_values(args: BatchWorkflowArgs) -> dict[str, Any]:
@@ -60,8 +63,15 @@ def batch_values(args: BatchWorkflowArgs) -> dict[str, Any]:
             "accessKeyKey": "accessKey",
             "secretKeyKey": "secretKey",
         },
-        "images": {"batchProcessor": image_values(args.processor_image)},
+        "images": {"batchProcessor": image_values(args.processor_image, args.mirrors), **mirrored_images(args.mirrors)},
     }
+
+
+def mirrored_images(mirrors: Mirrors) -> dict[str, Any]:
+    """The chart's own image (rclone, for the download and upload steps) moved to platform:imageRegistry."""
+    if not mirrors.image_registry:
+        return {}
+    return {"rclone": {"repository": mirrors.image(chart_default(BATCH_CHART, "images.rclone.repository"))}}
 
 
 class BatchWorkflow(pulumi.ComponentResource):
@@ -78,8 +88,8 @@ class BatchWorkflow(pulumi.ComponentResource):
         self.chart = k8s.helm.v4.Chart(
             f"{name}-workflow",
             name=BATCH_TEMPLATE,
-            chart=chart_path("batch-workflow"),
-            version=chart_version("batch-workflow"),
+            chart=chart_path(BATCH_CHART),
+            version=chart_version(BATCH_CHART),
             namespace=args.namespace,
             values=batch_values(args),
             opts=child,

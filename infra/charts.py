@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi_kubernetes as k8s
 import yaml
 
-from infra.config import Image
+from infra.config import Image, Mirrors
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHARTS_DIR = REPO_ROOT / "charts"
@@ -33,8 +34,38 @@ def chart_version(name: str) -> str:
     return str(yaml.safe_load((CHARTS_DIR / name / "Chart.yaml").read_text())["version"])
 
 
-def image_values(image: Image) -> dict[str, str]:
-    return {"repository": image.repository, "tag": image.tag, "digest": image.digest}
+def chart_default(name: str, path: str) -> Any:
+    """The default at dotted `path` of charts/<name>/values.yaml (for images the program does not otherwise set)."""
+    node: Any = yaml.safe_load((CHARTS_DIR / name / "values.yaml").read_text())
+    for part in path.split("."):
+        node = node[part]
+    return node
+
+
+def image_values(image: Image, mirrors: Mirrors) -> dict[str, str]:
+    """Our charts' `image` values, the repository moved to platform:imageRegistry when one is set."""
+    return {"repository": mirrors.image(image.repository), "tag": image.tag, "digest": image.digest}
+
+
+def upstream_chart(mirrors: Mirrors, chart: str, repository: str) -> dict[str, Any]:
+    """`chart` and `repository_opts` of a `helm.v4.Chart` for upstream chart `chart`, from its mirror source
+    (platform:chartSources / platform:chartRepository) or else its own `repository`: a Helm repository URL, an OCI
+    registry path (the chart is then `oci://.../<chart>`) or a local chart archive."""
+    source = mirrors.chart_source(chart, repository)
+    if source.archive:
+        return {"chart": source.archive}
+    if source.oci:
+        return {"chart": f"{source.repository}/{chart}"}
+    return {"chart": chart, "repository_opts": k8s.helm.v4.RepositoryOptsArgs(repo=source.repository)}
+
+
+def upstream_release(mirrors: Mirrors, chart: str, repository: str) -> dict[str, Any]:
+    """The same for a `helm.v3.Release`."""
+    args = upstream_chart(mirrors, chart, repository)
+    if "repository_opts" in args:
+        source = mirrors.chart_source(chart, repository)
+        args["repository_opts"] = k8s.helm.v3.RepositoryOptsArgs(repo=source.repository)
+    return args
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,7 +74,7 @@ class KafkaClient:
 
     bootstrap_servers: "host:port" of the bootstrap Service.
     security_protocol: "PLAINTEXT", "SSL" or "SASL_SSL".
-    cluster_name: the Kafka resource name (selects broker pods for NetworkPolicies).
+    cluster_name: the Kafka resource name (selects broker pods for NetworkPolicies); None for kafka:existing.
     ca_secret_name: Secret with the cluster CA certificate (key ca.crt) when TLS is on.
     sasl_mechanism: the SASL mechanism ("SCRAM-SHA-512") when SASL is on, else "".
     credentials_secret_name: Secret with the SASL user name and password when SASL is on.
@@ -52,7 +83,7 @@ class KafkaClient:
 
     bootstrap_servers: pulumi.Input[str]
     security_protocol: str
-    cluster_name: pulumi.Input[str]
+    cluster_name: pulumi.Input[str] | None
     ca_secret_name: pulumi.Input[str] | None = None
     sasl_mechanism: str = ""
     credentials_secret_name: pulumi.Input[str] | None = None

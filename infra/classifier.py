@@ -3,14 +3,14 @@ a streaming one (serverType kafka), both logging to the collector or straight to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.charts import KafkaClient, chart_path, chart_version, image_values, kafka_security_values
-from infra.config import ClassifierSettings, Image
+from infra.config import ClassifierSettings, Image, Mirrors
 from infra.refs import service_host
 
 REALTIME_DEPLOYMENT = "text-classifier"
@@ -52,6 +52,7 @@ class ClassifierArgs:
     collector_url: the collector Service URL the executor logger posts to.
     pod_disruption_budgets: a Seldon pdbSpec for the real-time model pods.
     registry: where a canary predictor (settings.canary_model_version) fetches its model from.
+    mirrors: where the image comes from (platform:imageRegistry).
     """
 
     settings: ClassifierSettings
@@ -63,6 +64,7 @@ class ClassifierArgs:
     collector_url: pulumi.Input[str]
     pod_disruption_budgets: bool = False
     registry: CanaryRegistry | None = None
+    mirrors: Mirrors = field(default_factory=Mirrors)
 
 
 def classifier_values(args: ClassifierArgs, *, streaming: bool) -> dict[str, Any]:
@@ -77,7 +79,7 @@ def classifier_values(args: ClassifierArgs, *, streaming: bool) -> dict[str, Any
         "mode": "streaming" if streaming else "realtime",
         "predictorName": PREDICTOR,
         "replicas": s.streaming_replicas if streaming else s.replicas,
-        "image": image_values(s.image),
+        "image": image_values(s.image, args.mirrors),
         # memory limit = request: a request above the chart's default limit would be rejected
         "resources": {"requests": s.resources.requests(), "limits": {"memory": s.resources.memory}},
         "pdb": {"enabled": args.pod_disruption_budgets and not streaming},
@@ -104,7 +106,7 @@ def classifier_values(args: ClassifierArgs, *, streaming: bool) -> dict[str, Any
                 "existingSecret": args.registry.secret_name,
                 "accessKeyKey": "accessKey",
                 "secretKeyKey": "secretKey",
-                "image": image_values(args.registry.image),
+                "image": image_values(args.registry.image, args.mirrors),
             },
         }
     if streaming:

@@ -3,16 +3,15 @@ the search cluster and the Seldon namespaces whose executors log to the collecto
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.charts import KafkaClient, chart_path, chart_version, image_values, kafka_security_values
-from infra.config import FeedbackSettings
+from infra.config import FeedbackSettings, Mirrors
 from infra.refs import service_host
 
 FEEDBACK_FULLNAME = "feedback-pipeline"  # release name and fullnameOverride: object names, the instance label
@@ -28,7 +27,8 @@ class FeedbackPipelineArgs:
     namespace: application namespace.
     kafka: how the collector and indexer reach Kafka.
     capture_topic, dead_letter_topic: topic names (Outputs of the KafkaTopics).
-    search_url: Elasticsearch URL; search_cluster_name selects its pods for NetworkPolicies.
+    search_url: the search engine's URL; search_engine "elasticsearch" or "opensearch" (the indexer's client).
+    search_cluster_name: selects the Elasticsearch pods for NetworkPolicies (None: an engine we do not make).
     search_credentials_secret_name, search_credentials_secret_key, search_username: the ECK-managed user by reference.
     search_ca_secret_name: Secret with the HTTP CA certificate when search TLS is on.
     seldon_namespaces: namespaces whose Seldon pods may call the collector.
@@ -36,6 +36,7 @@ class FeedbackPipelineArgs:
     profile_images: name -> pinned model image whose reference profile the monitor copies (the classifier's).
     kibana_url, kibana_ca_secret_name: Kibana, when there is one: a Job imports the dashboards there.
     pod_disruption_budgets: PodDisruptionBudgets for the collector and indexer.
+    mirrors: where the image comes from (platform:imageRegistry).
     """
 
     settings: FeedbackSettings
@@ -44,17 +45,19 @@ class FeedbackPipelineArgs:
     capture_topic: pulumi.Input[str]
     dead_letter_topic: pulumi.Input[str]
     search_url: pulumi.Input[str]
-    search_cluster_name: pulumi.Input[str]
+    search_cluster_name: pulumi.Input[str] | None
     search_credentials_secret_name: pulumi.Input[str]
     search_credentials_secret_key: str
     search_username: str
     search_ca_secret_name: pulumi.Input[str] | None
     seldon_namespaces: Sequence[pulumi.Input[str]]
     streaming_deployments: Sequence[str]
-    profile_images: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    profile_images: Mapping[str, str] = field(default_factory=dict)
     kibana_url: pulumi.Input[str] | None = None
     kibana_ca_secret_name: pulumi.Input[str] | None = None
     pod_disruption_budgets: bool = False
+    search_engine: str = "elasticsearch"
+    mirrors: Mirrors = field(default_factory=Mirrors)
 
 
 def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
@@ -68,12 +71,15 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
     }
     return {
         "fullnameOverride": FEEDBACK_FULLNAME,
-        "image": image_values(s.image),
+        "image": image_values(s.image, args.mirrors),
         "kafka": kafka_values,
         "search": {
-            "engine": "elasticsearch",
+            "engine": args.search_engine,
             "url": args.search_url,
             "index": s.index,
+            # Only when set: the chart and the indexer own the defaults.
+            **({} if s.index_shards is None else {"indexShards": s.index_shards}),
+            **({} if s.retention_days is None else {"retentionDays": s.retention_days}),
             "username": args.search_username,
             "existingSecret": args.search_credentials_secret_name,
             "passwordKey": args.search_credentials_secret_key,
@@ -99,13 +105,21 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
         "monitor": monitor_values(args),
         **({} if args.kibana_url is None else {"dashboard": {"kibana": kibana_values(args)}}),
         "alerts": {"enabled": s.alerts},
-        "networkPolicy": {
-            "seldonNamespaces": list(args.seldon_namespaces),
-            "kafka": {"namespace": args.namespace, "podLabels": {"strimzi.io/cluster": kafka.cluster_name}},
-            "search": {
-                "namespace": args.namespace,
-                "podLabels": {"elasticsearch.k8s.elastic.co/cluster-name": args.search_cluster_name},
-            },
+        "networkPolicy": network_policy_values(args),
+    }
+
+
+def network_policy_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
+    """The chart's NetworkPolicies know the pods of the Kafka and Elasticsearch the platform makes; for an existing
+    Kafka or search engine (kafka:existing, search:existing), which may live anywhere, they are off."""
+    if args.kafka.cluster_name is None or args.search_cluster_name is None:
+        return {"enabled": False}
+    return {
+        "seldonNamespaces": list(args.seldon_namespaces),
+        "kafka": {"namespace": args.namespace, "podLabels": {"strimzi.io/cluster": args.kafka.cluster_name}},
+        "search": {
+            "namespace": args.namespace,
+            "podLabels": {"elasticsearch.k8s.elastic.co/cluster-name": args.search_cluster_name},
         },
     }
 

@@ -8,12 +8,13 @@ watches the application namespace.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import KafkaSettings, Topic
+from infra.charts import upstream_chart
+from infra.config import ExistingKafka, KafkaSettings, Mirrors, Topic
 from infra.refs import dns_name, metadata_name, service_host
 
 STRIMZI_REPO = "https://strimzi.io/charts/"
@@ -32,21 +33,24 @@ class KafkaPlatformArgs:
     namespace: application namespace that holds the cluster, topics, users and client Secrets.
     protect: protect the cluster, node pools and topics from deletion.
     pod_disruption_budgets: set an explicit PodDisruptionBudget (maxUnavailable 1) on the brokers.
+    mirrors: where the operator chart and the images come from (platform:chartSources, platform:imageRegistry).
     """
 
     settings: KafkaSettings
-    operator_namespace: pulumi.Input[str]
+    operator_namespace: pulumi.Input[str] | None
     namespace: pulumi.Input[str]
     protect: bool = False
     pod_disruption_budgets: bool = False
+    mirrors: Mirrors = field(default_factory=Mirrors)
 
 
 class KafkaPlatform(pulumi.ComponentResource):
-    """Strimzi operator + KRaft Kafka cluster + topics (+ SCRAM users)."""
+    """Strimzi operator + KRaft Kafka cluster + topics (+ SCRAM users); with kafka:operator=existing the operator
+    chart is left out, with kafka:existing everything (clients are wired to that cluster instead)."""
 
-    operator: k8s.helm.v4.Chart
-    cluster: k8s.apiextensions.CustomResource
-    cluster_name: pulumi.Output[str]
+    operator: k8s.helm.v4.Chart | None
+    cluster: k8s.apiextensions.CustomResource | None
+    cluster_name: pulumi.Output[str] | None
     bootstrap_servers: pulumi.Output[str]
     topic_names: dict[str, pulumi.Output[str]]
     security_protocol: str
@@ -56,28 +60,75 @@ class KafkaPlatform(pulumi.ComponentResource):
     username_key: str
     password_key: str
     usernames: dict[str, str]
-    pod_selector: pulumi.Output[str]
+    pod_selector: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: KafkaPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("feedback:kafka:KafkaPlatform", name, None, opts)
         s = args.settings
         child = pulumi.ResourceOptions(parent=self)
+        self.operator = None
+        self.cluster = None
+        self.credentials_secret_names = {}
+        self.usernames = {}
+        self.users: dict[str, k8s.apiextensions.CustomResource] = {}
+        self.node_pools: list[k8s.apiextensions.CustomResource] = []
+        self.topics: dict[str, k8s.apiextensions.CustomResource] = {}
+        self.username_key, self.password_key = USERNAME_KEY, PASSWORD_KEY
+        if s.existing is not None:
+            self._use_existing(s.existing, s)
+        else:
+            self._make_cluster(name, args, child)
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "bootstrap_servers": self.bootstrap_servers,
+                "topic_names": self.topic_names,
+                "security_protocol": self.security_protocol,
+                "sasl_mechanism": self.sasl_mechanism,
+                "ca_secret_name": self.ca_secret_name,
+                "credentials_secret_names": self.credentials_secret_names,
+                "usernames": self.usernames,
+                "pod_selector": self.pod_selector,
+            }
+        )
 
-        self.operator = k8s.helm.v4.Chart(
-            f"{name}-operator",
-            chart="strimzi-kafka-operator",
-            version=s.operator_chart_version,
-            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=STRIMZI_REPO),
-            namespace=args.operator_namespace,
-            values={
+    def _use_existing(self, existing: ExistingKafka, s: KafkaSettings) -> None:
+        """Wire clients to a cluster the platform does not make: its address, CA Secret and credentials Secret."""
+        self.cluster_name = None
+        self.pod_selector = None
+        self.bootstrap_servers = pulumi.Output.from_input(existing.bootstrap)
+        self.topic_names = {role: pulumi.Output.from_input(topic.name) for role, topic in s.topics.items()}
+        self.security_protocol = ("SASL_SSL" if existing.sasl_secret else "SSL") if existing.tls_secret else "PLAINTEXT"
+        self.sasl_mechanism = existing.sasl_mechanism
+        self.ca_secret_name = pulumi.Output.from_input(existing.tls_secret) if existing.tls_secret else None
+        if existing.sasl_secret:  # one user for every client role: the existing cluster's credentials
+            self.credentials_secret_names = {
+                role: pulumi.Output.from_input(existing.sasl_secret) for role in CLIENT_ROLES
+            }
+
+    def _make_cluster(self, name: str, args: KafkaPlatformArgs, child: pulumi.ResourceOptions) -> None:
+        s = args.settings
+        mirrors = args.mirrors
+        waits_for: list[pulumi.Resource] = []
+        if s.operator == "install":
+            values: dict[str, object] = {
                 "watchNamespaces": [args.namespace],
                 "defaultImageTag": s.operator_chart_version,
-            },
-            opts=child,
-        )
+            }
+            if mirrors.image_registry:  # operator, Kafka and entity operator images: <registry>/strimzi/<image>
+                values["defaultImageRegistry"] = mirrors.image_registry
+            self.operator = k8s.helm.v4.Chart(
+                f"{name}-operator",
+                **upstream_chart(mirrors, "strimzi-kafka-operator", STRIMZI_REPO),
+                version=s.operator_chart_version,
+                namespace=args.operator_namespace,
+                values=values,
+                opts=child,
+            )
+            waits_for.append(self.operator)
         # Custom resources wait for the operator chart: its CRDs and a ready operator.
         after_operator = pulumi.ResourceOptions.merge(
-            child, pulumi.ResourceOptions(depends_on=[self.operator], protect=args.protect)
+            child, pulumi.ResourceOptions(depends_on=waits_for, protect=args.protect)
         )
 
         listener: dict[str, object] = {
@@ -149,7 +200,7 @@ class KafkaPlatform(pulumi.ComponentResource):
             ),
         ]
 
-        self.topics: dict[str, k8s.apiextensions.CustomResource] = {
+        self.topics = {
             role: self._topic(name, role, topic, args, cluster_label, after_operator)
             for role, topic in s.topics.items()
         }
@@ -157,36 +208,19 @@ class KafkaPlatform(pulumi.ComponentResource):
             role: self.topics[role].metadata.apply(lambda _m, t=topic.name: t) for role, topic in s.topics.items()
         }
 
-        self.credentials_secret_names = {}
-        self.usernames = {}
-        self.users: dict[str, k8s.apiextensions.CustomResource] = {}
         if s.scram:
             # Users are stateless (credentials come from our Secrets): no protect, so rotating them stays easy.
-            users_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.operator]))
+            users_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=waits_for))
             for role in CLIENT_ROLES:
                 self._user(name, role, s.passwords[role], args, cluster_label, child, users_opts)
 
         self.security_protocol = ("SASL_SSL" if s.scram else "SSL") if s.tls else "PLAINTEXT"
         self.sasl_mechanism = SASL_MECHANISM if s.scram else ""
-        self.username_key, self.password_key = USERNAME_KEY, PASSWORD_KEY
         self.ca_secret_name = pulumi.Output.concat(cluster_name, "-cluster-ca-cert") if s.tls else None
         self.bootstrap_servers = pulumi.Output.concat(
             service_host(pulumi.Output.concat(cluster_name, "-kafka-bootstrap"), args.namespace),
             ":",
             str(s.listener_port),
-        )
-        self.register_outputs(
-            {
-                "cluster_name": self.cluster_name,
-                "bootstrap_servers": self.bootstrap_servers,
-                "topic_names": self.topic_names,
-                "security_protocol": self.security_protocol,
-                "sasl_mechanism": self.sasl_mechanism,
-                "ca_secret_name": self.ca_secret_name,
-                "credentials_secret_names": self.credentials_secret_names,
-                "usernames": self.usernames,
-                "pod_selector": self.pod_selector,
-            }
         )
 
     def _node_pool(

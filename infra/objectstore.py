@@ -5,12 +5,13 @@ MinIO's server is AGPL-3.0: it runs as an unmodified service in the cluster, nev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import ObjectStoreSettings
+from infra.charts import upstream_release
+from infra.config import Mirrors, ObjectStoreSettings
 from infra.refs import metadata_name, service_host
 
 MINIO_REPO = "https://charts.min.io/"
@@ -29,28 +30,51 @@ class ObjectStoreArgs:
     client_namespace: namespace of the batch workflow, which gets its own copy of the credentials Secret.
     protect: protect the MinIO release (and its volumes) from deletion.
     pod_disruption_budgets: let the chart create a PodDisruptionBudget (distributed mode).
+    mirrors: where the MinIO chart and images come from (platform:chartSources, platform:imageRegistry).
     """
 
     settings: ObjectStoreSettings
-    namespace: pulumi.Input[str]
+    namespace: pulumi.Input[str] | None
     client_namespace: pulumi.Input[str]
     protect: bool = False
     pod_disruption_budgets: bool = False
+    mirrors: Mirrors = field(default_factory=Mirrors)
 
 
 class ObjectStore(pulumi.ComponentResource):
-    """MinIO with one bucket and a client credentials Secret in the application namespace."""
+    """MinIO with one bucket and a client credentials Secret in the application namespace; with
+    objectstore:existing nothing but the wiring (the endpoint and the Secret the deployer made)."""
 
-    release: k8s.helm.v3.Release
+    release: k8s.helm.v3.Release | None
     endpoint: pulumi.Output[str]
     bucket: pulumi.Output[str]
     credentials_secret_name: pulumi.Output[str]
-    pod_selector: str
+    pod_selector: str | None
 
     def __init__(self, name: str, args: ObjectStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("feedback:objectstore:ObjectStore", name, None, opts)
         s = args.settings
         child = pulumi.ResourceOptions(parent=self)
+        self.release = None
+        if s.existing is not None:
+            self.endpoint = pulumi.Output.from_input(s.existing.endpoint)
+            self.bucket = pulumi.Output.from_input(s.bucket)
+            self.credentials_secret_name = pulumi.Output.from_input(s.existing.secret)
+            self.pod_selector = None
+        else:
+            self._install_minio(name, args, child)
+        self.register_outputs(
+            {
+                "pod_selector": self.pod_selector,
+                "endpoint": self.endpoint,
+                "bucket": self.bucket,
+                "credentials_secret_name": self.credentials_secret_name,
+            }
+        )
+
+    def _install_minio(self, name: str, args: ObjectStoreArgs, child: pulumi.ResourceOptions) -> None:
+        s = args.settings
+        mirrors = args.mirrors
 
         root = k8s.core.v1.Secret(
             f"{name}-root-credentials",
@@ -61,8 +85,8 @@ class ObjectStore(pulumi.ComponentResource):
         )
         values: dict[str, object] = {
             "fullnameOverride": FULLNAME,
-            "image": {"repository": MINIO_IMAGE, "tag": s.image_tag},
-            "mcImage": {"repository": MC_IMAGE, "tag": s.mc_image_tag},
+            "image": {"repository": mirrors.image(MINIO_IMAGE), "tag": s.image_tag},
+            "mcImage": {"repository": mirrors.image(MC_IMAGE), "tag": s.mc_image_tag},
             "mode": s.mode,
             "replicas": s.replicas,
             "existingSecret": metadata_name(root),
@@ -78,9 +102,8 @@ class ObjectStore(pulumi.ComponentResource):
         self.release = k8s.helm.v3.Release(
             f"{name}-minio",
             name=FULLNAME,
-            chart="minio",
+            **upstream_release(mirrors, "minio", MINIO_REPO),
             version=s.chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=MINIO_REPO),
             namespace=args.namespace,
             values=values,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect)),
@@ -105,11 +128,3 @@ class ObjectStore(pulumi.ComponentResource):
         )
         self.credentials_secret_name = metadata_name(client)
         self.pod_selector = f"app=minio,release={FULLNAME}"  # the minio chart's pod labels
-        self.register_outputs(
-            {
-                "pod_selector": self.pod_selector,
-                "endpoint": self.endpoint,
-                "bucket": self.bucket,
-                "credentials_secret_name": self.credentials_secret_name,
-            }
-        )

@@ -6,18 +6,20 @@ and consumers get that Secret's name and key (a `secretKeyRef`), not its value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import SearchSettings
+from infra.charts import upstream_chart
+from infra.config import ExistingSearch, Mirrors, SearchSettings
 from infra.refs import metadata_name, service_host
 
 ELASTIC_REPO = "https://helm.elastic.co"
 ES_API_VERSION = "elasticsearch.k8s.elastic.co/v1"
 KIBANA_API_VERSION = "kibana.k8s.elastic.co/v1"
 ELASTIC_USER = "elastic"
+ECK_OPERATOR_IMAGE = "docker.elastic.co/eck/eck-operator"  # the chart's image.repository
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,23 +31,27 @@ class SearchPlatformArgs:
     namespace: application namespace holding Elasticsearch and Kibana (and the clients of their Secrets).
     protect: protect the Elasticsearch cluster from deletion.
     pod_disruption_budgets: an explicit budget allowing one node down at a time; off means no budget at all.
+    mirrors: where the operator chart and the images come from (platform:chartSources, platform:imageRegistry).
     """
 
     settings: SearchSettings
-    operator_namespace: pulumi.Input[str]
+    operator_namespace: pulumi.Input[str] | None
     namespace: pulumi.Input[str]
     protect: bool = False
     pod_disruption_budgets: bool = False
+    mirrors: Mirrors = field(default_factory=Mirrors)
 
 
 class SearchPlatform(pulumi.ComponentResource):
-    """ECK operator + Elasticsearch + Kibana."""
+    """ECK operator + Elasticsearch + Kibana; with search:operator=existing the operator chart is left out, with
+    search:existing everything (the indexer is wired to that engine instead)."""
 
-    operator: k8s.helm.v4.Chart
-    elasticsearch: k8s.apiextensions.CustomResource
+    operator: k8s.helm.v4.Chart | None
+    elasticsearch: k8s.apiextensions.CustomResource | None
     kibana: k8s.apiextensions.CustomResource | None
-    cluster_name: pulumi.Output[str]
-    pod_selector: pulumi.Output[str]
+    cluster_name: pulumi.Output[str] | None
+    pod_selector: pulumi.Output[str] | None
+    engine: str
     url: pulumi.Output[str]
     kibana_url: pulumi.Output[str] | None
     username: str
@@ -55,24 +61,65 @@ class SearchPlatform(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SearchPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("feedback:search:SearchPlatform", name, None, opts)
-        s = args.settings
         child = pulumi.ResourceOptions(parent=self)
+        self.operator = None
+        self.elasticsearch = None
+        self.kibana = None
+        self.kibana_url = None
+        self.kibana_ca_secret_name: pulumi.Output[str] | None = None
+        if args.settings.existing is not None:
+            self._use_existing(args.settings.existing)
+        else:
+            self._make_cluster(name, args, child)
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "pod_selector": self.pod_selector,
+                "url": self.url,
+                "kibana_url": self.kibana_url,
+                "username": self.username,
+                "credentials_secret_name": self.credentials_secret_name,
+                "credentials_secret_key": self.credentials_secret_key,
+                "ca_secret_name": self.ca_secret_name,
+            }
+        )
 
-        self.operator = k8s.helm.v4.Chart(
-            f"{name}-operator",
-            chart="eck-operator",
-            version=s.operator_chart_version,
-            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=ELASTIC_REPO),
-            namespace=args.operator_namespace,
-            values={
+    def _use_existing(self, existing: ExistingSearch) -> None:
+        """Wire the indexer to an engine the platform does not make: its URL and its Secrets, by reference."""
+        self.engine = existing.engine
+        self.cluster_name = None
+        self.pod_selector = None
+        self.url = pulumi.Output.from_input(existing.url)
+        self.username = existing.username
+        self.credentials_secret_name = pulumi.Output.from_input(existing.secret)
+        self.credentials_secret_key = existing.secret_key
+        self.ca_secret_name = pulumi.Output.from_input(existing.ca_secret) if existing.ca_secret else None
+
+    def _make_cluster(self, name: str, args: SearchPlatformArgs, child: pulumi.ResourceOptions) -> None:
+        s = args.settings
+        mirrors = args.mirrors
+        self.engine = "elasticsearch"
+        waits_for: list[pulumi.Resource] = []
+        if s.operator == "install":
+            values: dict[str, object] = {
                 "installCRDs": True,
                 "managedNamespaces": [args.namespace],
                 "image": {"tag": s.operator_chart_version},
                 "telemetry": {"disabled": True},
-            },
-            opts=child,
-        )
-        after_operator = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.operator]))
+            }
+            if mirrors.image_registry:  # the operator's image, and where it pulls Elasticsearch and Kibana from
+                values["image"] = {"repository": mirrors.image(ECK_OPERATOR_IMAGE), "tag": s.operator_chart_version}
+                values["config"] = {"containerRegistry": mirrors.image_registry}
+            self.operator = k8s.helm.v4.Chart(
+                f"{name}-operator",
+                **upstream_chart(mirrors, "eck-operator", ELASTIC_REPO),
+                version=s.operator_chart_version,
+                namespace=args.operator_namespace,
+                values=values,
+                opts=child,
+            )
+            waits_for.append(self.operator)
+        after_operator = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=waits_for))
         http = {"tls": {"selfSignedCertificate": {"disabled": True}}} if not s.tls else {}
         volume_spec: dict[str, object] = {
             "accessModes": ["ReadWriteOnce"],
@@ -129,10 +176,6 @@ class SearchPlatform(pulumi.ComponentResource):
         self.cluster_name = es_name
         self.pod_selector = pulumi.Output.concat("elasticsearch.k8s.elastic.co/cluster-name=", es_name)
         scheme = "https" if s.tls else "http"
-
-        self.kibana = None
-        self.kibana_url = None
-        self.kibana_ca_secret_name: pulumi.Output[str] | None = None
         if s.kibana:
             kibana_spec: dict[str, object] = {
                 "version": s.version,
@@ -163,15 +206,3 @@ class SearchPlatform(pulumi.ComponentResource):
         self.credentials_secret_name = pulumi.Output.concat(es_name, "-es-elastic-user")
         self.credentials_secret_key = ELASTIC_USER
         self.ca_secret_name = pulumi.Output.concat(es_name, "-es-http-certs-public") if s.tls else None
-        self.register_outputs(
-            {
-                "cluster_name": self.cluster_name,
-                "pod_selector": self.pod_selector,
-                "url": self.url,
-                "kibana_url": self.kibana_url,
-                "username": self.username,
-                "credentials_secret_name": self.credentials_secret_name,
-                "credentials_secret_key": self.credentials_secret_key,
-                "ca_secret_name": self.ca_secret_name,
-            }
-        )

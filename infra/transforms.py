@@ -8,7 +8,6 @@ rendered objects; the snake_case spelling of the Python SDK is accepted too.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -69,6 +68,16 @@ def _kind(args: pulumi.ResourceTransformArgs) -> str | None:
     return kind if isinstance(kind, str) else args.type_.rsplit(":", 1)[-1]
 
 
+def _copy_tree(node: Any) -> Any:
+    """A copy of the dicts and lists of `node`, sharing every other value. Under the real engine props hold
+    `pulumi.Output`s (secrets, values not known yet), which refuse `copy.deepcopy`; they are leaves here."""
+    if isinstance(node, dict):
+        return {key: _copy_tree(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_copy_tree(value) for value in node]
+    return node
+
+
 def _get(node: Mapping[str, Any], key: str) -> Any:
     value = node.get(key)
     if value is None and key in _SNAKE:
@@ -83,7 +92,7 @@ def common_labels(labels: Mapping[str, str]) -> Transform:
     def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
         if _kind(args) is None or not fixed:
             return None
-        props = copy.deepcopy(dict(args.props))
+        props = _copy_tree(dict(args.props))
         metadata = dict(props.get("metadata") or {})
         existing = dict(metadata.get("labels") or {})
         merged = {**fixed, **existing}
@@ -103,7 +112,7 @@ def default_namespace(namespace: str) -> Transform:
         kind = _kind(args)
         if kind is None or kind in CLUSTER_SCOPED_KINDS or kind.endswith("List"):
             return None
-        props = copy.deepcopy(dict(args.props))
+        props = _copy_tree(dict(args.props))
         metadata = dict(props.get("metadata") or {})
         if metadata.get("namespace"):
             return None
@@ -123,7 +132,7 @@ def default_requests(cpu: str, memory: str) -> Transform:
         kind = _kind(args)
         if kind not in _POD_SPEC_PATHS:
             return None
-        props = copy.deepcopy(dict(args.props))
+        props = _copy_tree(dict(args.props))
         pod_spec: Any = props
         for step in _POD_SPEC_PATHS[kind]:
             pod_spec = _get(pod_spec, step) if isinstance(pod_spec, dict) else None

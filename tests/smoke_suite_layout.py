@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ast
-import shlex
-from dataclasses import dataclass
 from pathlib import Path
+
+from devstack.images.dockerfile import Copy, Dockerfile, placements
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SUITE = REPO_ROOT / "smoke_tests"
@@ -50,43 +50,13 @@ def local_imports() -> dict[Path, set[Path]]:
     return found
 
 
-@dataclass(frozen=True)
-class Copy:
-    sources: tuple[str, ...]  # relative to the build context
-    destination: str  # in the image (relative ones are under WORKDIR)
-
-
 def dockerfile_copies(text: str) -> tuple[str, list[Copy]]:
-    """(WORKDIR, the COPY instructions that take files from the build context) of a Dockerfile."""
-    workdir = "/"
-    copies: list[Copy] = []
-    for raw in text.replace("\\\n", " ").splitlines():
-        words = shlex.split(raw, comments=True)
-        if not words:
-            continue
-        instruction, args = words[0].upper(), words[1:]
-        if instruction == "WORKDIR":
-            workdir = args[0]
-        if instruction not in {"COPY", "ADD"} or any(arg.startswith("--from") for arg in args):
-            continue
-        paths = [arg for arg in args if not arg.startswith("--")]
-        copies.append(Copy(tuple(paths[:-1]), paths[-1]))
-    return workdir, copies
+    """(the final WORKDIR, the COPY/ADD instructions that take files from the build context) of a Dockerfile."""
+    parsed = Dockerfile.parse(text)
+    return parsed.workdir, list(parsed.copies)
 
 
 def image_files(text: str, context: Path = REPO_ROOT) -> dict[Path, Path]:
-    """Every file of the build context that the Dockerfile puts in the image: {context file: path in the image}."""
-    workdir, copies = dockerfile_copies(text)
-    placed: dict[Path, Path] = {}
-    for copy in copies:
-        destination = Path(copy.destination if copy.destination.startswith("/") else f"{workdir}/{copy.destination}")
-        for source in copy.sources:
-            origin = context / source
-            if origin.is_dir():
-                for file in origin.rglob("*"):
-                    if file.is_file() and "__pycache__" not in file.parts:
-                        placed[file] = destination / file.relative_to(origin)
-            elif origin.is_file():
-                into_dir = copy.destination.endswith("/") or len(copy.sources) > 1
-                placed[origin] = destination / origin.name if into_dir else destination
-    return placed
+    """Every file of the build context that the Dockerfile puts in the image: {context file: path in the image}
+    (what `.dockerignore` excludes left out, as the builder does)."""
+    return {file: Path(placed) for file, placed in placements(context, Dockerfile.parse(text)).items()}

@@ -409,6 +409,20 @@ def built_bin_dir(part: GoPart) -> Path | None:
     return entry / "bin" if read_record(entry, part) is not None else None
 
 
+def require_built(names: Sequence[str], what: str) -> dict[str, Path]:
+    """The bin folders of the named parts; a DevstackError naming `what`, every missing part and the command
+    that builds them (callers at run time never build: `make go-tools` is the prerequisite step)."""
+    table = parts()
+    found = {name: built_bin_dir(table[name]) for name in names}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        raise DevstackError(
+            f"{what} not built: {', '.join(missing)}; build them once with `make go-tools` (or `python -m "
+            f"devstack.runtime.go_build build {' '.join(missing)}`; a cold build takes tens of minutes on 2 cores)"
+        )
+    return {name: path for name, path in found.items() if path is not None}
+
+
 def write_record(entry: Path, record: BuildRecord) -> None:
     """Write the completion marker atomically; it is the last thing a build writes."""
     partial = entry / (MARKER + ".partial")

@@ -35,6 +35,13 @@ def _k(
 RESOURCE_FIELDS = ("cpu", "memory")
 TOPIC_FIELDS = ("name", "partitions", "retentionHours")
 IMAGE_FIELDS = ("repository", "tag", "digest")
+OPERATOR_MODES = ("install", "existing")
+# The upstream charts the program installs, by chart name (platform:chartSources is keyed by these).
+UPSTREAM_CHARTS = ("strimzi-kafka-operator", "eck-operator", "minio", "argo-workflows", "seldon-core-operator")
+CHART_SOURCE_FIELDS = ("repository", "archive")
+EXISTING_KAFKA_FIELDS = ("bootstrap", "tlsSecret", "saslSecret", "saslMechanism")
+EXISTING_SEARCH_FIELDS = ("url", "engine", "username", "secret", "secretKey", "caSecret")
+EXISTING_OBJECTSTORE_FIELDS = ("endpoint", "secret")
 MONITOR_THRESHOLD_FIELDS = (
     "fdr",
     "multipleTesting",
@@ -78,7 +85,48 @@ KEYS: tuple[Key, ...] = (
         "declare neither requests nor limits (cpu in cores or millicores, memory with Mi/Gi).",
         fields=RESOURCE_FIELDS,
     ),
+    _k(
+        "platform:chartRepository",
+        "str",
+        "",
+        "Chart repository that mirrors every upstream chart (Strimzi, ECK, MinIO, Argo Workflows, Seldon Core): "
+        "an https:// Helm repository or an oci:// registry path; empty: each chart's own public repository.",
+    ),
+    _k(
+        "platform:chartSources",
+        "object",
+        {},
+        "Where one upstream chart comes from, by chart name (" + ", ".join(UPSTREAM_CHARTS) + "): "
+        "{repository: <https:// or oci:// URL>} or {archive: <path of the chart's .tgz>}; wins over "
+        "platform:chartRepository.",
+        fields=UPSTREAM_CHARTS,
+    ),
+    _k(
+        "platform:imageRegistry",
+        "str",
+        "",
+        "Registry (host[:port][/path]) that replaces the registry of every image the platform runs (ours and the "
+        "operators', Kafka, Elasticsearch, MinIO, Argo and Seldon images), keeping each image's path and tag; "
+        "empty: the images' own registries.",
+    ),
     # kafka
+    _k(
+        "kafka:operator",
+        "str",
+        "install",
+        "install: the program installs the Strimzi operator chart; existing: an operator already runs and watches "
+        "platform:appNamespace (the program still creates the Kafka, node pool, topic and user resources).",
+        enum=OPERATOR_MODES,
+    ),
+    _k(
+        "kafka:existing",
+        "object",
+        {},
+        "An existing Kafka cluster instead of one made by Strimzi: {bootstrap: host:port, tlsSecret: <Secret with "
+        "ca.crt>, saslSecret: <Secret with username and password>, saslMechanism: SCRAM-SHA-512|SCRAM-SHA-256|"
+        "PLAIN}; Secrets in platform:appNamespace, topics created by you. Empty: Strimzi makes the cluster.",
+        fields=EXISTING_KAFKA_FIELDS,
+    ),
     _k("kafka:operatorNamespace", "str", "strimzi-system", "Namespace of the Strimzi cluster operator."),
     _k("kafka:operatorChartVersion", "str", "0.49.1", "Strimzi operator chart version (also its image tag)."),
     _k(
@@ -146,6 +194,23 @@ KEYS: tuple[Key, ...] = (
         "SCRAM password of the Seldon executors' KafkaUser (required with kafka:authentication=scram-sha-512).",
     ),
     # search
+    _k(
+        "search:operator",
+        "str",
+        "install",
+        "install: the program installs the ECK operator chart; existing: an operator already runs and manages "
+        "platform:appNamespace (the program still creates Elasticsearch and Kibana).",
+        enum=OPERATOR_MODES,
+    ),
+    _k(
+        "search:existing",
+        "object",
+        {},
+        "An existing search engine instead of ECK's: {url, engine: elasticsearch|opensearch, username, secret: "
+        "<Secret with the password>, secretKey (default password), caSecret: <Secret with ca.crt>}; Secrets in "
+        "platform:appNamespace. Empty: ECK makes Elasticsearch and Kibana.",
+        fields=EXISTING_SEARCH_FIELDS,
+    ),
     _k("search:operatorNamespace", "str", "elastic-system", "Namespace of the ECK operator."),
     _k("search:operatorChartVersion", "str", "3.5.0", "ECK operator chart version (also its image tag)."),
     _k(
@@ -175,6 +240,14 @@ KEYS: tuple[Key, ...] = (
     _k("search:kibana", "bool", True, "Deploy Kibana next to Elasticsearch."),
     _k("search:kibanaReplicas", "int", 1, "Kibana replicas."),
     # object store
+    _k(
+        "objectstore:existing",
+        "object",
+        {},
+        "An existing S3 endpoint instead of MinIO: {endpoint: URL, secret: <Secret in platform:appNamespace with "
+        "accessKey and secretKey>}; objectstore:bucket must exist there. Empty: the program installs MinIO.",
+        fields=EXISTING_OBJECTSTORE_FIELDS,
+    ),
     _k("objectstore:namespace", "str", "minio", "Namespace of MinIO."),
     _k("objectstore:chartVersion", "str", "5.4.0", "MinIO chart version."),
     _k("objectstore:imageTag", "str", "RELEASE.2024-12-18T13-15-44Z", "MinIO server image tag."),
@@ -203,11 +276,27 @@ KEYS: tuple[Key, ...] = (
         "MinIO root password, at least 8 characters (required; set with --secret).",
     ),
     # workflows
+    _k(
+        "workflows:operator",
+        "str",
+        "install",
+        "install: the program installs the argo-workflows chart; existing: a controller already runs and watches "
+        "platform:appNamespace (the program still creates the WorkflowTemplate).",
+        enum=OPERATOR_MODES,
+    ),
     _k("workflows:namespace", "str", "argo", "Namespace of the Argo Workflows controller and server."),
     _k("workflows:chartVersion", "str", "0.47.5", "argo-workflows chart version."),
     _k("workflows:imageTag", "str", "v3.7.11", "Argo Workflows image tag (controller, server, executor)."),
     _k("workflows:server", "bool", True, "Deploy the Argo Server (UI and API)."),
     # seldon
+    _k(
+        "seldon:operator",
+        "str",
+        "install",
+        "install: the program installs the seldon-core-operator chart; existing: an operator of seldon:version "
+        "already runs (set its executor.requestLogger.defaultEndpoint to the collector.url output yourself).",
+        enum=OPERATOR_MODES,
+    ),
     _k("seldon:namespace", "str", "seldon-system", "Namespace of the Seldon Core operator."),
     _k(
         "seldon:version",
@@ -290,6 +379,19 @@ KEYS: tuple[Key, ...] = (
         None,
         "Fraction of request ids the collector keeps, 0 to 1 (COLLECTOR_SAMPLING_RATE); unset leaves the "
         "collector's own default, which keeps every id.",
+    ),
+    _k(
+        "feedback:indexShards",
+        "int",
+        None,
+        "Primary shards of a new capture index (INDEXER_INDEX_SHARDS); unset leaves the chart's default, 1.",
+    ),
+    _k(
+        "feedback:retentionDays",
+        "int",
+        None,
+        "Capture documents older than this many days (by @timestamp) are deleted by the indexer, hourly "
+        "(INDEXER_RETENTION_DAYS); unset or 0 keeps them forever.",
     ),
     _k(
         "feedback:monitor",

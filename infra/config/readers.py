@@ -3,17 +3,32 @@ so every problem of the whole stack config is reported at once, before the first
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
+from typing import Any
 
 import pulumi
 
-from infra.config.keys import KEYS_BY_NAME
+from infra.config.keys import (
+    CHART_SOURCE_FIELDS,
+    EXISTING_KAFKA_FIELDS,
+    EXISTING_OBJECTSTORE_FIELDS,
+    EXISTING_SEARCH_FIELDS,
+    KEYS_BY_NAME,
+    UPSTREAM_CHARTS,
+)
 from infra.config.reader import NO_VERSION, Reader, fmt, raw_config
 from infra.config.settings import (
     BatchSettings,
+    ChartSource,
     ClassifierSettings,
+    ExistingKafka,
+    ExistingObjectStore,
+    ExistingSearch,
     FeedbackSettings,
     KafkaSettings,
+    Mirrors,
     ObjectStoreSettings,
     PlatformSettings,
     SearchSettings,
@@ -30,6 +45,14 @@ _MINIO_TAG = re.compile(r"^RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z$")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _INDEX = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 _MODEL_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+_SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")  # a DNS subdomain, as Kubernetes names Secrets
+_HOST_PORT = re.compile(r"[A-Za-z0-9.-]+:\d{1,5}")
+_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/\S*)?")
+_CHART_REPOSITORY = re.compile(r"(https?|oci)://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?")
+_IMAGE_REGISTRY = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*")
+SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+SEARCH_ENGINES = ("elasticsearch", "opensearch")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # where Pulumi.yaml is: relative chart archives start here
 
 
 def load(stack: str | None = None) -> StackConfig:
@@ -62,7 +85,152 @@ def read_platform(reader: Reader, stack: str) -> PlatformSettings:
         protect=reader.get("platform:protect"),
         pod_disruption_budgets=reader.get("platform:podDisruptionBudgets"),
         default_requests=reader.resources("platform:defaultRequests"),
+        mirrors=Mirrors(chart_sources=read_chart_sources(reader), image_registry=read_image_registry(reader)),
     )
+
+
+def read_chart_sources(reader: Reader) -> dict[str, ChartSource]:
+    """Every upstream chart's source: platform:chartSources.<chart>, else platform:chartRepository, else none
+    (the component's own repository)."""
+    sources: dict[str, ChartSource] = {}
+    default = reader.get("platform:chartRepository")
+    if default:
+        if _CHART_REPOSITORY.fullmatch(default):
+            sources = {chart: ChartSource(repository=default.rstrip("/")) for chart in UPSTREAM_CHARTS}
+        else:
+            reader.error(
+                f"platform:chartRepository={default!r} is not a chart repository URL; write https://<host>/<path> "
+                f"(a Helm repository) or oci://<registry>/<path> (charts in an OCI registry)"
+            )
+    for chart, value in reader.get("platform:chartSources").items():
+        where = f"platform:chartSources.{chart}"
+        if not isinstance(value, dict):
+            reader.error(f"{where}={value!r} is not an object; write {{repository: <URL>}} or {{archive: <path>}}")
+            continue
+        unknown = sorted(set(value) - set(CHART_SOURCE_FIELDS))
+        if unknown:
+            allowed = ", ".join(CHART_SOURCE_FIELDS)
+            reader.error(f"{where} has unknown field(s) {', '.join(unknown)}; allowed: {allowed}")
+            continue
+        repository, archive = ("" if value.get(part) is None else str(value[part]) for part in CHART_SOURCE_FIELDS)
+        if bool(repository) == bool(archive):
+            reader.error(f"{where} needs exactly one of repository (a chart repository URL) and archive (a .tgz path)")
+        elif repository and not _CHART_REPOSITORY.fullmatch(repository):
+            reader.error(f"{where}.repository={repository!r} is not an https:// or oci:// chart repository URL")
+        elif archive:
+            path = Path(archive) if Path(archive).is_absolute() else PROJECT_ROOT / archive
+            if not archive.endswith(".tgz") or not path.is_file():
+                reader.error(
+                    f"{where}.archive={archive!r} is not a chart archive: no .tgz file at {path} (`helm pull "
+                    f"{chart} --version <version>` writes one; relative paths start at the project folder)"
+                )
+            # the path as the engine sees it: relative to the program's working directory, like our own charts
+            archive = os.path.relpath(path, Path.cwd())
+        sources[chart] = ChartSource(repository=repository.rstrip("/"), archive=archive)
+    return sources
+
+
+def read_image_registry(reader: Reader) -> str:
+    registry = reader.get("platform:imageRegistry")
+    if registry and not _IMAGE_REGISTRY.fullmatch(registry.rstrip("/")):
+        reader.error(
+            f"platform:imageRegistry={registry!r} is not a registry; write host[:port][/path] without a scheme, "
+            f"e.g. registry.example.com:5000/mirror"
+        )
+    return str(registry).rstrip("/")
+
+
+def _existing(reader: Reader, name: str, fields: tuple[str, ...]) -> dict[str, Any] | None:
+    """The object of an `existing` key with string fields, or None when unset (problems recorded)."""
+    value = reader.get(name)
+    if not value:
+        return None
+    bad = sorted(key for key in fields if key in value and not isinstance(value[key], str))
+    for key in bad:
+        reader.error(f"{name}.{key}={value[key]!r} must be a string")
+    return {key: value[key] for key in fields if isinstance(value.get(key), str) and value[key]}
+
+
+def _secret_name(reader: Reader, where: str, value: str) -> None:
+    if not _SECRET_NAME.fullmatch(value):
+        reader.error(f"{where}={value!r} is not a Secret name (lower-case letters, digits, '-' and '.')")
+
+
+def _conflicts(reader: Reader, existing: str, keys: tuple[str, ...], why: str) -> None:
+    """Keys set to a non-default value that an `existing` key makes meaningless: refused, never ignored."""
+    for name in keys:
+        if reader.get(name) != KEYS_BY_NAME[name].default:
+            reader.error(f"{name} is set, but {existing} uses a service the platform does not make ({why}); remove it")
+
+
+def read_existing_kafka(reader: Reader) -> ExistingKafka | None:
+    value = _existing(reader, "kafka:existing", EXISTING_KAFKA_FIELDS)
+    if value is None:
+        return None
+    bootstrap = value.get("bootstrap", "")
+    if not bootstrap or not all(_HOST_PORT.fullmatch(part) for part in bootstrap.split(",")):
+        reader.error(f"kafka:existing.bootstrap={bootstrap!r} must be host:port (several separated by commas)")
+    tls_secret, sasl_secret = value.get("tlsSecret", ""), value.get("saslSecret", "")
+    for field_name, secret in (("tlsSecret", tls_secret), ("saslSecret", sasl_secret)):
+        if secret:
+            _secret_name(reader, f"kafka:existing.{field_name}", secret)
+    mechanism = value.get("saslMechanism", "SCRAM-SHA-512" if sasl_secret else "")
+    if mechanism and not sasl_secret:
+        reader.error("kafka:existing.saslMechanism needs kafka:existing.saslSecret (the Secret with the credentials)")
+    elif mechanism and mechanism not in SASL_MECHANISMS:
+        allowed = ", ".join(SASL_MECHANISMS)
+        reader.error(f"kafka:existing.saslMechanism={mechanism!r} is not allowed; use one of {allowed}")
+    if sasl_secret and not tls_secret:
+        reader.error(
+            "kafka:existing.saslSecret needs kafka:existing.tlsSecret: the Seldon executor speaks SASL only over TLS "
+            "(KAFKA_SECURITY_PROTOCOL=sasl_ssl); add the Secret with the cluster's CA certificate (key ca.crt)"
+        )
+    _conflicts(reader, "kafka:existing", ("kafka:tls", "kafka:authentication"), "its TLS and SASL are its fields")
+    return ExistingKafka(bootstrap=bootstrap, tls_secret=tls_secret, sasl_secret=sasl_secret, sasl_mechanism=mechanism)
+
+
+def read_existing_search(reader: Reader) -> ExistingSearch | None:
+    value = _existing(reader, "search:existing", EXISTING_SEARCH_FIELDS)
+    if value is None:
+        return None
+    url, engine = value.get("url", ""), value.get("engine", "elasticsearch")
+    if not _HTTP_URL.fullmatch(url):
+        reader.error(f"search:existing.url={url!r} must be an http:// or https:// URL")
+    if engine not in SEARCH_ENGINES:
+        reader.error(f"search:existing.engine={engine!r} is not allowed; use one of {', '.join(SEARCH_ENGINES)}")
+    secret = value.get("secret", "")
+    if not secret:
+        reader.error("search:existing.secret is required: the Secret (in platform:appNamespace) with the password")
+    else:
+        _secret_name(reader, "search:existing.secret", secret)
+    if value.get("caSecret"):
+        _secret_name(reader, "search:existing.caSecret", value["caSecret"])
+    _conflicts(reader, "search:existing", ("search:tls",), "its TLS is its URL and caSecret")
+    return ExistingSearch(
+        url=url,
+        engine=engine,
+        username=value.get("username", "elastic" if engine == "elasticsearch" else "admin"),
+        secret=secret,
+        secret_key=value.get("secretKey", "password"),
+        ca_secret=value.get("caSecret", ""),
+    )
+
+
+def read_existing_objectstore(reader: Reader) -> ExistingObjectStore | None:
+    value = _existing(reader, "objectstore:existing", EXISTING_OBJECTSTORE_FIELDS)
+    if value is None:
+        return None
+    endpoint, secret = value.get("endpoint", ""), value.get("secret", "")
+    if not _HTTP_URL.fullmatch(endpoint):
+        reader.error(f"objectstore:existing.endpoint={endpoint!r} must be an http:// or https:// URL")
+    if not secret:
+        reader.error(
+            "objectstore:existing.secret is required: the Secret (in platform:appNamespace) with keys accessKey and "
+            "secretKey"
+        )
+    else:
+        _secret_name(reader, "objectstore:existing.secret", secret)
+    return ExistingObjectStore(endpoint=endpoint, secret=secret)
 
 
 def read_kafka(reader: Reader) -> KafkaSettings:
@@ -97,22 +265,26 @@ def read_kafka(reader: Reader) -> KafkaSettings:
     reader.dns_label("kafka:clusterName", cluster_name, 40)
     for name in ("kafka:brokerStorage", "kafka:controllerStorage"):
         reader.quantity(name, get(name))
-    tls = get("kafka:tls")
-    scram = get("kafka:authentication") == "scram-sha-512"
-    if scram and not tls:
+    existing = read_existing_kafka(reader)
+    tls = get("kafka:tls") if existing is None else bool(existing.tls_secret)
+    scram = get("kafka:authentication") == "scram-sha-512" if existing is None else bool(existing.sasl_secret)
+    if scram and not tls and existing is None:
         reader.error(
             "kafka:authentication=scram-sha-512 needs kafka:tls=true: the Seldon executor speaks SASL only over TLS "
             "(KAFKA_SECURITY_PROTOCOL=sasl_ssl); set kafka:tls to true"
         )
     why = "when kafka:authentication=scram-sha-512"
+    makes_users = scram and existing is None  # an existing cluster's credentials are in kafka:existing.saslSecret
     passwords = {
-        role: reader.secret(f"kafka:{role}Password", required=scram, why=why) for role in ("feedback", "executor")
+        role: reader.secret(f"kafka:{role}Password", required=makes_users, why=why) for role in ("feedback", "executor")
     }
     topics = {role: reader.topic(role, partitions, retention) for role in KEYS_BY_NAME["kafka:topics"].default}
     names = [topic.name for topic in topics.values()]
     if len(set(names)) != len(names):
         reader.error(f"kafka:topics gives two roles the same topic name ({', '.join(names)}); use distinct names")
     return KafkaSettings(
+        operator=get("kafka:operator"),
+        existing=existing,
         operator_namespace=get("kafka:operatorNamespace"),
         operator_chart_version=get("kafka:operatorChartVersion"),
         version=get("kafka:version"),
@@ -132,7 +304,7 @@ def read_kafka(reader: Reader) -> KafkaSettings:
         dead_letter=topics["deadLetter"],
         tls=tls,
         scram=scram,
-        passwords={role: value for role, value in passwords.items() if scram and value is not None},
+        passwords={role: value for role, value in passwords.items() if makes_users and value is not None},
     )
 
 
@@ -150,7 +322,10 @@ def read_search(reader: Reader) -> SearchSettings:
     reader.dns_label("search:clusterName", get("search:clusterName"), 36)
     reader.quantity("search:storage", get("search:storage"))
     reader.at_least("search:kibanaReplicas", get("search:kibanaReplicas"), 1)
+    existing = read_existing_search(reader)
     return SearchSettings(
+        operator=get("search:operator"),
+        existing=existing,
         operator_namespace=get("search:operatorNamespace"),
         operator_chart_version=get("search:operatorChartVersion"),
         version=get("search:version"),
@@ -159,7 +334,7 @@ def read_search(reader: Reader) -> SearchSettings:
         storage=get("search:storage"),
         storage_class=get("search:storageClass"),
         resources=reader.resources("search:resources"),
-        tls=get("search:tls"),
+        tls=get("search:tls") if existing is None else existing.url.startswith("https://"),
         kibana=get("search:kibana"),
         kibana_replicas=get("search:kibanaReplicas"),
     )
@@ -181,8 +356,10 @@ def read_objectstore(reader: Reader) -> ObjectStoreSettings:
             reader.error(f"{name}={get(name)!r} is not a MinIO release tag; write e.g. RELEASE.2024-12-18T13-15-44Z")
     reader.dns_label("objectstore:namespace", get("objectstore:namespace"))
     reader.quantity("objectstore:storage", get("objectstore:storage"))
-    root_password = reader.secret("objectstore:rootPassword", required=True, why="(MinIO root credentials)")
+    existing = read_existing_objectstore(reader)
+    root_password = reader.secret("objectstore:rootPassword", required=existing is None, why="(MinIO root credentials)")
     return ObjectStoreSettings(
+        existing=existing,
         namespace=get("objectstore:namespace"),
         chart_version=get("objectstore:chartVersion"),
         image_tag=get("objectstore:imageTag"),
@@ -204,6 +381,7 @@ def read_workflows(reader: Reader) -> WorkflowsSettings:
         reader.error(f"workflows:imageTag={get('workflows:imageTag')!r} is not a release tag; write e.g. v3.7.11")
     reader.dns_label("workflows:namespace", get("workflows:namespace"))
     return WorkflowsSettings(
+        operator=get("workflows:operator"),
         namespace=get("workflows:namespace"),
         chart_version=get("workflows:chartVersion"),
         image_tag=get("workflows:imageTag"),
@@ -230,6 +408,7 @@ def read_seldon(reader: Reader) -> SeldonSettings:
         )
     reader.dns_label("seldon:namespace", get("seldon:namespace"))
     settings = SeldonSettings(
+        operator=get("seldon:operator"),
         namespace=get("seldon:namespace"),
         version=text,
         accept_bsl=accept_bsl,
@@ -278,6 +457,8 @@ def read_feedback(reader: Reader) -> FeedbackSettings:
         indexer_replicas=get("feedback:indexerReplicas"),
         index=get("feedback:index"),
         sampling_rate=get("feedback:samplingRate"),
+        index_shards=get("feedback:indexShards"),
+        retention_days=get("feedback:retentionDays"),
         monitor=get("feedback:monitor"),
         monitor_index=get("feedback:monitorIndex"),
         monitor_window_seconds=get("feedback:monitorWindowSeconds"),
@@ -286,6 +467,10 @@ def read_feedback(reader: Reader) -> FeedbackSettings:
         alerts=get("feedback:alerts"),
     )
     reader.at_least("feedback:collectorReplicas", settings.collector_replicas, 1)
+    if settings.index_shards is not None and not 1 <= settings.index_shards <= 64:
+        reader.error(f"feedback:indexShards={settings.index_shards} must be from 1 to 64")
+    if settings.retention_days is not None and not 0 <= settings.retention_days <= 36_500:
+        reader.error(f"feedback:retentionDays={settings.retention_days} must be from 0 (keep forever) to 36500")
     reader.at_least("feedback:indexerReplicas", settings.indexer_replicas, 1)
     if settings.sampling_rate is not None and not 0.0 <= settings.sampling_rate <= 1.0:
         reader.error(f"feedback:samplingRate={settings.sampling_rate} must be between 0 and 1")
@@ -369,7 +554,8 @@ def check_across_namespaces(reader: Reader, cfg: StackConfig) -> None:
                     f"platform:podDisruptionBudgets=true needs {name} >= 2 (with {replicas} a budget would block "
                     f"every node drain); raise {name} or turn budgets off"
                 )
-    if cfg.kafka.operator_namespace == cfg.platform.app_namespace:
+    installs_strimzi = cfg.kafka.operator == "install" and cfg.kafka.existing is None
+    if installs_strimzi and cfg.kafka.operator_namespace == cfg.platform.app_namespace:
         reader.error(
             f"kafka:operatorNamespace={cfg.kafka.operator_namespace} equals platform:appNamespace: the Strimzi chart "
             f"watches the application namespace and would create its RoleBindings twice; use a separate namespace"

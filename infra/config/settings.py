@@ -56,6 +56,45 @@ class Topic:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ChartSource:
+    """Where an upstream chart comes from: a Helm repository URL (https://), an OCI registry path (oci://, the chart
+    is `<repository>/<chart>`), or a local chart archive (a .tgz path); exactly one of `repository` and `archive`."""
+
+    repository: str = ""
+    archive: str = ""
+
+    @property
+    def oci(self) -> bool:
+        return self.repository.startswith("oci://")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mirrors:
+    """Where charts and images come from (platform:chartRepository, platform:chartSources, platform:imageRegistry):
+    for air-gapped clusters and mirrors; empty means the upstream repositories and registries."""
+
+    chart_sources: Mapping[str, ChartSource] = field(default_factory=dict)  # by chart name
+    image_registry: str = ""  # "" keeps each image's own registry
+
+    def chart_source(self, chart: str, default_repository: str) -> ChartSource:
+        """The source of upstream chart `chart`: its platform:chartSources entry, else `default_repository`."""
+        source = self.chart_sources.get(chart)
+        return ChartSource(repository=default_repository) if source is None else source
+
+    def image(self, reference: str) -> str:
+        """`reference` ("[registry/]path[:tag]") with its registry replaced by platform:imageRegistry, if set.
+
+        The registry is the first path element when it looks like a host (has a "." or ":" or is localhost); an
+        image without one is on Docker Hub ("seldonio/x" is "docker.io/seldonio/x")."""
+        if not self.image_registry:
+            return reference
+        first, _, rest = reference.partition("/")
+        has_registry = bool(rest) and ("." in first or ":" in first or first == "localhost")
+        path = rest if has_registry else reference
+        return f"{self.image_registry.rstrip('/')}/{path}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class PlatformSettings:
     stack: str
     app_namespace: str
@@ -63,10 +102,43 @@ class PlatformSettings:
     protect: bool
     pod_disruption_budgets: bool
     default_requests: Resources
+    mirrors: Mirrors = field(default_factory=Mirrors)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExistingKafka:
+    """A Kafka cluster the platform uses but does not make (kafka:existing)."""
+
+    bootstrap: str
+    tls_secret: str = ""  # Secret with the cluster CA (key ca.crt); "" for a plain-text listener
+    sasl_secret: str = ""  # Secret with keys username and password; "" without authentication
+    sasl_mechanism: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExistingSearch:
+    """A search engine the platform uses but does not make (search:existing)."""
+
+    url: str
+    engine: str
+    username: str
+    secret: str
+    secret_key: str
+    ca_secret: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExistingObjectStore:
+    """An S3 endpoint the platform uses but does not make (objectstore:existing)."""
+
+    endpoint: str
+    secret: str  # Secret with keys accessKey and secretKey
 
 
 @dataclass(frozen=True, kw_only=True)
 class KafkaSettings:
+    operator: str  # "install" or "existing" (kafka:operator)
+    existing: ExistingKafka | None
     operator_namespace: str
     operator_chart_version: str
     version: str
@@ -106,6 +178,8 @@ class KafkaSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class SearchSettings:
+    operator: str
+    existing: ExistingSearch | None
     operator_namespace: str
     operator_chart_version: str
     version: str
@@ -121,6 +195,7 @@ class SearchSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class ObjectStoreSettings:
+    existing: ExistingObjectStore | None
     namespace: str
     chart_version: str
     image_tag: str
@@ -136,6 +211,7 @@ class ObjectStoreSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class WorkflowsSettings:
+    operator: str
     namespace: str
     chart_version: str
     image_tag: str
@@ -144,6 +220,7 @@ class WorkflowsSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class SeldonSettings:
+    operator: str
     namespace: str
     version: str
     accept_bsl: bool
@@ -177,6 +254,8 @@ class FeedbackSettings:
     indexer_replicas: int
     index: str
     sampling_rate: float | None  # None: not passed on, the collector's default applies
+    index_shards: int | None = None  # None: not passed on, the chart's default applies
+    retention_days: int | None = None  # None: not passed on (keep forever)
     monitor: bool = True
     monitor_index: str = "seldon-monitor"
     monitor_window_seconds: int | None = None  # None: not passed on, the monitor's default applies

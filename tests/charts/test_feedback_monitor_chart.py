@@ -159,3 +159,18 @@ def test_a_job_imports_the_kibana_dashboards_when_kibana_is_given(chart_render: 
     assert container["securityContext"]["runAsNonRoot"] is True and pod["restartPolicy"] == "Never"
     other = by_kind(chart_render(CHART, {**values, "monitor": {"index": "watch"}}), "Job")[0]
     assert other["metadata"]["name"] != job["metadata"]["name"], "other dashboards, another Job"
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "mirror.example:5000/hub/seldon-feedback/text-classifier:0.1.0",  # a registry mirror with a port
+        "localhost:5000/text-classifier@sha256:" + "0" * 64,
+        "text-classifier:0.1.0",
+    ],
+)
+def test_profile_images_may_come_from_a_registry_with_a_port(chart_render: RenderFn, image: str) -> None:
+    values = {"monitor": {"profileImages": {"classifier": image}}}
+    deployment = one(chart_render(CHART, values), "Deployment", f"{FULLNAME}-monitor")
+    images = [c["image"] for c in deployment["spec"]["template"]["spec"]["initContainers"]]
+    assert images == [image]

@@ -311,3 +311,29 @@ def test_sasl_without_credentials_is_rejected_with_the_fix(chart_render_error: A
     assert (
         "kafka.securityProtocol sasl_ssl needs kafka.sasl.existingSecret: the name of a Secret with the SASL" in error
     )
+
+
+def test_a_collector_rollout_drains_within_the_grace_period(chart_render: RenderFn, ca_files: dict[str, Path]) -> None:
+    """A rollout used to drop events: no preStop, and aiohttp's 60 s shutdown timeout above the 45 s grace period."""
+    objects = chart_render(CHART, None)
+    deployment = one(objects, "Deployment", f"{FULLNAME}-collector")
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
+    settings = CollectorSettings.from_env(container_env(objects, "collector", ca_files))
+    needed = 5 + settings.drain_s + settings.shutdown_timeout_s + 10  # preStop, drain, requests in flight, flush
+    assert pod["terminationGracePeriodSeconds"] > needed
+    limit = container["resources"]["limits"]["memory"]
+    assert limit.endswith("Mi") and settings.producer_buffer_max_bytes < int(limit[:-2]) * 1024 * 1024 / 2
+
+
+def test_index_retention_refresh_and_the_join_wait_reach_the_indexer(
+    chart_render: RenderFn, ca_files: dict[str, Path]
+) -> None:
+    values = {
+        "search": {"retentionDays": 30, "refreshInterval": "500ms", "indexShards": 3},
+        "indexer": {"joinWaitSeconds": 1.5, "offsetReset": "latest"},
+    }
+    settings = IndexerSettings.from_env(container_env(chart_render(CHART, values), "indexer", ca_files))
+    assert (settings.retention_days, settings.index_refresh_interval, settings.index_shards) == (30, "500ms", 3)
+    assert (settings.join_wait_s, settings.offset_reset) == (1.5, "latest")

@@ -68,6 +68,8 @@ WALK: dict[str, Any] = {
     "feedback:indexerReplicas": 2,
     "feedback:index": "walk-index",
     "feedback:samplingRate": 0.3,
+    "feedback:indexShards": 3,
+    "feedback:retentionDays": 45,
     "feedback:monitorIndex": "walk-monitor",
     "feedback:monitorWindowSeconds": 77,
     "feedback:monitorSettleSeconds": 33,
@@ -78,11 +80,28 @@ WALK: dict[str, Any] = {
 }
 # a canary predictor is its own scenario: the walk's executor hops read the one predictor of the SeldonDeployment
 CANARY = {"classifier:canaryModelVersion": "1.0.0+walkcanary01", "classifier:canaryTraffic": 33}
+# Existing services (kafka:existing, search:existing, objectstore:existing) and a registry mirror each walk from a
+# stack of their own: they replace what WALK's keys configure.
+EXISTING: dict[str, Any] = {
+    "kafka:existing": {"bootstrap": "kafka.walk.example:9093", "tlsSecret": "walk-kafka-ca", "saslSecret": "walk-user"},
+    "search:existing": {
+        "url": "https://search.walk.example:9200",
+        "engine": "opensearch",
+        "username": "walker",
+        "secret": "walk-search-user",
+        "secretKey": "pw",
+        "caSecret": "walk-search-ca",
+    },
+    "objectstore:existing": {"endpoint": "https://s3.walk.example", "secret": "walk-s3"},
+}
+MIRROR = "mirror.walk.example:5000/hub"
 SCENARIOS: dict[str, dict[str, Any]] = {
     "walk": WALK,
     "no-streaming": {"classifier:streaming": False},
     "no-monitor": {"feedback:monitor": False},
     "canary": CANARY,
+    "existing": EXISTING,
+    "mirror": {"platform:imageRegistry": MIRROR},
 }
 BOOTSTRAP = "walk-kafka-kafka-bootstrap.walk-apps.svc.cluster.local:9093"
 
@@ -355,6 +374,123 @@ HOPS: tuple[Hop, ...] = (
         "walk-bucket",
         workflow("download-object-store", "args.1", "store:walk-bucket/{{workflow.parameters.input-path}}"),
     ),
+    # existing services and mirrors
+    Hop(
+        "kafka:existing",
+        "feedback-pipeline",
+        "kafka.bootstrapServers",
+        "kafka.walk.example:9093",
+        env("collector", "KAFKA_BOOTSTRAP_SERVERS", "kafka.walk.example:9093"),
+        "existing",
+    ),
+    Hop(
+        "kafka:existing",
+        "classifier-streaming",
+        "kafka.tls.existingSecret",
+        "walk-kafka-ca",
+        executor("KAFKA_SSL_CA_CERT", {"secretKeyRef": {"name": "walk-kafka-ca", "key": "ca.crt"}}),
+        "existing",
+    ),
+    Hop(
+        "kafka:existing",
+        "feedback-pipeline",
+        "kafka.sasl.existingSecret",
+        "walk-user",
+        env("indexer", "KAFKA_SASL_PASSWORD", {"secretKeyRef": {"name": "walk-user", "key": "password"}}),
+        "existing",
+    ),
+    Hop(
+        "search:existing",
+        "feedback-pipeline",
+        "search.url",
+        "https://search.walk.example:9200",
+        env("indexer", "INDEXER_SEARCH_URL", "https://search.walk.example:9200"),
+        "existing",
+    ),
+    Hop(
+        "search:existing",
+        "feedback-pipeline",
+        "search.engine",
+        "opensearch",
+        env("indexer", "INDEXER_SEARCH_ENGINE", "opensearch"),
+        "existing",
+    ),
+    Hop(
+        "search:existing",
+        "feedback-pipeline",
+        "search.username",
+        "walker",
+        env("indexer", "INDEXER_SEARCH_USERNAME", "walker"),
+        "existing",
+    ),
+    Hop(
+        "search:existing",
+        "feedback-pipeline",
+        "search.existingSecret",
+        "walk-search-user",
+        env("indexer", "INDEXER_SEARCH_PASSWORD", {"secretKeyRef": {"name": "walk-search-user", "key": "pw"}}),
+        "existing",
+    ),
+    Hop(
+        "search:existing",
+        "feedback-pipeline",
+        "search.tls.caSecret",
+        "walk-search-ca",
+        env("indexer", "INDEXER_SEARCH_CA_CERTS", "/etc/feedback/search-ca/ca.crt"),
+        "existing",
+    ),
+    Hop(
+        "objectstore:existing",
+        "batch-workflow",
+        "objectStore.endpoint",
+        "https://s3.walk.example",
+        workflow("download-object-store", "env.4.value", "https://s3.walk.example"),
+        "existing",
+    ),
+    Hop(
+        "objectstore:existing",
+        "batch-workflow",
+        "objectStore.existingSecret",
+        "walk-s3",
+        workflow("download-object-store", "env.6.valueFrom.secretKeyRef.name", "walk-s3"),
+        "existing",
+    ),
+    Hop(
+        "platform:imageRegistry",
+        "feedback-pipeline",
+        "image.repository",
+        f"{MIRROR}/seldon-feedback/feedback",
+        Lands(
+            "collector image",
+            lambda o: deployment_container(o, "collector")["image"],
+            f"{MIRROR}/seldon-feedback/feedback:0.1.0",
+        ),
+        "mirror",
+    ),
+    Hop(
+        "platform:imageRegistry",
+        "classifier-realtime",
+        "image.repository",
+        f"{MIRROR}/seldon-feedback/text-classifier",
+        model_container("image", f"{MIRROR}/seldon-feedback/text-classifier:0.1.0"),
+        "mirror",
+    ),
+    Hop(
+        "platform:imageRegistry",
+        "batch-workflow",
+        "images.batchProcessor.repository",
+        f"{MIRROR}/seldon-feedback/text-classifier",
+        workflow("process-batch-inputs", "image", f"{MIRROR}/seldon-feedback/text-classifier:0.1.0"),
+        "mirror",
+    ),
+    Hop(
+        "platform:imageRegistry",
+        "batch-workflow",
+        "images.rclone.repository",
+        f"{MIRROR}/rclone/rclone",
+        workflow("download-object-store", "image", f"{MIRROR}/rclone/rclone:1.68.2"),
+        "mirror",
+    ),
     # seldon (upstream chart: the operator passes these to every executor)
     Hop("seldon:version", "seldon-operator", "executor.image.tag", "1.16.0", None),
     Hop(
@@ -481,6 +617,20 @@ HOPS: tuple[Hop, ...] = (
         env("indexer", "INDEXER_INDEX", "walk-index"),
     ),
     Hop(
+        "feedback:indexShards",
+        "feedback-pipeline",
+        "search.indexShards",
+        3,
+        env("indexer", "INDEXER_INDEX_SHARDS", "3"),
+    ),
+    Hop(
+        "feedback:retentionDays",
+        "feedback-pipeline",
+        "search.retentionDays",
+        45,
+        env("indexer", "INDEXER_RETENTION_DAYS", "45"),
+    ),
+    Hop(
         "feedback:samplingRate",
         "feedback-pipeline",
         "collector.samplingRate",
@@ -571,6 +721,14 @@ ELSEWHERE: tuple[Elsewhere, ...] = (
     Elsewhere("platform:labels", {"team": "walk"}, "kafka-cluster"),
     Elsewhere("platform:protect", True, "kafka-cluster"),
     Elsewhere("platform:defaultRequests", {"cpu": "75m", "memory": "96Mi"}, "default-requests"),
+    Elsewhere("platform:chartRepository", "oci://charts.walk.example/mirror", "kafka-operator"),
+    Elsewhere(
+        "platform:chartSources", {"eck-operator": {"repository": "https://charts.walk.example/e"}}, "search-operator"
+    ),
+    Elsewhere("kafka:operator", "existing", "kafka-operator"),
+    Elsewhere("search:operator", "existing", "search-operator"),
+    Elsewhere("workflows:operator", "existing", "workflows-argo"),
+    Elsewhere("seldon:operator", "existing", "seldon-operator"),
     Elsewhere("kafka:operatorNamespace", "walk-strimzi", "kafka-operator"),
     Elsewhere("kafka:operatorChartVersion", "0.48.0", "kafka-operator"),
     Elsewhere("kafka:version", "4.0.0", "kafka-cluster"),

@@ -463,3 +463,21 @@ def test_streaming_can_be_switched_off() -> None:
     assert values(run, "feedback-pipeline")["indexer"]["streamingDeployments"] == []
     # the streaming topics stay: other producers and consumers may use them
     assert {"model_input", "model_output"} <= {r.inputs["spec"]["topicName"] for r in run.of_type(TOPIC)}
+
+
+def test_one_explicit_provider_takes_the_stack_kubernetes_settings() -> None:
+    """Every component gets the explicit provider (Chart v4's objects then share it: with the default provider
+    the real engine showed a delete on the preview after the first up), and it keeps reading the
+    `kubernetes:` settings that docs/deploy.md tells users to set, which an explicit provider otherwise ignores."""
+    run = run_program("dev", plain={"kubernetes:context": "prod-admin", "kubernetes:kubeconfig": "/k/config"})
+    provider = run.one("pulumi:providers:kubernetes")
+    assert provider.inputs.get("context") == "prod-admin" and provider.inputs.get("kubeconfig") == "/k/config"
+    # a changed sampling rate (a ConfigMap) or password (a Secret) is an update in place, not a replacement
+    assert provider.inputs.get("enableConfigMapMutable") in (True, "true"), provider.inputs
+    assert provider.inputs.get("enableSecretMutable") in (True, "true"), provider.inputs
+    components = [r for r in run.registrations if r.typ.startswith("feedback:")]
+    assert components
+    for component in components:
+        providers = component.opts.providers
+        given = list(providers.values()) if isinstance(providers, dict) else list(providers or [])
+        assert [p for p in given if getattr(p, "package", None) == "kubernetes"], component.name

@@ -139,3 +139,29 @@ def test_platform_transforms_order_and_namespace_switch() -> None:
     without = platform_transforms(labels=LABELS, namespace=None, cpu="50m", memory="64Mi")
     assert [t.__qualname__.split(".")[0] for t in with_ns] == ["common_labels", "default_namespace", "default_requests"]
     assert [t.__qualname__.split(".")[0] for t in without] == ["common_labels", "default_requests"]
+
+
+class Unserializable:
+    """Stands for a `pulumi.Output` in props under the real engine (a secret, a value not known yet): it refuses
+    `copy.deepcopy` the way Output.__getstate__ does outside serialization."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        raise RuntimeError("__getstate__ can only be called during serialization")
+
+
+def test_transforms_keep_output_values_they_cannot_copy() -> None:
+    """Found by the real engine (mocks resolve every value): a Secret's data and a namespace name arrive as
+    Outputs; every transform must leave them as they are instead of failing the whole `pulumi up`."""
+    password, namespace = Unserializable(), Unserializable()
+    secret = {"kind": "Secret", "metadata": {"name": "s", "namespace": namespace}, "stringData": {"p": password}}
+    labelled = common_labels(LABELS)(transform_args("kubernetes:core/v1:Secret", secret))
+    assert labelled is not None
+    assert labelled.props["stringData"]["p"] is password
+    assert labelled.props["metadata"]["namespace"] is namespace
+    assert default_namespace("app")(transform_args("kubernetes:core/v1:Secret", secret)) is None  # it has one
+    workload = deployment([{"name": "c", "env": [{"name": "P", "value": password}]}])
+    requested = default_requests("10m", "16Mi")(transform_args("kubernetes:apps/v1:Deployment", workload))
+    assert requested is not None
+    container = requested.props["spec"]["template"]["spec"]["containers"][0]
+    assert container["env"][0]["value"] is password
+    assert container["resources"]["requests"] == {"cpu": "10m", "memory": "16Mi"}

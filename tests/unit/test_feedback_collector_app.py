@@ -35,6 +35,9 @@ class MemoryProducer:
     def is_ready(self) -> bool:
         return self.ready
 
+    def health_problem(self) -> str | None:
+        return None
+
     def queue_depth(self) -> int:
         return 0
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from devstack.images.dockerfile import Dockerfile
+
 CONTEXT = Path(__file__).resolve().parents[2] / "images" / "feedback"
 
 
@@ -41,8 +43,8 @@ def test_requirements_are_pinned_inside_the_tested_ranges() -> None:
 
 def test_dockerfile_is_pinned_and_runs_as_non_root() -> None:
     dockerfile = (CONTEXT / "Dockerfile").read_text()
-    base = re.search(r"^FROM (\S+)", dockerfile, re.M)
-    assert base and re.match(r"python:3\.11\.\d+-slim-\w+$", base.group(1)), base
+    base = Dockerfile.parse(dockerfile).base_reference()  # the BASE_IMAGE default: what users build on
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base), base
     user = re.findall(r"^USER (\S+)", dockerfile, re.M)
     assert user and not user[-1].startswith(("root", "0")), user
     assert "COPY feedback/ feedback/" in dockerfile and "requirements.txt" in dockerfile
@@ -51,7 +53,8 @@ def test_dockerfile_is_pinned_and_runs_as_non_root() -> None:
 def test_the_image_builds_the_seldon_protos_in_a_stage_and_keeps_only_the_compiled_set() -> None:
     dockerfile = (CONTEXT / "Dockerfile").read_text()
     stages = re.split(r"^FROM ", dockerfile, flags=re.M)[1:]
-    assert len(stages) == 2 and stages[0].startswith("python:3.11.") and " AS seldon-protos" in stages[0]
+    assert len(stages) == 2 and stages[0].startswith("${BASE_IMAGE}") and " AS seldon-protos" in stages[0]
+    assert stages[1].startswith("${BASE_IMAGE}"), "both stages build on the BASE_IMAGE argument"
     assert "python -m feedback.seldon_protos build" in stages[0] and "requirements-build.txt" in stages[0]
     final = stages[1]
     assert "requirements-build.txt" not in final, "grpcio-tools must stay in the build stage"

@@ -8,14 +8,13 @@ from typing import Any
 
 import pytest
 from feedback.collector.core import CaptureRecord, build_record
+from feedback.indexer.bulk import ItemOutcome, Op, classify_item
 from feedback.indexer.core import (
     MERGE_SCRIPT,
     MERGE_SCRIPT_ID,
     CaptureEvent,
-    ItemOutcome,
     PoisonMessage,
     bulk_action,
-    classify_item,
     coalesce,
     decode_message,
     document_id,
@@ -222,10 +221,17 @@ def test_mode_hint_from_the_listed_streaming_deployments() -> None:
 
 
 def test_document_ids_are_deterministic_and_bounded() -> None:
-    assert document_id("puid-1", "classifier", 0) == "puid-1:classifier:0"
+    assert document_id("puid-1", "classifier", 0) == "puid-1:classifier:0"  # ids without ':' or '%' are unchanged
     long_id = document_id("x" * 600, "classifier", 3)
     assert long_id.startswith("sha256-") and long_id == document_id("x" * 600, "classifier", 3)
     assert document_id("x" * 600, "classifier", 3) != document_id("x" * 600, "classifier", 4)
+
+
+def test_document_ids_of_parts_containing_the_separator_do_not_collide() -> None:
+    # request "a:b" on node "c" and request "a" on node "b:c" were both "a:b:c:0", one document for two requests
+    assert document_id("a:b", "c", 0) != document_id("a", "b:c", 0)
+    assert document_id("a:b", "c", 0) == "a%3Ab:c:0"
+    assert document_id("a%3Ab", "c", 0) != document_id("a:b", "c", 0)  # the escape character is escaped too
 
 
 def test_coalesced_parts_are_the_same_for_any_order_and_repetition() -> None:
@@ -276,13 +282,42 @@ def test_indexer_redaction_for_direct_kafka_events() -> None:
         (403, {"type": "cluster_block_exception", "reason": "index read-only / allow delete"}, ItemOutcome.RETRY),
         (400, {"type": "mapper_parsing_exception"}, ItemOutcome.PERMANENT),
         (400, {"type": "document_parsing_exception"}, ItemOutcome.PERMANENT),
-        (400, {"type": "illegal_argument_exception", "caused_by": {"type": "x"}}, ItemOutcome.PERMANENT),
+        # the immense-term refusal the poison test provokes: the document's fault
+        (
+            400,
+            {
+                "type": "illegal_argument_exception",
+                "reason": "Document contains at least one immense term in field=class_names",
+                "caused_by": {"type": "max_bytes_length_exceeded_exception"},
+            },
+            ItemOutcome.PERMANENT,
+        ),
+        # an illegal argument whose cause is not the document: never dead-lettered at once
+        (400, {"type": "illegal_argument_exception", "caused_by": {"type": "x"}}, ItemOutcome.UNKNOWN),
+        # a cluster that forbids scripts in the update context: the cluster's fault, not the document's
+        (
+            400,
+            {"type": "illegal_argument_exception", "reason": "cannot execute scripts using [update] context"},
+            ItemOutcome.REFUSED,
+        ),
+        (
+            404,
+            {"type": "resource_not_found_exception", "reason": "unable to find script [seldon-feedback-merge-x]"},
+            ItemOutcome.SCRIPT_MISSING,
+        ),
         (400, {"type": "script_exception", "caused_by": {"type": "mapper_parsing_exception"}}, ItemOutcome.PERMANENT),
-        (400, {"type": "script_exception", "caused_by": {"type": "null_pointer_exception"}}, ItemOutcome.RETRY),
+        (400, {"type": "script_exception", "caused_by": {"type": "null_pointer_exception"}}, ItemOutcome.UNKNOWN),
+        (401, {"type": "security_exception"}, ItemOutcome.UNKNOWN),
     ],
 )
 def test_bulk_item_classification(status: int, error: Any, outcome: ItemOutcome) -> None:
     assert classify_item(status, error) is outcome
+
+
+def test_a_conflict_on_create_means_the_document_exists_and_on_update_a_retry() -> None:
+    assert classify_item(409, {"type": "version_conflict_engine_exception"}, Op.CREATE) is ItemOutcome.EXISTS
+    assert classify_item(409, {"type": "version_conflict_engine_exception"}, Op.INDEX) is ItemOutcome.EXISTS
+    assert classify_item(409, {"type": "version_conflict_engine_exception"}, Op.UPDATE) is ItemOutcome.RETRY
 
 
 def test_index_template_maps_keywords_dates_and_keeps_raw_payloads_unindexed() -> None:
@@ -295,15 +330,22 @@ def test_index_template_maps_keywords_dates_and_keeps_raw_payloads_unindexed() -
         assert mappings[name]["type"] == "date", name
     for name in ("request_raw", "response_raw", "feedback_raw"):
         assert mappings[name] == {"type": "object", "enabled": False}
-    assert template["template"]["settings"] == {"number_of_shards": 1, "number_of_replicas": 0}
+    assert template["template"]["settings"] == {
+        "number_of_shards": 1,
+        "number_of_replicas": 0,
+        "refresh_interval": "1s",
+    }
 
 
 def test_raw_payload_of_a_multi_row_request_is_cut_to_its_instance() -> None:
     payload = {"data": {"names": ["text"], "ndarray": [["a"], ["b"], ["c"]]}, "meta": {"tags": {"batch_id": "b"}}}
     docs = fields_of("request", payload)
-    assert [doc["request_raw"] for doc in docs] == [
-        {"data": {"names": ["text"], "ndarray": [[row]]}, "meta": {"tags": {"batch_id": "b"}}} for row in "abc"
+    assert [doc["request_raw"] for doc in docs] == [  # meta once, with instance 0
+        {"data": {"names": ["text"], "ndarray": [["a"]]}, "meta": {"tags": {"batch_id": "b"}}},
+        {"data": {"names": ["text"], "ndarray": [["b"]]}},
+        {"data": {"names": ["text"], "ndarray": [["c"]]}},
     ]
+    assert all(doc["batch_id"] == "b" for doc in docs)  # the tags themselves are fields of every instance
     tensor = {"data": {"names": ["t:0", "t:1"], "tensor": {"shape": [2, 2], "values": [0.1, 0.9, 0.8, 0.2]}}}
     docs = fields_of("response", tensor)
     assert docs[1]["response_raw"]["data"]["tensor"] == {"shape": [1, 2], "values": [0.8, 0.2]}
@@ -320,3 +362,32 @@ def test_long_but_bounded_integers_are_valid_json() -> None:
 def test_surrogate_pair_escapes_are_valid_json() -> None:
     event = decode_message(direct_headers("request"), b'{"data": {"ndarray": ["smile \\ud83d\\ude00"]}}', 0)
     assert event.payload == {"data": {"ndarray": ["smile \U0001f600"]}}
+
+
+def test_v2_inputs_and_outputs_and_feedback_payloads_are_cut_per_row() -> None:
+    v2 = {"inputs": [{"name": "text", "shape": [3, 1], "datatype": "BYTES", "data": ["a", "b", "c"]}]}
+    docs = fields_of("request", v2)
+    assert [doc["request_raw"]["inputs"][0]["data"] for doc in docs] == [["a"], ["b"], ["c"]]
+    assert docs[2]["request_raw"]["inputs"][0]["shape"] == [1, 1]
+    feedback = {
+        "request": {"data": {"ndarray": ["x", "y"]}},
+        "response": {"data": {"ndarray": [[0.1, 0.9], [0.8, 0.2]]}},
+        "truth": {"data": {"ndarray": [[1], [0]]}},
+        "reward": 1,
+    }
+    raws = [doc["feedback_raw"] for doc in fields_of("feedback", feedback)]
+    assert [raw["truth"]["data"]["ndarray"] for raw in raws] == [[[1]], [[0]]]
+    assert [raw["request"]["data"]["ndarray"] for raw in raws] == [["x"], ["y"]]
+    assert all(raw["reward"] == 1 for raw in raws)
+
+
+def test_a_payload_of_more_rows_than_the_limit_is_poison_instead_of_that_many_documents() -> None:
+    # 391 KiB of tensor values once became 200,000 bulk items and a 471 MB peak: the pod was killed, no commit
+    values = ",".join(["0"] * 200_000)
+    payload = ('{"data": {"tensor": {"shape": [200000, 1], "values": [' + values + "]}}}").encode()
+    assert len(payload) < 400 * 1024
+    event = decode_message(direct_headers("request"), payload, 1)
+    with pytest.raises(PoisonMessage) as error:
+        document_parts(event, (), max_instances=1000)
+    assert error.value.reason == "too_many_instances" and "INDEXER_MAX_INSTANCES=1000" in error.value.detail
+    assert len(document_parts(event, (), max_instances=200_000)) == 200_000  # the limit is a setting

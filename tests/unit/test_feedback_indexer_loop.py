@@ -1,25 +1,39 @@
-"""The indexer's batch loop with in-memory stand-ins for Kafka and the search cluster (no servers): offsets are
-stored only after every document is acknowledged, 429s are retried (never skipped), poison and refused documents
-are dead-lettered with a reason, and a refused merged document does not take its good companions down with it."""
+"""The indexer's loop with in-memory stand-ins for Kafka and the search cluster (no servers): events of one document
+are joined in memory and written once with `create`; offsets are stored only up to the lowest message still
+buffered or unacknowledged; 409 falls back to the scripted merge; late events overwrite this process's copy
+exactly (`if_seq_no`); 429s are retried, never skipped; unknown refusals are bounded and then dead-lettered; 413
+halves the request; a missing script is reinstalled; refusals that are the cluster's fault and auth failures make
+readiness false and never dead-letter anything."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
+from feedback.indexer.core import TEMPLATE_VERSION
 from feedback.indexer.main import Indexer
 from feedback.indexer.metrics import IndexerMetrics
-from feedback.indexer.search_io import ItemResult, SearchUnavailable
+from feedback.indexer.search_io import RequestTooLarge, SearchAuthFailed, SearchTimeout, SearchUnavailable
 from feedback.indexer.settings import IndexerSettings
 
 TOPIC = "seldon-capture"
+TYPES = {
+    "request": "io.seldon.serving.inference.request",
+    "response": "io.seldon.serving.inference.response",
+    "feedback": "io.seldon.serving.feedback",
+}
+RESPONSE = {"data": {"names": ["t:0", "t:1"], "ndarray": [[0.1, 0.9]]}}
 
 
 class FakeMessage:
-    def __init__(self, offset: int, headers: list[tuple[str, bytes]], value: bytes, partition: int = 0) -> None:
+    def __init__(
+        self, offset: int, headers: list[tuple[str, bytes]], value: bytes, partition: int = 0, time_ms: int = 0
+    ) -> None:
         self._offset, self._headers, self._value, self._partition = offset, headers, value, partition
+        self._time_ms = time_ms or 1_714_564_800_000 + offset
 
     def error(self) -> None:
         return None
@@ -43,20 +57,24 @@ class FakeMessage:
         return self._offset
 
     def timestamp(self) -> tuple[int, int]:
-        return (1, 1_714_564_800_000 + self._offset)
+        return (1, self._time_ms)
 
 
 class FakeConsumer:
     def __init__(self) -> None:
+        self.queue: list[FakeMessage] = []
         self.stored: list[int] = []
         self.commits = 0
         self.paused = self.resumed = 0
+
+    def consume(self, count: int, timeout: float) -> list[FakeMessage]:
+        batch, self.queue = self.queue[:count], self.queue[count:]
+        return batch
 
     def store_offsets(self, message: FakeMessage) -> None:
         self.stored.append(message.offset())
 
     def commit(self, asynchronous: bool = True) -> None:
-        assert asynchronous is False
         self.commits += 1
 
     def assignment(self) -> list[Any]:
@@ -71,62 +89,84 @@ class FakeConsumer:
     def poll(self, timeout: float) -> None:
         return None
 
+    def close(self) -> None:
+        return None
+
 
 class FakeDeadLetters:
-    def __init__(self) -> None:
-        self.records: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
+    stubs = 0
 
-    def send_all(self, records: list[Any], timeout: float) -> int:
+    def __init__(self) -> None:
+        self.records: list[Any] = []
+
+    def send(self, records: list[Any], timeout: float) -> list[Any]:
         self.records.extend(records)
-        return 0
+        return []
+
+    def close(self) -> None:
+        return None
+
+
+def parse(body: bytes) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+    ops = []
+    for meta, source in zip(lines[::2], lines[1::2], strict=True):
+        ((op, info),) = meta.items()
+        ops.append((op, info, source))
+    return ops
 
 
 class ScriptedBackend:
-    """Answers each bulk call with the next entry: an exception, or a function of the actions."""
+    """Answers each bulk request with the next entry: an exception, or a function of the parsed items
+    (op, metadata, body) -> status (with an error type for >= 300). Default: 201 for everything."""
 
     engine = "fake"
 
     def __init__(self, *answers: Any) -> None:
         self.answers = list(answers)
-        self.calls: list[list[dict[str, Any]]] = []
+        self.calls: list[list[tuple[str, dict[str, Any], dict[str, Any]]]] = []
+        self.scripts = 0
+        self.seq = 0
 
-    def bulk(self, actions: list[dict[str, Any]]) -> list[ItemResult]:
-        self.calls.append(actions)
-        answer = self.answers.pop(0) if self.answers else ok
+    def bulk_ndjson(self, body: bytes) -> dict[str, Any]:
+        items = parse(body)
+        self.calls.append(items)
+        answer = self.answers.pop(0) if self.answers else None
         if isinstance(answer, Exception):
             raise answer
-        return answer(actions)
+        result = []
+        for op, info, source in items:
+            status, error = (answer(op, info, source) if answer else (201, None)) or (201, None)
+            self.seq += 1
+            item: dict[str, Any] = {"_id": info["_id"], "_index": info["_index"], "status": status}
+            if status < 300:
+                item.update({"_seq_no": self.seq, "_primary_term": 1})
+            else:
+                item["error"] = error
+            result.append({op: item})
+        return {"errors": any(next(iter(i.values()))["status"] >= 300 for i in result), "items": result}
 
+    def put_script(self, script_id: str, script: dict[str, Any]) -> None:
+        self.scripts += 1
 
-def ok(actions: list[dict[str, Any]]) -> list[ItemResult]:
-    return [ItemResult(action["_id"], 200, None) for action in actions]
-
-
-def statuses(by_id: dict[str, int]) -> Any:
-    def answer(actions: list[dict[str, Any]]) -> list[ItemResult]:
-        results = []
-        for action in actions:
-            status = by_id.get(action["_id"], 200)
-            error = None if status < 300 else {"type": "mapper_parsing_exception" if status == 400 else "x"}
-            results.append(ItemResult(action["_id"], status, error))
-        return results
-
-    return answer
+    def close(self) -> None:
+        return None
 
 
 def direct(kind: str, request_id: str, payload: Any) -> tuple[list[tuple[str, bytes]], bytes]:
-    types = {"request": "io.seldon.serving.inference.request", "response": "io.seldon.serving.inference.response"}
-    headers = [("type", types[kind].encode()), ("requestid", request_id.encode()), ("modelid", b"classifier")]
+    headers = [("type", TYPES[kind].encode()), ("requestid", request_id.encode()), ("modelid", b"classifier")]
     return headers, json.dumps(payload).encode()
 
 
-def make_indexer(backend: ScriptedBackend) -> tuple[Indexer, FakeConsumer, FakeDeadLetters]:
+def make_indexer(backend: ScriptedBackend, **env: str) -> tuple[Indexer, FakeConsumer, FakeDeadLetters]:
     settings = IndexerSettings.from_env(
         {
             "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
             "INDEXER_SEARCH_URL": "http://127.0.0.1:9",
             "INDEXER_RETRY_INITIAL_S": "0.01",
             "INDEXER_RETRY_MAX_S": "0.02",
+            "INDEXER_JOIN_WAIT_S": "30",
+            **env,
         }
     )
     indexer = Indexer(settings, backend, IndexerMetrics(), threading.Event())  # type: ignore[arg-type]
@@ -135,135 +175,263 @@ def make_indexer(backend: ScriptedBackend) -> tuple[Indexer, FakeConsumer, FakeD
     indexer.consumer = consumer  # type: ignore[assignment]
     indexer.dead_letters = dead_letters  # type: ignore[assignment]
     indexer.rebalance.owned = {(TOPIC, 0)}
+    indexer.metrics.set_problem("starting", None)
     return indexer, consumer, dead_letters
 
 
-def messages() -> list[FakeMessage]:
-    return [
-        FakeMessage(0, *direct("request", "a", {"data": {"ndarray": ["text a"]}})),
-        FakeMessage(1, *direct("response", "a", {"data": {"names": ["t:0", "t:1"], "ndarray": [[0.1, 0.9]]}})),
-        FakeMessage(2, *direct("request", "b", {"data": {"ndarray": ["text b"]}})),
-    ]
+def feed(indexer: Indexer, consumer: FakeConsumer, *messages: FakeMessage, rounds: int = 6) -> None:
+    consumer.queue.extend(messages)
+    for _ in range(rounds):
+        indexer.round()
+        time.sleep(0.03)  # longer than the retry backoff: a retry is due in the next round
+    indexer._settle()
 
 
 def sample(indexer: Indexer, name: str, **labels: str) -> float:
     return indexer.metrics.registry.get_sample_value(name, labels or None) or 0.0
 
 
-def test_offsets_are_stored_and_committed_after_the_bulk_is_acknowledged() -> None:
-    backend = ScriptedBackend(ok)
-    indexer, consumer, dead_letters = make_indexer(backend)
-    indexer.process(messages())
-    assert len(backend.calls) == 1
-    assert sorted(action["_id"] for action in backend.calls[0]) == ["a:classifier:0", "b:classifier:0"]  # merged
-    assert consumer.stored == [0, 1, 2] and consumer.commits == 1
-    assert dead_letters.records == []
-    assert sample(indexer, "feedback_indexer_messages_indexed_total") == 3
+def pair(request_id: str, first: int) -> list[FakeMessage]:
+    return [
+        FakeMessage(first, *direct("request", request_id, {"data": {"ndarray": [f"text {request_id}"]}})),
+        FakeMessage(first + 1, *direct("response", request_id, RESPONSE)),
+    ]
 
 
-def test_outage_and_429_are_retried_until_acknowledged_then_committed() -> None:
-    backend = ScriptedBackend(SearchUnavailable("down"), statuses({"a:classifier:0": 429}), ok)
+def test_request_and_response_are_joined_in_memory_and_written_once_with_create() -> None:
+    backend = ScriptedBackend()
     indexer, consumer, _ = make_indexer(backend)
-    indexer.process(messages())
-    assert len(backend.calls) == 3
-    assert [action["_id"] for action in backend.calls[2]] == ["a:classifier:0"]  # only the refused one again
-    assert consumer.stored == [0, 1, 2] and consumer.commits == 1
-    assert consumer.paused >= 1 and consumer.resumed == 1
+    feed(indexer, consumer, *pair("a", 0), *pair("b", 2))
+    [items] = backend.calls
+    assert [(op, info["_id"]) for op, info, _ in items] == [("create", "a:classifier:0"), ("create", "b:classifier:0")]
+    document = items[0][2]  # the derived fields are computed in Python, exactly as the merge script would
+    assert (document["outcome"], document["mode"], document["latency_ms"]) == ("ok", "realtime", 1.0)
+    assert document["input_text"] == "text a" and document["predicted_label"] == "t:1"
+    assert consumer.stored[-1] == 3
+    assert sample(indexer, "feedback_indexer_messages_indexed_total") == 4
+    assert sample(indexer, "feedback_indexer_document_writes_total", op="create") == 2
+
+
+def test_the_lowest_buffered_offset_holds_the_commit_back_until_its_document_is_written() -> None:
+    backend = ScriptedBackend()
+    indexer, consumer, _ = make_indexer(backend)
+    lonely = FakeMessage(0, *direct("request", "waits", {"data": {"ndarray": ["no response yet"]}}))
+    feed(indexer, consumer, lonely, *pair("a", 1))
+    assert [info["_id"] for call in backend.calls for _, info, _ in call] == ["a:classifier:0"]
+    assert consumer.stored == []  # offset 0 is still buffered: nothing may be committed past it
+    indexer._write_everything()  # its wait is over (or the indexer stops): written alone, outcome pending
+    assert backend.calls[-1][0][2]["outcome"] == "pending"
+    assert consumer.stored[-1] == 2
+
+
+def test_a_create_that_finds_the_document_falls_back_to_the_scripted_merge() -> None:
+    backend = ScriptedBackend(lambda op, info, source: (409, {"type": "version_conflict_engine_exception"}))
+    indexer, consumer, _ = make_indexer(backend)
+    feed(indexer, consumer, *pair("a", 0))
+    create, merge = backend.calls[0][0], backend.calls[1][0]
+    assert create[0] == "create"
+    assert merge[0] == "update" and merge[2]["scripted_upsert"] is True
+    assert merge[2]["script"]["params"]["doc"]["input_text"] == "text a"
+    assert merge[2]["script"]["params"]["doc"]["predicted_label"] == "t:1"
+    assert consumer.stored[-1] == 1
+    assert sample(indexer, "feedback_indexer_document_writes_total", op="update") == 1
+
+
+def test_a_late_feedback_overwrites_this_process_copy_exactly_with_if_seq_no() -> None:
+    backend = ScriptedBackend()
+    indexer, consumer, _ = make_indexer(backend, INDEXER_JOIN_WAIT_S="0")
+    feed(indexer, consumer, *pair("a", 0))
+    feedback = {"truth": {"data": {"ndarray": [1]}}, "reward": 1}
+    feed(indexer, consumer, FakeMessage(2, *direct("feedback", "a", feedback)))
+    op, info, document = backend.calls[-1][0]
+    assert op == "index" and info["if_seq_no"] == 1 and info["if_primary_term"] == 1
+    assert (document["truth_label"], document["correct"], document["feedback_join"]) == ("t:1", True, "puid")
+    assert document["predicted_label"] == "t:1" and document["input_text"] == "text a"  # nothing lost
+    assert consumer.stored[-1] == 2
+
+
+def test_outages_and_429s_are_retried_until_acknowledged_and_only_then_committed() -> None:
+    def refuse_a(op: str, info: dict[str, Any], source: Any) -> tuple[int, Any]:
+        return (429, {"type": "es_rejected_execution_exception"}) if info["_id"] == "a:classifier:0" else (201, None)
+
+    backend = ScriptedBackend(SearchUnavailable("down"), refuse_a)
+    indexer, consumer, _ = make_indexer(backend)
+    feed(indexer, consumer, *pair("a", 0), *pair("b", 2), rounds=3)
+    assert consumer.stored[-1:] != [3] or len(backend.calls) >= 3
+    feed(indexer, consumer, rounds=10)
+    assert [info["_id"] for _, info, _ in backend.calls[-1]] == ["a:classifier:0"]  # only the refused one again
+    assert consumer.stored[-1] == 3
     assert sample(indexer, "feedback_indexer_retries_total", reason="search_unavailable") == 1
     assert sample(indexer, "feedback_indexer_retries_total", reason="item_rejected") == 1
 
 
-def test_stop_during_an_outage_commits_nothing() -> None:
-    backend = ScriptedBackend(SearchUnavailable("down"), SearchUnavailable("down"))
-    indexer, consumer, _ = make_indexer(backend)
-    indexer.stop.set()
-    indexer.process(messages())
-    assert consumer.stored == [] and consumer.commits == 0  # replayed after the restart
+def test_an_unknown_refusal_is_retried_a_bounded_number_of_times_then_dead_lettered() -> None:
+    """Unknown per-item 4xx were retried forever, every partition paused: one document stopped the stream."""
+    refuse = lambda op, info, source: (400, {"type": "some_new_exception", "reason": "?"})  # noqa: E731
+    backend = ScriptedBackend(*[refuse] * 20)
+    indexer, consumer, dead_letters = make_indexer(backend, INDEXER_ITEM_MAX_ATTEMPTS="3")
+    request = FakeMessage(0, *direct("request", "a", {"data": {"ndarray": ["x"]}}))
+    feed(indexer, consumer, request, rounds=1)
+    indexer._write_everything()
+    feed(indexer, consumer, rounds=10)
+    assert [dict(record.headers)["dlq-reason"] for record in dead_letters.records] == [b"rejected_by_search"]
+    assert len(backend.calls) == 3
+    assert consumer.stored[-1] == 0
 
 
-def test_refused_merged_document_dead_letters_only_the_bad_message() -> None:
-    def refuse_response(actions: list[dict[str, Any]]) -> list[ItemResult]:
-        results = []
-        for action in actions:
-            has_prediction = "predicted_label" in action["script"]["params"]["doc"]
-            results.append(
-                ItemResult(action["_id"], 400, {"type": "mapper_parsing_exception"})
-                if has_prediction
-                else ItemResult(action["_id"], 200, None)
-            )
-        return results
+def test_a_refused_merged_document_dead_letters_only_the_bad_message() -> None:
+    def refuse_predictions(op: str, info: dict[str, Any], source: Any) -> tuple[int, Any]:
+        doc = source.get("script", {}).get("params", {}).get("doc", source)
+        if "predicted_label" in doc:
+            return 400, {"type": "mapper_parsing_exception", "reason": "failed to parse field [predicted_label]"}
+        return 201, None
 
-    backend = ScriptedBackend(refuse_response, refuse_response, refuse_response)
+    backend = ScriptedBackend(*[refuse_predictions] * 5)
     indexer, consumer, dead_letters = make_indexer(backend)
-    indexer.process(messages())
-    assert len(dead_letters.records) == 1
-    _, value, headers = dead_letters.records[0]
-    assert json.loads(value) == {"data": {"names": ["t:0", "t:1"], "ndarray": [[0.1, 0.9]]}}
-    header_map = dict(headers)
-    assert header_map["dlq-reason"] == b"rejected_by_search" and header_map["dlq-offset"] == b"1"
-    assert b"mapper_parsing_exception" in header_map["dlq-detail"]
-    assert consumer.stored == [0, 1, 2]
-    assert sample(indexer, "feedback_indexer_dead_lettered_total", reason="rejected_by_search") == 1
-    assert sample(indexer, "feedback_indexer_messages_indexed_total") == 2
-
-
-def test_a_message_refused_for_several_instances_is_dead_lettered_once() -> None:
-    def refuse_predictions(actions: list[dict[str, Any]]) -> list[ItemResult]:
-        return [
-            ItemResult(action["_id"], 400, {"type": "mapper_parsing_exception"})
-            if "predicted_label" in action["script"]["params"]["doc"]
-            else ItemResult(action["_id"], 200, None)
-            for action in actions
-        ]
-
-    two_rows = {"data": {"names": ["t:0", "t:1"], "ndarray": [[0.1, 0.9], [0.8, 0.2]]}}
-    batch = [
-        FakeMessage(0, *direct("request", "c", {"data": {"ndarray": ["one", "two"]}})),
-        FakeMessage(1, *direct("response", "c", two_rows)),
-        FakeMessage(2, *direct("response", "d", two_rows)),
-    ]
-    indexer, consumer, dead_letters = make_indexer(ScriptedBackend(*[refuse_predictions] * 4))
-    indexer.process(batch)
-    assert sorted(dict(record[2])["dlq-offset"] for record in dead_letters.records) == [b"1", b"2"]
-    assert consumer.stored == [0, 1, 2]
-    assert sample(indexer, "feedback_indexer_dead_lettered_total", reason="rejected_by_search") == 2
+    feed(indexer, consumer, *pair("a", 0))
+    [record] = dead_letters.records
+    assert json.loads(record.value) == RESPONSE
+    headers = dict(record.headers)
+    assert headers["dlq-reason"] == b"rejected_by_search" and headers["dlq-offset"] == b"1"
+    assert b"mapper_parsing_exception" in headers["dlq-detail"]
+    assert consumer.stored[-1] == 1
     assert sample(indexer, "feedback_indexer_messages_indexed_total") == 1
 
 
-def test_an_unforeseen_decoding_error_dead_letters_the_message_instead_of_crashing(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from feedback.indexer import main
+def test_413_halves_the_requests_and_a_message_too_large_alone_is_dead_lettered() -> None:
+    # the request of "b" is the culprit: refused with both halves of "b", then alone
+    backend = ScriptedBackend(RequestTooLarge("413"), None, RequestTooLarge("413"), RequestTooLarge("413"), None)
+    indexer, consumer, dead_letters = make_indexer(backend)
+    feed(indexer, consumer, *pair("a", 0), *pair("b", 2), rounds=4)
+    assert [len(call) for call in backend.calls] == [2, 1, 1, 1, 1]  # resent in halves, then one message each
+    [record] = dead_letters.records
+    assert dict(record.headers)["dlq-reason"] == b"too_large_for_search" and dict(record.headers)["dlq-offset"] == b"2"
+    assert consumer.stored[-1] == 3
+    assert indexer.chunk_items > 1  # each accepted request doubles the size again, up to the settings
 
-    real = main.document_parts
 
-    def fails_for_b(event: Any, patterns: Any) -> Any:
-        if event.request_id == "b":
-            raise TypeError("an input nobody foresaw")
-        return real(event, patterns)
+def test_a_deleted_merge_script_is_installed_again() -> None:
+    missing = lambda op, info, source: (  # noqa: E731
+        404,
+        {"type": "resource_not_found_exception", "reason": "unable to find script [seldon-feedback-merge-x]"},
+    )
+    conflict = lambda op, info, source: (409, {"type": "version_conflict_engine_exception"})  # noqa: E731
+    backend = ScriptedBackend(conflict, missing)
+    indexer, consumer, dead_letters = make_indexer(backend)
+    feed(indexer, consumer, *pair("a", 0))
+    assert backend.scripts == 1 and dead_letters.records == []
+    assert backend.calls[-1][0][0] == "update" and consumer.stored[-1] == 1
+    assert sample(indexer, "feedback_indexer_search_refusals_total", reason="script_missing") == 1
 
-    monkeypatch.setattr(main, "document_parts", fails_for_b)
-    indexer, consumer, dead_letters = make_indexer(ScriptedBackend(ok))
-    indexer.process(messages())
-    [(_, _, headers)] = dead_letters.records
-    assert dict(headers)["dlq-reason"] == b"decode_error" and dict(headers)["dlq-offset"] == b"2"
-    assert b"TypeError: an input nobody foresaw" in dict(headers)["dlq-detail"]
-    assert consumer.stored == [0, 1, 2]
-    assert sample(indexer, "feedback_indexer_messages_indexed_total") == 2
+
+def test_a_cluster_that_refuses_scripts_is_not_ready_and_dead_letters_nothing() -> None:
+    conflict = lambda op, info, source: (409, {"type": "version_conflict_engine_exception"})  # noqa: E731
+    refused = lambda op, info, source: (  # noqa: E731
+        400,
+        {"type": "illegal_argument_exception", "reason": "cannot execute scripts using [update] context"},
+    )
+    backend = ScriptedBackend(conflict, *[refused] * 10)
+    indexer, consumer, dead_letters = make_indexer(backend)
+    feed(indexer, consumer, *pair("a", 0), rounds=8)
+    assert dead_letters.records == [] and consumer.stored == []
+    assert indexer.metrics.ready._value.get() == 0
+    assert "refuses" in " ".join(indexer.metrics.not_ready.values())
+
+
+def test_refused_credentials_are_counted_and_make_readiness_false_until_accepted() -> None:
+    backend = ScriptedBackend(SearchAuthFailed("401"), SearchAuthFailed("401"))
+    indexer, consumer, _ = make_indexer(backend)
+    feed(indexer, consumer, *pair("a", 0), rounds=2)
+    assert sample(indexer, "feedback_indexer_search_auth_failures_total") >= 1
+    assert indexer.metrics.ready._value.get() == 0
+    feed(indexer, consumer, rounds=10)
+    assert indexer.metrics.ready._value.get() == 1 and consumer.stored[-1] == 1
 
 
 @pytest.mark.parametrize(
     ("headers", "value", "reason"),
     [
         ([], b"{}", "missing_type"),
-        ([("type", b"io.seldon.serving.inference.request"), ("requestid", b"x")], b"{oops", "invalid_json"),
+        ([("type", TYPES["request"].encode()), ("requestid", b"x")], b"{oops", "invalid_json"),
     ],
 )
 def test_poison_is_dead_lettered_and_the_rest_indexed(headers: Any, value: bytes, reason: str) -> None:
-    backend = ScriptedBackend(ok)
+    backend = ScriptedBackend()
     indexer, consumer, dead_letters = make_indexer(backend)
-    batch = [*messages(), FakeMessage(3, headers, value)]
-    indexer.process(batch)
-    assert [dict(record[2])["dlq-reason"].decode() for record in dead_letters.records] == [reason]
-    assert consumer.stored == [0, 1, 2, 3]
+    feed(indexer, consumer, *pair("a", 0), FakeMessage(2, headers, value), *pair("b", 3))
+    assert [dict(record.headers)["dlq-reason"].decode() for record in dead_letters.records] == [reason]
+    assert consumer.stored[-1] == 4
     assert sample(indexer, "feedback_indexer_messages_consumed_total", format="invalid", kind="unknown") == 1
+    assert sample(indexer, "feedback_indexer_messages_indexed_total") == 4
+
+
+def test_an_event_time_in_the_far_future_does_not_pin_the_freshness_figures() -> None:
+    """A Ce-Time in year 2999 pinned last_indexed_event_timestamp; the broker's timestamp is used instead."""
+    backend = ScriptedBackend()
+    indexer, consumer, _ = make_indexer(backend, INDEXER_JOIN_WAIT_S="0")
+    headers = [
+        ("ce_type", TYPES["request"].encode()),
+        ("ce_specversion", b"1.0"),
+        ("ce_id", b"1"),
+        ("ce_source", b"http://pod/"),
+        ("ce_requestid", b"future"),
+        ("ce_time", b"2999-01-01T00:00:00Z"),
+        ("content-type", b"application/json"),
+    ]
+    feed(indexer, consumer, FakeMessage(0, headers, b'{"data": {"ndarray": ["x"]}}', time_ms=1_714_564_800_000))
+    document = backend.calls[0][0][2]
+    assert document["request_time"].startswith("2024-05-01")
+    assert sample(indexer, "feedback_indexer_event_time_adjusted_total") == 1
+    assert sample(indexer, "feedback_indexer_last_indexed_event_timestamp_seconds") == 1_714_564_800.0
+
+
+def test_a_timed_out_request_is_resent_in_smaller_requests() -> None:
+    """A slow cluster: a request that times out is not resent whole forever (each copy times out again)."""
+    backend = ScriptedBackend(SearchTimeout("read timed out"))
+    indexer, consumer, _ = make_indexer(backend)
+    feed(indexer, consumer, *pair("a", 0), *pair("b", 2), *pair("c", 4), *pair("d", 6), rounds=8)
+    assert [len(call) for call in backend.calls[:3]] == [4, 2, 2]
+    assert consumer.stored[-1] == 7
+
+
+class TemplateBackend(ScriptedBackend):
+    def __init__(self, installed: dict[str, Any] | None) -> None:
+        super().__init__()
+        self.installed, self.puts = installed, 0
+
+    def get_index_template(self, name: str) -> dict[str, Any] | None:
+        return self.installed
+
+    def put_index_template(self, name: str, template: dict[str, Any]) -> None:
+        self.puts += 1
+
+    def put_mapping(self, index: str, properties: dict[str, Any]) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("version", "settings", "puts"),
+    [
+        (None, None, 1),  # none installed
+        (TEMPLATE_VERSION - 1, None, 1),  # an older indexer's
+        (
+            TEMPLATE_VERSION,
+            {"index": {"number_of_shards": "1", "number_of_replicas": "1", "refresh_interval": "1s"}},
+            0,
+        ),
+        (
+            TEMPLATE_VERSION,
+            {"index": {"number_of_shards": "3", "number_of_replicas": "1", "refresh_interval": "1s"}},
+            1,
+        ),
+        (TEMPLATE_VERSION + 1, None, 0),  # a newer indexer's: a rollback must not undo it
+    ],
+)
+def test_the_template_is_installed_only_over_an_older_or_different_one(
+    version: int | None, settings: dict[str, Any] | None, puts: int
+) -> None:
+    installed = None if version is None else {"version": version, "template": {"settings": settings or {}}}
+    backend = TemplateBackend(installed)
+    indexer, _, _ = make_indexer(backend)
+    assert indexer._install_template() is None
+    assert backend.puts == puts

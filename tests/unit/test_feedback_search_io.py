@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from feedback.indexer.bulk import body, create_op, parse_bulk_answer
 from feedback.indexer.core import (
     MERGE_SCRIPT_ID,
     bulk_action,
@@ -28,6 +29,9 @@ from feedback.indexer.search_io import (
     ElasticsearchBackend,
     ItemResult,
     OpenSearchBackend,
+    RequestRefused,
+    RequestTooLarge,
+    SearchAuthFailed,
     SearchUnavailable,
     create_backend,
     es_template_kwargs,
@@ -42,6 +46,7 @@ class FakeElasticsearch8(BaseHTTPRequestHandler):
 
     requests: list[tuple[str, str, bytes]] = []
     statuses: dict[str, int] = {}
+    whole_status: int | None = None  # answer every _bulk request with this status (whole-request failures)
     missing_index = "no-such-index"
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
@@ -73,6 +78,9 @@ class FakeElasticsearch8(BaseHTTPRequestHandler):
         if not self.path.startswith("/_bulk"):
             self._answer(200, {"acknowledged": True})
             return
+        if self.whole_status is not None:
+            self._answer(self.whole_status, {"error": {"type": "whole_request", "reason": "refused"}, "status": 0})
+            return
         lines = [json.loads(line) for line in body.splitlines() if line.strip()]
         items = []
         for meta in lines[::2]:
@@ -94,6 +102,7 @@ class FakeElasticsearch8(BaseHTTPRequestHandler):
 def fake_es() -> Iterator[str]:
     FakeElasticsearch8.requests = []
     FakeElasticsearch8.statuses = {}
+    FakeElasticsearch8.whole_status = None
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeElasticsearch8)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -212,9 +221,56 @@ def test_run_streaming_bulk_uses_report_not_raise_mode() -> None:
 
     results = run_streaming_bulk(streaming_bulk, None, request_actions(2), (ConnectionError,))
     assert [r.status for r in results] == [200, 200]
-    assert seen["raise_on_error"] is False and seen["max_retries"] == 5 and seen["raise_on_exception"] is True
+    # no retries inside the helper: the indexer's loop retries while it keeps polling Kafka
+    assert seen["raise_on_error"] is False and seen["max_retries"] == 0 and seen["raise_on_exception"] is True
 
 
 def test_item_result_reads_errors() -> None:
     item = {"update": {"_id": "a", "status": 429, "error": {"type": "es_rejected_execution_exception"}}}
     assert item_result(item) == ItemResult("a", 429, {"type": "es_rejected_execution_exception"})
+
+
+def ndjson_creates(count: int) -> bytes:
+    ops = [create_op(f"d{i}", "seldon-feedback", {"request_id": f"d{i}"}, [], [], "realtime") for i in range(count)]
+    return body(ops)
+
+
+def test_elasticsearch8_adapter_sends_the_prebuilt_ndjson_body_as_it_is(fake_es: str) -> None:
+    backend = ElasticsearchBackend(SearchSettings(engine="elasticsearch", urls=(fake_es,)))
+    sent = ndjson_creates(3)
+    FakeElasticsearch8.statuses = {"d1": 409}
+    answer = parse_bulk_answer(backend.bulk_ndjson(sent))
+    assert [(item.doc_id, item.status) for item in answer.items] == [("d0", 201), ("d1", 409), ("d2", 201)]
+    _, path, received = FakeElasticsearch8.requests[-1]
+    assert path.startswith("/_bulk?filter_path=") and received == sent
+    backend.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(401, SearchAuthFailed), (403, SearchAuthFailed), (413, RequestTooLarge), (400, RequestRefused)],
+)
+def test_whole_request_refusals_are_told_apart(fake_es: str, status: int, error: type[Exception]) -> None:
+    """401/403, 413 and 400 were all "search unavailable", retried forever with every partition paused."""
+    backend = ElasticsearchBackend(SearchSettings(engine="elasticsearch", urls=(fake_es,)))
+    FakeElasticsearch8.whole_status = status
+    with pytest.raises(error):
+        backend.bulk_ndjson(ndjson_creates(2))
+    backend.close()
+
+
+def test_the_client_never_retries_by_itself(fake_es: str) -> None:
+    """One bulk call once blocked 3 x 30 s (client retries on timeout) and 6 times on 429 (helper retries): past
+    max.poll.interval.ms. Now one call is one request; the indexer's loop retries while it keeps polling."""
+    for backend in (
+        ElasticsearchBackend(SearchSettings(engine="elasticsearch", urls=(fake_es,))),
+        OpenSearchBackend(SearchSettings(engine="opensearch", urls=(fake_es,))),
+    ):
+        for status in (429, 503):
+            FakeElasticsearch8.whole_status = status
+            before = sum(1 for _, path, _ in FakeElasticsearch8.requests if path.startswith("/_bulk"))
+            with pytest.raises(SearchUnavailable):
+                backend.bulk_ndjson(ndjson_creates(1))
+            after = sum(1 for _, path, _ in FakeElasticsearch8.requests if path.startswith("/_bulk"))
+            assert after - before == 1, (type(backend).__name__, status, after - before)
+        backend.close()

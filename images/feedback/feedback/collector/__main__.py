@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import sys
 
 from aiohttp import web
 
-from feedback.collector.app import create_app
+from feedback.collector.app import DRAINING, create_app
 from feedback.collector.settings import CollectorSettings
 from feedback.config import SettingsError
 
@@ -33,8 +35,29 @@ def main() -> int:
         "on" if settings.redactor.active else "off",
         settings.protos.version if settings.protos else "none",
     )
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None, print=None)
+    asyncio.run(serve(settings))
     return 0
+
+
+async def serve(settings: CollectorSettings) -> None:
+    """Serve until SIGTERM/SIGINT, then drain: /readyz answers 503 for COLLECTOR_DRAIN_S while events are still
+    taken (the load balancer stops sending), then the listener closes, requests in flight get up to
+    COLLECTOR_SHUTDOWN_TIMEOUT_S, and the producer is flushed. The chart's grace period covers all of it."""
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=settings.shutdown_timeout_s)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    app[DRAINING].set()
+    log.info("stopping: readiness 503 for %.1f s while events in flight finish", settings.drain_s)
+    await asyncio.sleep(settings.drain_s)
+    await runner.cleanup()
+    log.info("stopped")
 
 
 if __name__ == "__main__":

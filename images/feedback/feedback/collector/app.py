@@ -6,6 +6,7 @@ flushed in the app's cleanup context, so a failed start still tears down what wa
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", CollectorSettings)
 METRICS = web.AppKey("metrics", CollectorMetrics)
 PRODUCER = web.AppKey("producer", CaptureProducer)
+DRAINING = web.AppKey("draining", asyncio.Event)
 
 FLUSH_TIMEOUT_S = 10.0
 
@@ -130,11 +132,20 @@ async def count_unexpected_errors(request: web.Request, handler: Handler) -> web
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Liveness: 503 once the producer can never deliver again (sticky fatal error, dead delivery thread), so
+    Kubernetes restarts the pod instead of leaving it Ready and answering nothing."""
+    problem = request.app[PRODUCER].health_problem()
+    if problem is not None:
+        return web.json_response({"status": "unhealthy", "error": problem}, status=503)
     return web.json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
     producer = request.app[PRODUCER]
+    if request.app[DRAINING].is_set():
+        return web.json_response(
+            {"status": "not ready", "error": "shutting down: finishing the events in flight"}, status=503
+        )
     if producer.is_ready():
         return web.json_response({"status": "ready"})
     detail = getattr(producer, "last_error", "Kafka unreachable")
@@ -154,6 +165,7 @@ def create_app(settings: CollectorSettings, producer: CaptureProducer | None = N
     app = web.Application(client_max_size=settings.max_body_bytes + 1, middlewares=[count_unexpected_errors])
     app[SETTINGS] = settings
     app[METRICS] = CollectorMetrics()
+    app[DRAINING] = asyncio.Event()
 
     async def producer_context(app: web.Application) -> AsyncIterator[None]:
         created = producer if producer is not None else KafkaCaptureProducer(settings)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,7 +16,6 @@ from typing import Any
 from urllib.parse import unquote
 
 from cloudevents.core.bindings import http as ce_http
-from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
@@ -114,11 +115,9 @@ def _data_bytes(event: CloudEvent) -> bytes:
 
 def _redact_json(body: bytes, redactor: Redactor) -> tuple[Any, bytes, bool] | Rejection:
     try:
-        text = body.decode("utf-8")
+        document = loads_json(body)
     except UnicodeDecodeError as exc:
         return Rejection(400, "not_utf8", f"the body is not UTF-8 text (byte {exc.start}); send UTF-8 encoded JSON")
-    try:
-        document = loads_json(text)
     except NotStrictJson as exc:
         return Rejection(400, "invalid_json", f"the body is not valid JSON: {exc}")
     except json.JSONDecodeError as exc:
@@ -157,6 +156,78 @@ def _decode_protobuf(
             f"COLLECTOR_MAX_BODY_BYTES={max_body_bytes}; raise the limit (and Kafka's message.max.bytes with it)",
         )
     return value, redacted != document
+
+
+CORE_ATTRIBUTES = ("id", "source", "type", "subject", "dataschema", "time")
+
+
+def _parse_time(text: str) -> datetime:
+    """RFC 3339: the standard library's parser (C, fast) for the executor's form, dateutil for the rest."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return isoparse(text)
+
+
+ATTRIBUTE_NAME = re.compile(r"[a-z0-9]+")
+
+
+def _binary_event(
+    lowered: dict[str, str], body: bytes, event_time: datetime | None
+) -> tuple[dict[str, Any], bytes] | Rejection:
+    """Binary mode read straight from the `Ce-*` headers (percent-decoded), validated as the CloudEvents SDK does
+    (specversion 1.0, a source, non-empty core attributes, extension names of lower-case letters and digits),
+    without building and re-encoding an SDK event per request (about ten times cheaper)."""
+    attributes: dict[str, Any] = {}
+    for name, value in lowered.items():
+        if name.startswith("ce-") and len(name) > 3:
+            attributes[name[3:]] = unquote(value) if "%" in value else value
+    problems = []
+    if attributes.setdefault("specversion", "1.0") != "1.0":
+        problems.append("specversion: Attribute 'specversion' must be '1.0'")
+    if not attributes.get("source"):
+        problems.append("source: Missing required attribute: 'source'")
+    for name in CORE_ATTRIBUTES:
+        if name in attributes and not str(attributes[name]).strip():
+            problems.append(f"{name}: Attribute '{name}' must not be empty")
+    for name in attributes:
+        if name not in CORE_ATTRIBUTES and name != "specversion" and not ATTRIBUTE_NAME.fullmatch(name):
+            problems.append(f"{name}: Extension attribute '{name}' should only contain lowercase letters and numbers")
+    if problems:
+        return Rejection(400, "invalid_cloudevent", f"not a valid CloudEvent 1.0: {'; '.join(problems)}"[:500])
+    if "id" not in attributes:
+        attributes["id"] = str(uuid.uuid4())
+    if event_time is not None:
+        attributes["time"] = event_time
+    if lowered.get("content-type"):
+        attributes["datacontenttype"] = lowered["content-type"]
+    return attributes, body
+
+
+def _structured_event(lowered: dict[str, str], body: bytes) -> tuple[dict[str, Any], bytes] | Rejection:
+    """Structured mode (the whole CloudEvent as JSON): rare, decoded with the SDK."""
+    parsed = _parse_event(lowered, body)
+    if isinstance(parsed, Rejection):
+        return parsed
+    return dict(parsed.get_attributes()), _data_bytes(parsed)
+
+
+def _header_value(value: Any) -> bytes:
+    if isinstance(value, datetime):
+        text = value.isoformat()
+        return (text[:-6] + "Z" if text.endswith("+00:00") else text).encode("utf-8")
+    return str(value).encode("utf-8")
+
+
+def kafka_headers(attributes: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """Kafka binary-mode headers, as the SDK's Kafka binding writes them: `ce_<attribute>` for every attribute,
+    `content-type` for the data content type, sorted by name."""
+    headers = [
+        ("content-type" if name == "datacontenttype" else f"ce_{name}", _header_value(value))
+        for name, value in attributes.items()
+        if value is not None
+    ]
+    return sorted(headers)
 
 
 def build_record(
@@ -198,24 +269,26 @@ def build_record(
                 "feedback (Seldon's executor sets it; Ce-Id is not a substitute)",
             )
     time_header = lowered.get("ce-time")
+    event_time: datetime | None = None
     if time_header is not None:
+        text = unquote(time_header)
         try:
-            isoparse(unquote(time_header))
+            event_time = _parse_time(text)
         except (ValueError, OverflowError):
             return Rejection(
                 400, "invalid_time", f"Ce-Time {time_header!r} is not an RFC 3339 time such as 2024-05-01T12:00:00.5Z"
             )
-    parsed = _parse_event(lowered, body)
+    parsed = _structured_event(lowered, body) if structured else _binary_event(lowered, body, event_time)
     if isinstance(parsed, Rejection):
         return parsed
-    event = parsed
-    event_type = event.get_type()
-    kind = EVENT_TYPES.get(event_type)
+    attributes, data = parsed
+    event_type = attributes.get("type")
+    kind = EVENT_TYPES.get(event_type)  # type: ignore[arg-type]
     if kind is None:
         return Rejection(
             400, "unknown_type", f"unknown event type {event_type!r}; accepted types: {', '.join(sorted(EVENT_TYPES))}"
         )
-    request_id = event.get_extension(ATTR_REQUEST_ID)
+    request_id = attributes.get(ATTR_REQUEST_ID)
     if not isinstance(request_id, str) or not request_id.strip():
         return Rejection(400, "missing_request_id", "missing requestid attribute (the request puid that joins events)")
     request_id = request_id.strip()
@@ -223,7 +296,7 @@ def build_record(
         return Rejection(
             400, "invalid_request_id", f"the request id must be printable and at most {MAX_REQUEST_ID_CHARS} characters"
         )
-    content_type = event.get_datacontenttype()
+    content_type = attributes.get("datacontenttype")
     grpc = is_protobuf_content_type(content_type)
     if not grpc and not is_json_content_type(content_type):
         return Rejection(
@@ -232,7 +305,6 @@ def build_record(
             f"content type {content_type!r} is not supported: the collector takes JSON payloads (REST, "
             "application/json) and Seldon protobuf payloads (gRPC, application/protobuf)",
         )
-    data = _data_bytes(event)
     if not (data if grpc else data.strip()):
         return Rejection(400, "empty_body", "the event has no data; the executor always sends the payload as the body")
     if grpc:
@@ -246,19 +318,16 @@ def build_record(
         if isinstance(outcome, Rejection):
             return outcome
         _, value, redacted = outcome
-    attributes = dict(event.get_attributes())
     attributes["datacontenttype"] = content_type or "application/json"
     attributes[ATTR_TRANSPORT] = TRANSPORT_GRPC if grpc else TRANSPORT_REST
     if attributes.get("time") is None:
         attributes["time"] = now or datetime.now(UTC)
     attributes[ATTR_REQUEST_ID] = request_id
-    message = ce_kafka.to_binary(CloudEvent(attributes, value), RAW_FORMAT, key_mapper=lambda _: request_id)
-    key = message.key.encode("utf-8") if isinstance(message.key, str) else (message.key or b"")
     return CaptureRecord(
         request_id=request_id,
         kind=kind,
-        key=key,
-        value=message.value,
-        headers=sorted(message.headers.items()),
+        key=request_id.encode("utf-8"),
+        value=value,
+        headers=kafka_headers(attributes),
         redacted=redacted,
     )

@@ -1,7 +1,14 @@
 """The collector's Kafka producer: idempotent, acks=all, delivery awaited from asyncio, readiness from the broker.
 
-librdkafka calls delivery callbacks from `poll()`; a daemon thread polls continuously and hands each result to
-the event loop, so a request handler can `await` the broker's acknowledgement before answering 2xx.
+librdkafka calls delivery callbacks from `poll()`; a daemon thread polls continuously and hands the results of
+each poll to the event loop in one call (one wake-up per batch, not per event), so a request handler can `await`
+the broker's acknowledgement before answering 2xx. The local buffer is bounded in bytes (librdkafka's default is
+1 GiB, above any pod's memory limit): when full, the event is answered 503 at once.
+
+A fatal producer error (the idempotent producer can no longer guarantee order or no duplicates) is sticky: the
+producer never becomes ready again and `/healthz` fails, so Kubernetes restarts the pod. A watchdog notices a
+delivery thread that died or stalled; requests are then answered 503 at once instead of hanging until their
+timeout.
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ class CaptureProducer(Protocol):
 
     def is_ready(self) -> bool: ...
 
+    def health_problem(self) -> str | None: ...
+
     def queue_depth(self) -> int: ...
 
     async def close(self, timeout: float) -> None: ...
@@ -58,6 +67,7 @@ def producer_config(settings: CollectorSettings) -> dict[str, object]:
             "linger.ms": settings.linger_ms,
             "compression.type": "lz4",
             "queue.buffering.max.messages": settings.producer_queue_max_messages,
+            "queue.buffering.max.kbytes": max(1, settings.producer_buffer_max_bytes // 1024),
             # Give up on a record only after the HTTP caller has stopped waiting for it.
             "message.timeout.ms": int(settings.delivery_timeout_s * 1000),
             "client.id": "seldon-feedback-collector",
@@ -78,6 +88,9 @@ class KafkaCaptureProducer:
         self._threads: list[threading.Thread] = []
         self._ready = False
         self._last_error = "not checked yet"
+        self._fatal: str | None = None  # sticky: set once, never cleared
+        self._poll_beat = time.monotonic()
+        self._delivered: list[tuple[asyncio.Future[Delivered], Delivered | DeliveryFailed]] = []
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -95,13 +108,23 @@ class KafkaCaptureProducer:
             self._last_error = error.str()
         if error.fatal():
             self._ready = False
-            log.error("fatal Kafka producer error: %s", error.str())
+            self._fatal = f"fatal Kafka producer error: {error.str()}"
+            log.error("%s; the collector stops accepting events and fails /healthz until restarted", self._fatal)
         else:
             log.warning("Kafka producer: %s", error.str())
 
     def _poll_forever(self) -> None:
-        while not self._stop.is_set():
-            self._producer.poll(0.1)
+        try:
+            while not self._stop.is_set():
+                self._poll_beat = time.monotonic()
+                self._producer.poll(0.05)
+                if self._delivered and self._loop is not None:
+                    batch, self._delivered = self._delivered, []
+                    self._loop.call_soon_threadsafe(_settle_all, batch)
+        except BaseException as exc:  # the watchdog reports it; requests no longer wait for this thread
+            self._fatal = f"the Kafka delivery thread died: {type(exc).__name__}: {exc}"
+            log.exception("the Kafka delivery thread died")
+            raise
 
     def _check_broker_forever(self) -> None:
         while not self._stop.is_set():
@@ -122,12 +145,23 @@ class KafkaCaptureProducer:
             self._ready = False
             self._last_error = str(exc)
             return
-        if not self._ready:
+        if not self._ready and self._fatal is None:
             log.info("Kafka reachable, topic %s available", self._topic)
-        self._ready = True
+        self._ready = self._fatal is None  # a fatal error is sticky: a later metadata answer does not undo it
 
     def is_ready(self) -> bool:
-        return self._ready
+        return self._ready and self.health_problem() is None
+
+    def health_problem(self) -> str | None:
+        """Why this producer cannot deliver any more (sticky fatal error, delivery thread dead or stalled)."""
+        if self._fatal is not None:
+            return self._fatal
+        if self._threads and not self._threads[0].is_alive() and not self._stop.is_set():
+            return "the Kafka delivery thread is not running"
+        stalled = time.monotonic() - self._poll_beat
+        if self._threads and stalled > WATCHDOG_STALL_S:
+            return f"the Kafka delivery thread has not polled for {stalled:.0f} s"
+        return None
 
     @property
     def last_error(self) -> str:
@@ -137,24 +171,19 @@ class KafkaCaptureProducer:
         return len(self._producer)
 
     async def send(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> Delivered:
+        problem = self.health_problem()
+        if problem is not None:
+            raise DeliveryFailed("producer_unhealthy", problem)
         loop = self._loop or asyncio.get_running_loop()
         future: asyncio.Future[Delivered] = loop.create_future()
 
-        def settle(result: Delivered | DeliveryFailed) -> None:
-            if future.done():
-                return
-            if isinstance(result, DeliveryFailed):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
-
-        def on_delivery(error: KafkaError | None, message: Message) -> None:
+        def on_delivery(error: KafkaError | None, message: Message) -> None:  # (delivery thread, inside poll)
             outcome: Delivered | DeliveryFailed
             if error is not None:
                 outcome = DeliveryFailed(_reason(error), error.str())
             else:
                 outcome = Delivered(message.partition() or 0, message.offset() or 0)
-            loop.call_soon_threadsafe(settle, outcome)
+            self._delivered.append((future, outcome))
 
         try:
             self._producer.produce(self._topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
@@ -162,10 +191,18 @@ class KafkaCaptureProducer:
             raise DeliveryFailed("queue_full", "the producer's local queue is full (Kafka slow or down)") from None
         except KafkaException as exc:
             raise DeliveryFailed("produce_error", str(exc)) from None
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout=self._settings.delivery_timeout_s + 5)
-        except TimeoutError:
-            raise DeliveryFailed("timeout", "no acknowledgement from Kafka in time") from None
+        deadline = time.monotonic() + self._settings.delivery_timeout_s + 5
+        while True:  # wake up now and then: a delivery thread that died must not keep the caller waiting
+            try:
+                return await asyncio.wait_for(
+                    asyncio.shield(future), timeout=min(1.0, max(0.01, deadline - time.monotonic()))
+                )
+            except TimeoutError:
+                problem = self.health_problem()
+                if problem is not None:
+                    raise DeliveryFailed("producer_unhealthy", problem) from None
+                if time.monotonic() >= deadline:
+                    raise DeliveryFailed("timeout", "no acknowledgement from Kafka in time") from None
 
     async def close(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -175,6 +212,22 @@ class KafkaCaptureProducer:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=max(0.1, deadline - time.monotonic()))
+        batch, self._delivered = self._delivered, []
+        _settle_all(batch)
+
+
+WATCHDOG_STALL_S = 10.0
+
+
+def _settle_all(batch: list[tuple[asyncio.Future[Delivered], Delivered | DeliveryFailed]]) -> None:
+    """(event loop) Settle the futures of one poll's deliveries."""
+    for future, outcome in batch:
+        if future.done():
+            continue
+        if isinstance(outcome, DeliveryFailed):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 def _reason(error: KafkaError) -> str:

@@ -36,7 +36,10 @@ class CollectorSettings:
     delivery_timeout_s: float = 30.0
     readiness_interval_s: float = 5.0
     producer_queue_max_messages: int = 100_000
-    linger_ms: int = 5
+    producer_buffer_max_bytes: int = 128 * 1024 * 1024
+    linger_ms: int = 2
+    drain_s: float = 2.0
+    shutdown_timeout_s: float = 20.0
     log_level: str = "info"
     protos: SeldonProtos | None = None  # Seldon's protobuf messages (gRPC payloads); from_env always loads them
 
@@ -62,7 +65,12 @@ class CollectorSettings:
             producer_queue_max_messages=env_int(
                 env, "COLLECTOR_PRODUCER_QUEUE_MAX_MESSAGES", 100_000, minimum=100, maximum=10_000_000
             ),
-            linger_ms=env_int(env, "COLLECTOR_LINGER_MS", 5, minimum=0, maximum=1000),
+            producer_buffer_max_bytes=env_int(
+                env, "COLLECTOR_PRODUCER_BUFFER_MAX_BYTES", 128 * 1024 * 1024, minimum=1024 * 1024, maximum=2**31 - 1
+            ),
+            linger_ms=env_int(env, "COLLECTOR_LINGER_MS", 2, minimum=0, maximum=1000),
+            drain_s=env_float(env, "COLLECTOR_DRAIN_S", 2.0, minimum=0.0, maximum=120.0),
+            shutdown_timeout_s=env_float(env, "COLLECTOR_SHUTDOWN_TIMEOUT_S", 20.0, minimum=1.0, maximum=600.0),
             log_level=env_choice(env, "LOG_LEVEL", "info", LOG_LEVELS),
             protos=load_from_env(env),
         )

@@ -18,14 +18,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import Enum
 from typing import Any
 
-from cloudevents.core.bindings import kafka as ce_kafka
-from cloudevents.core.exceptions import BaseCloudEventException
-from cloudevents.core.v1.event import CloudEvent
-
-from feedback.cloudevents_format import RawDataFormat
 from feedback.indexer.fingerprint import fingerprint
 from feedback.redaction import Redactor
 from feedback.seldon import (
@@ -47,10 +41,10 @@ from feedback.seldon import (
 )
 from feedback.seldon_protos import InvalidProtobuf, SeldonProtos, is_protobuf_content_type
 
-RAW_FORMAT = RawDataFormat()
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ID_BYTES = 400
 MAX_TEXT_CHARS = 32_766 // 4  # a keyword/text term must stay below Lucene's 32 766-byte limit
+DEFAULT_MAX_INSTANCES = 1000  # documents one message may become (INDEXER_MAX_INSTANCES)
 
 
 class PoisonMessage(Exception):
@@ -124,11 +118,9 @@ def _parse_payload(
             payload = redactor.redact(payload)
         return payload, TRANSPORT_GRPC
     try:
-        text = value.decode("utf-8")
+        payload = loads_json(value)
     except UnicodeDecodeError as exc:
         raise PoisonMessage("not_utf8", f"payload is not UTF-8 (byte {exc.start})") from None
-    try:
-        payload = loads_json(text)
     except NotStrictJson as exc:
         raise PoisonMessage("invalid_json", f"payload is not JSON: {exc}") from None
     except json.JSONDecodeError as exc:
@@ -181,31 +173,46 @@ def _require_request_id(request_id: str | None) -> str:
     return request_id
 
 
+def _cloudevent_time(headers: dict[str, bytes]) -> int:
+    """`ce_time` (RFC 3339) in microseconds since the epoch; 0 when absent."""
+    text = _text(headers, "ce_time")
+    if text is None:
+        return 0
+    try:
+        value = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
+    except ValueError:
+        raise PoisonMessage("invalid_cloudevent", f"ce_time {text[:60]!r} is not an RFC 3339 time") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return _time_us(value)
+
+
 def _decode_cloudevent(
     headers: dict[str, bytes], value: bytes | None, redactor: Redactor | None, protos: SeldonProtos | None
 ) -> CaptureEvent:
+    """Kafka binary mode read straight from the `ce_*` headers (CloudEvents 1.0: `ce_specversion`, `ce_id`,
+    `ce_source` and `ce_type` required; extensions as `ce_<name>`): no SDK parse and re-encode per message."""
     kind = _kind(_text(headers, "ce_type"))
-    try:
-        message = ce_kafka.KafkaMessage(headers=headers, key=None, value=value or b"")
-        event = ce_kafka.from_binary(message, RAW_FORMAT, CloudEvent)
-    except BaseCloudEventException as exc:
-        raise PoisonMessage("invalid_cloudevent", str(exc)[:300]) from None
-    except (ValueError, TypeError, UnicodeDecodeError, OverflowError) as exc:
-        raise PoisonMessage("invalid_cloudevent", f"bad attribute value: {exc}") from None
-    request_id = _require_request_id(event.get_extension(ATTR_REQUEST_ID))
-    time = event.get_time()
-    data = event.get_data()
-    payload, transport = _parse_payload(data, event.get_datacontenttype(), redactor, kind, protos)  # type: ignore[arg-type]
-    declared = event.get_extension(ATTR_TRANSPORT)  # set by the collector: gRPC payloads arrive decoded, as JSON
+    specversion = _text(headers, "ce_specversion")
+    if specversion != "1.0":
+        raise PoisonMessage("invalid_cloudevent", f"ce_specversion is {specversion!r}, expected '1.0'")
+    missing = [name for name in ("ce_id", "ce_source") if _text(headers, name) is None]
+    if missing:
+        raise PoisonMessage("invalid_cloudevent", f"missing required CloudEvent attribute(s): {', '.join(missing)}")
+    request_id = _require_request_id(_text(headers, "ce_" + ATTR_REQUEST_ID))
+    time_us = _cloudevent_time(headers)
+    content_type = _text(headers, "content-type") or _text(headers, "ce_datacontenttype")
+    payload, transport = _parse_payload(value, content_type, redactor, kind, protos)
+    declared = _text(headers, "ce_" + ATTR_TRANSPORT)  # set by the collector: gRPC payloads arrive decoded, as JSON
     return CaptureEvent(
         kind=kind,
         request_id=request_id,
-        node=event.get_extension(ATTR_MODEL_ID) or "unknown",
-        deployment=event.get_extension(ATTR_DEPLOYMENT),
-        namespace=event.get_extension(ATTR_NAMESPACE),
-        predictor=event.get_extension(ATTR_PREDICTOR),
-        protocol=event.get_extension(ATTR_PROTOCOL),
-        event_time_us=_time_us(time) if time is not None else 0,
+        node=_text(headers, "ce_" + ATTR_MODEL_ID) or "unknown",
+        deployment=_text(headers, "ce_" + ATTR_DEPLOYMENT),
+        namespace=_text(headers, "ce_" + ATTR_NAMESPACE),
+        predictor=_text(headers, "ce_" + ATTR_PREDICTOR),
+        protocol=_text(headers, "ce_" + ATTR_PROTOCOL),
+        event_time_us=time_us,
         payload=payload,
         capture_format="cloudevent",
         transport=declared if declared in (TRANSPORT_REST, TRANSPORT_GRPC) else transport,
@@ -279,26 +286,54 @@ def _seldon_rows(message: Any) -> tuple[list[Any], list[str] | None]:
     return [], None
 
 
+def _cut_tensor(tensor: dict[str, Any], values_key: str, instance: int, rows: int) -> dict[str, Any] | None:
+    """A Seldon tensor (`values`) or V2 tensor (`data`) of `rows` rows cut to row `instance`; None if not cuttable."""
+    values, shape = tensor.get(values_key), tensor.get("shape") or []
+    if not isinstance(values, list) or not isinstance(shape, list) or len(shape) < 1 or shape[0] != rows:
+        return None
+    width = len(values) // rows
+    return {**tensor, "shape": [1, *shape[1:]], values_key: values[instance * width : (instance + 1) * width]}
+
+
+def _without_meta(message: dict[str, Any], instance: int) -> dict[str, Any]:
+    """`meta` (tags, metrics, request path) is the same for every row: stored once, with instance 0."""
+    return message if instance == 0 or "meta" not in message else {k: v for k, v in message.items() if k != "meta"}
+
+
 def instance_payload(message: Any, instance: int, rows: int) -> Any:
-    """The raw payload of one instance: a multi-row Seldon ndarray/tensor or TensorFlow message cut down to its
-    row `instance` (names and meta kept), so a batch of n rows stores n rows in total, not n times n."""
+    """The raw payload of one instance: a multi-row Seldon ndarray/tensor, TensorFlow or V2 message cut down to its
+    row `instance` (names kept, `meta` only with instance 0), so a batch of n rows stores n rows in total, not n
+    times n. A multi-row payload that cannot be cut is stored whole with instance 0 only (`{"stored_with": 0}`)."""
     if rows <= 1 or not isinstance(message, dict):
         return message
     data = message.get("data")
     if isinstance(data, dict):
         if isinstance(data.get("ndarray"), list) and len(data["ndarray"]) == rows:
-            return {**message, "data": {**data, "ndarray": [data["ndarray"][instance]]}}
+            return _without_meta({**message, "data": {**data, "ndarray": [data["ndarray"][instance]]}}, instance)
         tensor = data.get("tensor")
-        if isinstance(tensor, dict) and isinstance(tensor.get("values"), list):
-            shape = tensor.get("shape") or []
-            if isinstance(shape, list) and len(shape) >= 2 and shape[0] == rows:
-                width = len(tensor["values"]) // rows
-                values = tensor["values"][instance * width : (instance + 1) * width]
-                return {**message, "data": {**data, "tensor": {**tensor, "shape": [1, *shape[1:]], "values": values}}}
+        if isinstance(tensor, dict) and (cut := _cut_tensor(tensor, "values", instance, rows)) is not None:
+            return _without_meta({**message, "data": {**data, "tensor": cut}}, instance)
     for key in ("instances", "predictions"):
         if isinstance(message.get(key), list) and len(message[key]) == rows:
-            return {**message, key: [message[key][instance]]}
-    return message
+            return _without_meta({**message, key: [message[key][instance]]}, instance)
+    for key in ("inputs", "outputs"):
+        tensors = message.get(key)
+        if isinstance(tensors, list) and tensors and all(isinstance(item, dict) for item in tensors):
+            cuts = [_cut_tensor(item, "data", instance, rows) for item in tensors]
+            if all(cut is not None for cut in cuts):
+                return _without_meta({**message, key: cuts}, instance)
+    return message if instance == 0 else {"stored_with": 0}
+
+
+def feedback_payload(message: Any, instance: int, rows: int) -> Any:
+    """A feedback's raw payload for one instance: its truth, request and response each cut to that row."""
+    if rows <= 1 or not isinstance(message, dict):
+        return message
+    cut = {key: value for key, value in message.items() if key not in ("truth", "request", "response")}
+    for key in ("truth", "request", "response"):
+        if message.get(key) is not None:
+            cut[key] = instance_payload(message[key], instance, rows)
+    return cut
 
 
 def _row_text(row: Any) -> str | None:
@@ -398,11 +433,18 @@ class DocumentPart:
     fields: dict[str, Any]
     mode_hint: str
     sources: list[int] = field(default_factory=list)  # positions of the messages that contributed
+    kind: EventKind | None = None  # the event kind it came from (None for merges made by the sweeps)
+
+
+def _escape_id_part(value: str) -> str:
+    return value.replace("%", "%25").replace(":", "%3A")
 
 
 def document_id(request_id: str, node: str, instance: int) -> str:
-    """Deterministic id: request id, graph node and instance index (hashed when too long for an _id)."""
-    doc_id = f"{request_id}:{node}:{instance}"
+    """Deterministic, unambiguous id: request id, graph node and instance index joined by ':' with '%' and ':'
+    percent-escaped inside each part (so `a:b` + `c` and `a` + `b:c` differ; ids without either are unchanged),
+    hashed when too long for an _id."""
+    doc_id = f"{_escape_id_part(request_id)}:{_escape_id_part(node)}:{instance}"
     if len(doc_id.encode("utf-8")) > MAX_ID_BYTES:
         return "sha256-" + hashlib.sha256(doc_id.encode("utf-8")).hexdigest()
     return doc_id
@@ -458,10 +500,20 @@ def _hashes(**messages: Any) -> dict[str, str]:
     return {name: value for name, message in messages.items() if (value := fingerprint(message)) is not None}
 
 
-def _per_instance(event: CaptureEvent) -> list[dict[str, Any]]:
+def _check_fan_out(rows: int, max_instances: int) -> None:
+    if rows > max_instances:
+        raise PoisonMessage(
+            "too_many_instances",
+            f"the payload has {rows} instances (rows), more than INDEXER_MAX_INSTANCES={max_instances} documents one "
+            "message may become; split such requests, or raise INDEXER_MAX_INSTANCES (and the indexer's memory)",
+        )
+
+
+def _per_instance(event: CaptureEvent, max_instances: int) -> list[dict[str, Any]]:
     payload = event.payload
     if event.kind is EventKind.REQUEST:
         rows, _ = _seldon_rows(payload)
+        _check_fan_out(len(rows), max_instances)
         tags = _tags(payload)
         shared = _hashes(request_data_hash=payload)
         parts = []
@@ -477,6 +529,7 @@ def _per_instance(event: CaptureEvent) -> list[dict[str, Any]]:
         return parts
     if event.kind is EventKind.RESPONSE:
         rows, names = _seldon_rows(payload)
+        _check_fan_out(len(rows), max_instances)
         tags = _tags(payload)
         shared = _hashes(response_data_hash=payload)
         error = response_error(payload)
@@ -495,6 +548,7 @@ def _per_instance(event: CaptureEvent) -> list[dict[str, Any]]:
     truth_rows, _ = _seldon_rows(message.get("truth")) if message.get("truth") is not None else ([], None)
     response_rows, _ = _seldon_rows(message.get("response")) if message.get("response") is not None else ([], None)
     count = len(truth_rows) or len(response_rows) or 1
+    _check_fan_out(count, max_instances)
     reward = _number(message.get("reward"))
     hashes = _hashes(feedback_request_hash=message.get("request"), feedback_response_hash=message.get("response"))
     parts = []
@@ -504,18 +558,23 @@ def _per_instance(event: CaptureEvent) -> list[dict[str, Any]]:
         if reward is not None:
             fields["reward"] = reward
         fields.update(_times("feedback", event.event_time_us))
-        fields["feedback_raw"] = payload
+        fields["feedback_raw"] = feedback_payload(payload, index, count)
         parts.append(fields)
     return parts
 
 
-def document_parts(event: CaptureEvent, streaming_deployments: Iterable[str]) -> list[DocumentPart]:
+def document_parts(
+    event: CaptureEvent, streaming_deployments: Iterable[str], max_instances: int = DEFAULT_MAX_INSTANCES
+) -> list[DocumentPart]:
+    """One part per instance (row) of the event; more than `max_instances` rows is poison (`too_many_instances`):
+    one 391 KiB request of 200,000 rows once became 200,000 bulk items and ran the indexer out of memory."""
     hint = mode_hint(event.deployment, streaming_deployments)
     parts = []
-    for instance, fields in enumerate(_per_instance(event)):
+    for instance, fields in enumerate(_per_instance(event, max_instances)):
         merged = _common(event, instance)
         merged.update(fields)
-        parts.append(DocumentPart(document_id(event.request_id, event.node, instance), merged, hint))
+        doc_id = document_id(event.request_id, event.node, instance)
+        parts.append(DocumentPart(doc_id, merged, hint, kind=event.kind))
     return parts
 
 
@@ -582,55 +641,14 @@ def bulk_action(part: DocumentPart, index: str, *, create: bool = True) -> dict[
     return action
 
 
-# ------------------------------------------------------------------------------------ bulk outcomes
-
-
-class ItemOutcome(Enum):
-    OK = "ok"
-    RETRY = "retry"  # 429, 5xx, conflicts, read-only blocks: the cluster may accept it later
-    PERMANENT = "permanent"  # the document itself is wrong: dead-letter it
-
-
-PERMANENT_ERROR_TYPES = frozenset(
-    {
-        "mapper_parsing_exception",
-        "document_parsing_exception",
-        "strict_dynamic_mapping_exception",
-        "illegal_argument_exception",
-        "json_parse_exception",
-        "x_content_parse_exception",
-        "parse_exception",
-        "invalid_type_name_exception",
-    }
-)
-
-
-def classify_item(status: int, error: Any) -> ItemOutcome:
-    if 200 <= status < 300:
-        return ItemOutcome.OK
-    error_type = error.get("type") if isinstance(error, dict) else None
-    cause = error.get("caused_by") if isinstance(error, dict) else None
-    caused_by = cause.get("type") if isinstance(cause, dict) else None
-    if status == 400 and (error_type in PERMANENT_ERROR_TYPES or caused_by in PERMANENT_ERROR_TYPES):
-        return ItemOutcome.PERMANENT
-    if status == 413:
-        return ItemOutcome.PERMANENT
-    return ItemOutcome.RETRY
-
-
-def error_reason(error: Any) -> str:
-    if isinstance(error, dict):
-        reason = f"{error.get('type', 'error')}: {error.get('reason', '')}"
-        caused = error.get("caused_by")
-        if isinstance(caused, dict):
-            reason += f" (caused by {caused.get('type')}: {caused.get('reason')})"
-        return reason[:500]
-    return str(error)[:500]
-
-
 # -------------------------------------------------------------------------------------- index template
 
-TEMPLATE_VERSION = 3
+# The template's version: an indexer installs its template only over an older version (or none), never over a
+# newer one (a rollback must not undo the mapping of the newer indexer that is still writing). Bump it with every
+# change of `index_template` or `mapping_properties`.
+# 4: two branches each made a version 3 (the monitor's model_version; the write path's shards, refresh, retention);
+# 4 has both, so an indexer of either replaces it.
+TEMPLATE_VERSION = 4
 
 
 def mapping_properties() -> dict[str, Any]:
@@ -688,15 +706,20 @@ def mapping_properties() -> dict[str, Any]:
     }
 
 
-def index_template(index: str, shards: int, replicas: int) -> dict[str, Any]:
-    """Composable index template for `<index>*`: keyword and date mappings, raw payloads stored but not indexed."""
+def index_template(index: str, shards: int, replicas: int, refresh_interval: str = "1s") -> dict[str, Any]:
+    """Composable index template for `<index>*`: keyword and date mappings, raw payloads stored but not indexed;
+    `refresh_interval` is how soon an acknowledged write becomes searchable."""
     return {
         "index_patterns": [index, f"{index}-*"],
         "priority": 200,
         "version": TEMPLATE_VERSION,
         "_meta": {"managed_by": "seldon-feedback-indexer"},
         "template": {
-            "settings": {"number_of_shards": shards, "number_of_replicas": replicas},
+            "settings": {
+                "number_of_shards": shards,
+                "number_of_replicas": replicas,
+                "refresh_interval": refresh_interval,
+            },
             "mappings": {"dynamic": False, "properties": mapping_properties()},
         },
     }

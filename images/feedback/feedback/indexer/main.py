@@ -1,5 +1,10 @@
-"""The indexer's loop: poll a batch, build idempotent bulk actions, write, dead-letter what can never be indexed,
-and only then store and commit offsets. Failures back off and retry; nothing is skipped.
+"""The indexer's loop: consume, decode, join the events of each document in memory, write each document once,
+dead-letter what can never be indexed, and commit, per partition, up to the lowest offset still buffered.
+
+One bulk request is in flight at a time, on a writer thread, while the main thread consumes and decodes the next
+messages; the main thread alone applies answers, so the join buffer, the offset tracker and the recent copies need
+no locks. The search client never retries by itself: this loop retries (with backoff, per item) while it keeps
+polling Kafka, so a slow or refusing cluster never pushes the consumer past `max.poll.interval.ms`.
 
 `python -m feedback.indexer` runs `main()`.
 """
@@ -12,29 +17,41 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError, KafkaException, Message, TopicPartition
 
 from feedback.config import SettingsError
+from feedback.indexer.bulk import (
+    BulkOp,
+    ItemAnswer,
+    ItemOutcome,
+    body,
+    chunks,
+    classify_item,
+    create_op,
+    error_reason,
+    index_op,
+    parse_bulk_answer,
+    update_op,
+)
 from feedback.indexer.core import (
     MERGE_SCRIPT_ID,
-    DocumentPart,
-    ItemOutcome,
+    TEMPLATE_VERSION,
+    CaptureEvent,
     PoisonMessage,
-    bulk_action,
-    classify_item,
-    coalesce,
     decode_message,
     document_parts,
-    error_reason,
     index_template,
     mapping_properties,
     stored_script,
 )
+from feedback.indexer.join import JoinBuffer, MessageRef, PendingDocument, RecentDocuments, Written, merged
 from feedback.indexer.kafka_io import (
     DeadLetterProducer,
+    DeadLetterRecord,
     RebalanceTracker,
     caught_up,
     commit_stored,
@@ -42,13 +59,24 @@ from feedback.indexer.kafka_io import (
     lag_from_stats,
 )
 from feedback.indexer.metrics import IndexerMetrics, serve_http
-from feedback.indexer.search_io import SearchBackend, SearchUnavailable, create_backend
+from feedback.indexer.offsets import OffsetTracker
+from feedback.indexer.search_io import (
+    RequestRefused,
+    RequestTooLarge,
+    SearchAuthFailed,
+    SearchBackend,
+    SearchTimeout,
+    SearchUnavailable,
+    create_backend,
+)
 from feedback.indexer.settings import IndexerSettings
 from feedback.indexer.sweeper import Sweeper
 
 log = logging.getLogger("feedback.indexer")
 
 DEAD_LETTER_TIMEOUT_S = 30.0
+SHUTDOWN_FLUSH_S = 15.0  # how long a stop keeps trying to write what is buffered (then it is replayed)
+CANARY_ID = "seldon-feedback-indexer-canary:canary:0"
 
 
 @dataclass
@@ -76,6 +104,14 @@ class Backoff:
         self.delay = min(self.delay * 2, self.maximum)
 
 
+def _ref(message: Message) -> MessageRef:
+    return (message.topic() or "", message.partition() or 0, message.offset() or 0)
+
+
+def _source_text(ref: MessageRef) -> str:
+    return f"{ref[0]}[{ref[1]}]@{ref[2]}"
+
+
 class Indexer:
     def __init__(
         self,
@@ -89,11 +125,26 @@ class Indexer:
         self.metrics = metrics
         self.stop = stop
         self.rebalance = RebalanceTracker()
+        self.rebalance.listeners.append(self._on_partitions_gone)
         self.consumer = create_consumer(settings, self._on_stats)
         self.dead_letters = DeadLetterProducer(settings)
-        self.carry: list[Message] = []
         self.sweeper = Sweeper(settings, backend, metrics)
-        self._interrupted = False  # a stop cut a write or dead-letter retry short: do not commit that batch
+        self.buffer = JoinBuffer()
+        self.tracker = OffsetTracker()
+        self.recent = RecentDocuments(settings.recent_documents_bytes)
+        self.messages: dict[MessageRef, Message] = {}  # consumed and not yet safe (for dead letters, freshness)
+        self.retry: list[BulkOp] = []
+        self.carry: list[Message] = []  # messages that arrived while paused, consumed next round
+        self.chunk_bytes = settings.bulk_max_bytes  # halved after a 413, grows back to the settings
+        self.chunk_items = settings.batch_size
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-writer")
+        self._in_flight: Future[list[tuple[list[BulkOp], Any]]] | None = None
+        self._paused = False
+        self._held_bytes = 0  # bytes of the messages consumed and not yet safe
+        self._dead: set[MessageRef] = set()  # dead-lettered, not yet committed (not counted as indexed)
+        self._newest_ms = 0
+        self._backoff = Backoff(settings.retry_initial_s, settings.retry_max_s, stop)
+        self._refresh_s = _seconds(settings.index_refresh_interval)
 
     # ---------------------------------------------------------------------------------------- lifecycle
 
@@ -104,30 +155,90 @@ class Indexer:
         except (ValueError, KeyError, TypeError):
             log.debug("could not read consumer lag from statistics")
 
-    def install_template(self) -> None:
-        """Install the index template and the merge script, retrying until the cluster accepts them."""
+    def _until_ok(self, what: str, attempt: Callable[[], str | None]) -> bool:
+        """Run `attempt` (None = done, else the problem) with backoff until it succeeds or the indexer stops."""
         backoff = Backoff(self.settings.retry_initial_s, self.settings.retry_max_s, self.stop)
-        template = index_template(self.settings.index, self.settings.index_shards, self.settings.index_replicas)
         while not self.stop.is_set():
             try:
-                self.backend.put_index_template(f"{self.settings.index}-template", template)
-                self.backend.put_mapping(self.settings.index, mapping_properties())
-                self.backend.put_script(MERGE_SCRIPT_ID, stored_script())
-                log.info(
-                    "index template %s-template and script %s installed (%s)",
-                    self.settings.index,
-                    MERGE_SCRIPT_ID,
-                    self.backend.engine,
-                )
-                return
+                problem = attempt()
+            except SearchAuthFailed as exc:
+                self.metrics.search_auth_failures.inc()
+                problem = str(exc)
             except SearchUnavailable as exc:
                 self.metrics.retries.labels("search_unavailable").inc()
-                log.warning("search cluster unavailable, retrying in %.1f s: %s", backoff.delay, exc)
-                backoff.wait(self.metrics.beat)
+                problem = f"search cluster unavailable: {exc}"
+            self.metrics.set_problem(what, problem)
+            if problem is None:
+                return True
+            log.warning("%s: %s (retrying in %.1f s)", what, problem, backoff.delay)
+            backoff.wait(self.metrics.beat)
+        return False
+
+    def _install_template(self) -> str | None:
+        name = f"{self.settings.index}-template"
+        template = index_template(
+            self.settings.index,
+            self.settings.index_shards,
+            self.settings.index_replicas,
+            self.settings.index_refresh_interval,
+        )
+        installed = self.backend.get_index_template(name)
+        installed_version = int((installed or {}).get("version") or 0)
+        if installed_version > TEMPLATE_VERSION:
+            log.warning(
+                "index template %s has version %d, newer than this indexer's %d: kept as it is",
+                name,
+                installed_version,
+                TEMPLATE_VERSION,
+            )
+        elif installed is not None and _same_template(installed, template):
+            log.info("index template %s version %d is installed already", name, installed_version)
+        else:
+            self.backend.put_index_template(name, template)
+            log.info(
+                "index template %s installed (version %d over %s)", name, TEMPLATE_VERSION, installed_version or "none"
+            )
+        self.backend.put_mapping(self.settings.index, mapping_properties())
+        self.backend.put_script(MERGE_SCRIPT_ID, stored_script())
+        return None
+
+    def _canary(self) -> str | None:
+        """Prove the engine accepts our three kinds of writes before consuming: a create of a complete document, a
+        scripted merge into it (stored scripts allowed), and a delete. A cluster that refuses any of them would
+        otherwise dead-letter every message while looking healthy."""
+        index = self.settings.index
+        fields = {
+            "request_id": "seldon-feedback-indexer-canary",
+            "node": "canary",
+            "instance": 0,
+            "request_raw": {},
+            "response_raw": {},
+        }
+        document = merged({}, [fields], "realtime")
+        ops = [
+            create_op(CANARY_ID, index, document, [], [fields], "realtime"),
+            update_op(CANARY_ID, index, MERGE_SCRIPT_ID, [], [{"reward": 1.0}], "realtime"),
+        ]
+        delete = b'{"delete":{"_index":"' + index.encode() + b'","_id":"' + CANARY_ID.encode() + b'"}}\n'
+        answer = parse_bulk_answer(self.backend.bulk_ndjson(body(ops) + delete))
+        for item, what in zip(answer.items, ("create", "scripted merge", "delete"), strict=False):
+            if not (200 <= item.status < 300 or (what == "create" and item.status == 409)):
+                self.metrics.search_refusals.labels("canary_failed").inc()
+                return (
+                    f"the search cluster refused the indexer's {what} of a test document ({item.status}: "
+                    f"{error_reason(item.error)}); allow stored painless scripts in the update context and "
+                    f"writes to {index}"
+                )
+        if len(answer.items) != 3:
+            return f"the search cluster answered {len(answer.items)} of 3 test writes"
+        return None
 
     def run(self) -> None:
-        self.install_template()
-        if self.stop.is_set():
+        if not self._until_ok("template", self._install_template):
+            return
+        if not self._until_ok("canary", self._canary):
+            return
+        if not self._until_ok("dead_letter_topic", lambda: self.dead_letters.topic_problem()):
             return
         self.consumer.subscribe(
             [self.settings.topic],
@@ -135,153 +246,384 @@ class Indexer:
             on_revoke=self.rebalance.on_revoke,
             on_lost=self.rebalance.on_lost,
         )
-        self.metrics.ready.set(1)
+        self.metrics.set_problem("starting", None)
         log.info("consuming %s as group %s", self.settings.topic, self.settings.group_id)
         try:
             while not self.stop.is_set():
-                self.metrics.beat()
-                messages = self.carry or self.consumer.consume(self.settings.batch_size, self.settings.batch_wait_s)
-                self.carry = []
-                if messages:
-                    self.process(messages)
-                if len(messages) < self.settings.batch_size:  # no backlog in sight: sweep when due
-                    self.sweeper.maybe_run(
-                        owner=(self.settings.topic, 0) in self.rebalance.owned,
-                        caught_up=lambda: caught_up(self.consumer),
-                    )
+                self.round()
         finally:
-            self.metrics.ready.set(0)
-            commit_stored(self.consumer)
-            self.consumer.close()
-            self.dead_letters.close()
-            self.backend.close()
+            self.metrics.set_problem("stopping", "the indexer is stopping")
+            try:
+                self._shutdown_flush()
+            finally:
+                commit_stored(self.consumer)
+                self.consumer.close()
+                self._writer.shutdown(wait=True)
+                self.dead_letters.close()
+                self.backend.close()
 
-    # -------------------------------------------------------------------------------------- one batch
+    def round(self) -> None:
+        """One turn of the loop: consume and decode (while the previous bulk is in flight), settle its answers,
+        write what is due, commit what is safe, sweep when idle."""
+        self.metrics.beat()
+        consumed = self._consume()
+        self._settle()
+        due = self.buffer.take_due(time.monotonic(), self.settings.join_wait_s, self.settings.join_max_documents)
+        self._submit(self._plan(due))
+        self._commit()
+        self._update_gauges()
+        owner = (self.settings.topic, 0) in self.rebalance.owned
+        if consumed < self.settings.batch_size and self.sweeper.is_due(owner):
+            self._write_everything()  # the sweeps must see every consumed event in the index
+            if not self.buffer and not self.retry:
+                self.sweeper.maybe_run(owner=owner, caught_up=lambda: caught_up(self.consumer))
 
-    def process(self, messages: list[Message]) -> None:
+    def _write_everything(self, attempts: int = 3) -> None:
+        """Write what is buffered now, complete or not, and wait for the answers (and their 409 merges)."""
+        self._settle()
+        self._submit(self._plan(self.buffer.take_all()))
+        for _ in range(attempts):
+            self._settle()
+            if not any(op.not_before <= time.monotonic() for op in self.retry):
+                break
+            self._submit([])
+        self._settle()
+        self._commit()
+
+    # ---------------------------------------------------------------------------------------- consuming
+
+    def _consume(self) -> int:
+        held, limit = self._held_bytes, self.settings.buffer_max_bytes
+        if not self._paused and (held > limit or self.tracker.total() > 4 * self.settings.join_max_documents):
+            self._pause()  # search slow or down: keep the group membership, stop reading, memory stays bounded
+            log.warning(
+                "%d messages (%d bytes) wait for the search cluster: consuming paused", self.tracker.total(), held
+            )
+        elif self._paused and held < limit // 2 and self.tracker.total() < 2 * self.settings.join_max_documents:
+            self._resume()
+        if self._paused:
+            self._keep_alive(min(0.1, self.settings.batch_wait_s))
+            return 0
+        messages = self.carry or self.consumer.consume(self.settings.batch_size, self.settings.batch_wait_s)
+        self.carry = []
         records: list[Message] = []
+        owned = self.rebalance.owned
         for message in messages:
             error = message.error()
             if error is None:
-                records.append(message)
+                if (message.topic(), message.partition()) in owned:
+                    records.append(message)  # else fetched before a revoke: its new owner replays it
+            elif error.code() == KafkaError._AUTO_OFFSET_RESET:
+                self._offset_reset(message, error)
             elif error.code() != KafkaError._PARTITION_EOF:
                 log.warning("consumer error: %s", error.str())
-        if not records:
-            return
-        self._interrupted = False
         poisoned: list[Poisoned] = []
-        parts: list[tuple[int, DocumentPart]] = []
-        event_times: list[int] = []
-        for position, message in enumerate(records):
-            timestamp_type, timestamp = message.timestamp()
+        now = time.monotonic()
+        for message in records:
+            ref = _ref(message)
+            self.messages[ref] = message
+            self._held_bytes += len(message.value() or b"")
             try:
-                kafka_time = timestamp if timestamp_type else None
-                event = decode_message(
-                    message.headers(), message.value(), kafka_time, self.settings.redactor, self.settings.protos
-                )
-                event_parts = document_parts(event, self.settings.streaming_deployments)
+                parts = self._decode(message)
             except PoisonMessage as exc:
                 self.metrics.consumed.labels("invalid", "unknown").inc()
                 poisoned.append(Poisoned(message, exc.reason, exc.detail))
+                self.tracker.add(message, 1)  # safe once the dead-letter topic acknowledged it
                 continue
             # pure decoding failed on an input nobody foresaw: dead-letter it rather than crash-loop on it
             except Exception as exc:
-                log.exception("cannot decode %s[%s]@%s", message.topic(), message.partition(), message.offset())
+                log.exception("cannot decode %s", _source_text(ref))
                 self.metrics.consumed.labels("invalid", "unknown").inc()
                 poisoned.append(Poisoned(message, "decode_error", f"{type(exc).__name__}: {exc}"[:500]))
+                self.tracker.add(message, 1)
                 continue
-            self.metrics.consumed.labels(event.capture_format, event.kind.value).inc()
-            event_times.append(event.event_time_us)
-            parts.extend((position, part) for part in event_parts)
-        rejected = self._write(coalesce(parts))
-        shared = {position for part, _ in rejected if len(part.sources) > 1 for position in part.sources}
-        refused: dict[int, str] = {}  # message position -> why; one dead letter per message, however many parts
-        for part, detail in rejected:
-            if len(part.sources) == 1:
-                refused.setdefault(part.sources[0], detail)
-        for position in sorted(shared - refused.keys()):
-            # A merged document was refused: write each contributing message alone, so only the bad one is
-            # dead-lettered and the good ones still reach the index.
-            alone = coalesce((pos, part) for pos, part in parts if pos == position)
-            for _, detail in self._write(alone):
-                refused.setdefault(position, detail)
-                break
-        poisoned.extend(Poisoned(records[pos], "rejected_by_search", detail) for pos, detail in sorted(refused.items()))
-        self._dead_letter(poisoned)
-        if self._interrupted:
-            return  # stopped while retrying: do not commit, the batch is replayed after restart
-        self._commit(records)
-        now_us = time.time() * 1_000_000
-        self.metrics.indexed.inc(len(records) - len(poisoned))
-        for event_us in event_times:
-            if event_us > 0:
-                self.metrics.freshness_seconds.observe(max(0.0, (now_us - event_us) / 1_000_000))
-        if event_times:
-            self.metrics.last_event_time.set(max(event_times) / 1_000_000)
+            self.tracker.add(message, len(parts))
+            for part in parts:
+                self.buffer.add(ref, part.kind, part.doc_id, part.fields, part.mode_hint, now)  # type: ignore[arg-type]
+        if poisoned:
+            self._dead_letter(poisoned)
+        return len(records)
 
-    def _write(self, documents: list[DocumentPart]) -> list[tuple[DocumentPart, str]]:
-        """Write every document until each is acknowledged or permanently rejected; returns the rejected ones."""
-        pending = {part.doc_id: part for part in documents}
-        rejected: list[tuple[DocumentPart, str]] = []
-        backoff = Backoff(self.settings.retry_initial_s, self.settings.retry_max_s, self.stop)
-        paused = False
-        try:
-            while pending:  # one attempt even when stopping; retries only while running
-                actions = [bulk_action(part, self.settings.index) for part in pending.values()]
-                started = time.perf_counter()
-                try:
-                    results = self.backend.bulk(actions)
-                except SearchUnavailable as exc:
-                    self.metrics.bulk_seconds.observe(time.perf_counter() - started)
-                    self.metrics.retries.labels("search_unavailable").inc()
-                    log.warning(
-                        "search cluster unavailable; %d documents wait, retry in %.1f s: %s",
-                        len(pending),
-                        backoff.delay,
-                        exc,
+    def _decode(self, message: Message) -> list[Any]:
+        value = message.value()
+        if value is not None and len(value) > self.settings.max_message_bytes:
+            raise PoisonMessage(
+                "message_too_large",
+                f"the value has {len(value)} bytes, more than INDEXER_MAX_MESSAGE_BYTES="
+                f"{self.settings.max_message_bytes}; raise the limit (and the indexer's memory) to index it",
+            )
+        timestamp_type, timestamp = message.timestamp()
+        broker_ms = timestamp if timestamp_type else None
+        event = decode_message(message.headers(), value, broker_ms, self.settings.redactor, self.settings.protos)
+        event = self._bound_event_time(event, broker_ms)
+        parts = document_parts(event, self.settings.streaming_deployments, self.settings.max_instances)
+        self.metrics.consumed.labels(event.capture_format, event.kind.value).inc()
+        return parts
+
+    def _bound_event_time(self, event: CaptureEvent, broker_ms: int | None) -> CaptureEvent:
+        """A Ce-Time far ahead of the broker's timestamp (a wrong clock; year 2999 was seen) is replaced by the
+        broker's timestamp, so the document's times, retention and the freshness figures stay meaningful."""
+        if broker_ms is None or broker_ms <= 0:
+            return event
+        limit_us = (broker_ms + int(self.settings.max_future_event_s * 1000)) * 1000
+        if event.event_time_us > limit_us:
+            self.metrics.event_time_adjusted.inc()
+            return replace(event, event_time_us=broker_ms * 1000)
+        return event
+
+    def _offset_reset(self, message: Message, error: KafkaError) -> None:
+        """The committed offset is gone (retention passed it): the messages in between were never indexed. Count
+        it, say it loudly, and go on from INDEXER_OFFSET_RESET (earliest: what is left; latest: only new)."""
+        partition = message.partition()
+        self.metrics.offset_resets.labels(str(partition)).inc()
+        target = OFFSET_BEGINNING if self.settings.offset_reset == "earliest" else OFFSET_END
+        log.error(
+            "partition %s of %s: the committed offset is no longer in the topic (%s): messages deleted by retention "
+            "before they were indexed are lost; continuing from the %s offset (INDEXER_OFFSET_RESET). Keep the "
+            "topic's retention longer than the longest search outage.",
+            partition,
+            message.topic(),
+            error.str(),
+            self.settings.offset_reset,
+        )
+        topic = message.topic() or self.settings.topic
+        try:  # a partition in this error state takes an absolute offset only, so resolve the logical one first
+            low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition or 0), timeout=10)
+            start = TopicPartition(topic, partition or 0, low if target == OFFSET_BEGINNING else high)
+            try:
+                self.consumer.seek(start)
+            except KafkaException:
+                self.consumer.incremental_unassign([TopicPartition(topic, partition or 0)])
+                self.consumer.incremental_assign([start])
+        except KafkaException as exc:
+            log.warning("resuming after the offset reset failed (retried on the next error): %s", exc)
+
+    # ---------------------------------------------------------------------------------------- planning
+
+    def _plan(self, due: list[PendingDocument]) -> list[BulkOp]:
+        """Each due document becomes one write: an exact overwrite of this process's recent copy (late event), or
+        a create of the joined document; fallbacks to the scripted merge happen when the engine says 409."""
+        ops = []
+        for pending in due:
+            fields = pending.fields()
+            sources = pending.sources
+            recent = self.recent.get(pending.doc_id)
+            if recent is not None:
+                document = merged(recent.source, fields, pending.mode_hint)
+                ops.append(
+                    index_op(
+                        pending.doc_id,
+                        recent.index,
+                        document,
+                        recent.seq_no,
+                        recent.primary_term,
+                        sources,
+                        fields,
+                        pending.mode_hint,
                     )
-                    if self.stop.is_set():
-                        break
-                    paused = paused or self._pause()
-                    backoff.wait(self._keep_alive)
+                )
+            else:
+                document = merged({}, fields, pending.mode_hint)
+                ops.append(create_op(pending.doc_id, self.settings.index, document, sources, fields, pending.mode_hint))
+        return ops
+
+    # ---------------------------------------------------------------------------------------- writing
+
+    def _submit(self, ops: list[BulkOp]) -> None:
+        """Send the new writes plus the retries that are due, as one or more bulk requests on the writer thread."""
+        if self._in_flight is not None:
+            self._settle()  # one request in flight at a time: its answers first
+        now = time.monotonic()
+        ready = [op for op in self.retry if op.not_before <= now]
+        self.retry = [op for op in self.retry if op.not_before > now]
+        todo = ready + ops
+        if not todo:
+            return
+        groups = list(chunks(todo, self.chunk_bytes, self.chunk_items))
+        self._in_flight = self._writer.submit(self._send, groups)
+
+    def _send(self, groups: list[list[BulkOp]]) -> list[tuple[list[BulkOp], Any]]:
+        """(writer thread) One bulk request per group; returns each group with its answer or the exception."""
+        results: list[tuple[list[BulkOp], Any]] = []
+        for group in groups:
+            if results and isinstance(results[-1][1], SearchUnavailable):
+                results.append((group, results[-1][1]))  # the cluster is down or slow: do not wait for it again
+                continue
+            started = time.perf_counter()
+            try:
+                answer: Any = parse_bulk_answer(self.backend.bulk_ndjson(body(group)))
+            except (SearchUnavailable, RequestTooLarge, RequestRefused) as exc:
+                answer = exc
+            self.metrics.bulk_seconds.observe(time.perf_counter() - started)
+            results.append((group, answer))
+        return results
+
+    def _settle(self) -> None:
+        """Apply the answers of the bulk requests in flight (wait for them)."""
+        if self._in_flight is None:
+            return
+        results = self._in_flight.result()
+        self._in_flight = None
+        fallback: list[BulkOp] = []
+        for group, answer in results:
+            if isinstance(answer, Exception):
+                self._whole_request_failed(group, answer)
+                continue
+            self.metrics.set_problem("search_auth", None)
+            # an accepted request lets the size grow back towards the settings after a 413
+            self.chunk_items = min(self.settings.batch_size, self.chunk_items * 2)
+            self.chunk_bytes = min(self.settings.bulk_max_bytes, self.chunk_bytes * 2)
+            by_id = {item.doc_id: item for item in answer.items}
+            for op in group:
+                item = by_id.get(op.doc_id)
+                if item is None:
+                    self._later(op, "item_rejected")
                     continue
-                self.metrics.bulk_seconds.observe(time.perf_counter() - started)
-                retry: dict[str, DocumentPart] = {}
-                for result in results:
-                    part = pending.get(result.doc_id)
-                    if part is None:
-                        continue
-                    outcome = classify_item(result.status, result.error)
-                    if outcome is ItemOutcome.OK:
-                        self.metrics.documents.inc()
-                    elif outcome is ItemOutcome.PERMANENT:
-                        detail = error_reason(result.error)
-                        log.error("document %s rejected permanently: %s", part.doc_id, detail)
-                        rejected.append((part, detail))
-                    else:
-                        retry[part.doc_id] = part
-                answered = {result.doc_id for result in results}
-                retry.update({doc_id: part for doc_id, part in pending.items() if doc_id not in answered})
-                pending = retry
-                if pending:
-                    self.metrics.retries.labels("item_rejected").inc(len(pending))
-                    if self.stop.is_set():
-                        break
-                    log.warning("%d documents not accepted yet (429/5xx); retry in %.1f s", len(pending), backoff.delay)
-                    paused = paused or self._pause()
-                    backoff.wait(self._keep_alive)
+                fallback.extend(self._item_done(op, item))
+        if fallback:  # 409s become scripted merges at once (they wait for nothing)
+            self.retry[:0] = fallback
+
+    def _item_done(self, op: BulkOp, item: ItemAnswer) -> list[BulkOp]:
+        outcome = classify_item(item.status, item.error, op.op)
+        if outcome is ItemOutcome.OK:
+            self.metrics.documents.labels(op.op.value).inc()
+            self._backoff.reset()
+            if op.document is not None and item.seq_no is not None and item.primary_term is not None:
+                written = Written(item.index or op.index, item.seq_no, item.primary_term, op.document, op.size)
+                self.recent.put(op.doc_id, written)
+            else:
+                self.recent.forget(op.doc_id)
+            self._acknowledge(op.sources)
+            return []
+        if outcome is ItemOutcome.EXISTS:
+            self.recent.forget(op.doc_id)
+            index = item.index or op.index
+            return [update_op(op.doc_id, index, MERGE_SCRIPT_ID, op.sources, op.parts, op.mode_hint)]
+        if outcome is ItemOutcome.SCRIPT_MISSING:
+            self.metrics.search_refusals.labels("script_missing").inc()
+            log.warning("the stored merge script %s is missing from the cluster: installing it again", MERGE_SCRIPT_ID)
+            try:
+                self.backend.put_script(MERGE_SCRIPT_ID, stored_script())
+            except SearchUnavailable as exc:
+                log.warning("cannot reinstall the merge script yet: %s", exc)
+            self._later(op, "script_missing")
+            return []
+        if outcome is ItemOutcome.REFUSED:
+            self.metrics.search_refusals.labels("scripts_refused").inc()
+            detail = error_reason(item.error)
+            self.metrics.set_problem("search_refuses", f"the search cluster refuses the indexer's writes: {detail}")
+            log.error("document %s refused by the cluster (not the document's fault, retried): %s", op.doc_id, detail)
+            self._later(op, "item_rejected")
+            return []
+        if outcome is ItemOutcome.RETRY:
+            self._later(op, "item_rejected")
+            return []
+        if outcome is ItemOutcome.UNKNOWN and op.attempts + 1 < self.settings.item_max_attempts:
+            log.warning("document %s refused (%s), attempt %d: %s", op.doc_id, item.status, op.attempts + 1, item.error)
+            self._later(op, "item_rejected")
+            return []
+        return self._refused_for_good(op, error_reason(item.error), "rejected_by_search")
+
+    def _refused_for_good(self, op: BulkOp, detail: str, reason: str) -> list[BulkOp]:
+        """A document the engine will never take: when several messages made it, write each alone (one try) so
+        only the bad one is dead-lettered; a single message is dead-lettered with the reason."""
+        self.recent.forget(op.doc_id)
+        if len(set(op.sources)) > 1:
+            return self._one_per_message(op)
+        log.error("document %s rejected permanently: %s", op.doc_id, detail)
+        refs = set(op.sources)
+        self._dead_letter([Poisoned(self.messages[ref], reason, detail) for ref in refs if ref in self.messages])
+        return []
+
+    def _one_per_message(self, op: BulkOp) -> list[BulkOp]:
+        grouped: dict[MessageRef, list[dict[str, Any]]] = {}
+        for ref, fields in zip(op.sources, op.parts, strict=True):
+            grouped.setdefault(ref, []).append(fields)
+        alone = []
+        for ref, parts in grouped.items():
+            single = update_op(op.doc_id, op.index, MERGE_SCRIPT_ID, [ref] * len(parts), parts, op.mode_hint)
+            single.attempts = self.settings.item_max_attempts - 1  # one try each: the merged one had its tries
+            alone.append(single)
+        return alone
+
+    def _later(self, op: BulkOp, reason: str) -> None:
+        """Retry this item after its own backoff (429, 5xx, a refused item: each try counts)."""
+        self.metrics.retries.labels(reason).inc()
+        op.attempts += 1
+        delay = min(self.settings.retry_max_s, self.settings.retry_initial_s * 2 ** min(op.attempts - 1, 16))
+        op.not_before = time.monotonic() + delay
+        self.retry.append(op)
+
+    def _whole_request_failed(self, group: list[BulkOp], exc: Exception) -> None:
+        if isinstance(exc, RequestTooLarge):
+            self.metrics.retries.labels("too_large").inc()
+            if len(group) == 1:
+                self._dead_letter_op(group[0], "too_large_for_search", str(exc))
+                return
+            self.chunk_bytes = max(1024, min(self.chunk_bytes, sum(op.size for op in group)) // 2)
+            self.chunk_items = max(1, len(group) // 2)
+            log.warning(
+                "bulk request refused as too large (413): the next requests carry at most %d items and %d bytes",
+                self.chunk_items,
+                self.chunk_bytes,
+            )
+            self.retry[:0] = group  # resent at once, in smaller requests
+            return
+        if isinstance(exc, RequestRefused):
+            self.metrics.retries.labels("item_rejected").inc()
+            if len(group) == 1:
+                op = group[0]
+                if op.attempts + 1 >= self.settings.item_max_attempts:
+                    self._dead_letter_op(op, "rejected_by_search", str(exc))
                 else:
-                    backoff.reset()
-        finally:
-            if paused:
-                self._resume()
-        if pending:
-            self._interrupted = True
-        return rejected
+                    self._later(op, "item_rejected")
+                return
+            log.warning(
+                "bulk request of %d items refused (%s): sending each alone to find the bad one", len(group), exc
+            )
+            for op in group:
+                op.alone = True
+            self.retry[:0] = group
+            return
+        if isinstance(exc, SearchTimeout) and len(group) > 1:
+            # a slow cluster: smaller requests answer within the timeout (the engine may still apply this one:
+            # resending is idempotent, a create then gets 409 and merges)
+            self.chunk_items = max(1, min(self.chunk_items, len(group)) // 2)
+            log.warning(
+                "bulk request of %d items timed out: the next requests carry at most %d", len(group), self.chunk_items
+            )
+        if isinstance(exc, SearchAuthFailed):
+            self.metrics.search_auth_failures.inc()
+            self.metrics.set_problem("search_auth", str(exc))
+            reason = "search_auth"
+        else:
+            reason = "search_unavailable"
+        self.metrics.retries.labels(reason).inc()
+        log.warning(
+            "bulk write of %d documents failed (%s), retry in %.1f s: %s", len(group), reason, self._backoff.delay, exc
+        )
+        not_before = time.monotonic() + self._backoff.delay
+        self._backoff.delay = min(self._backoff.delay * 2, self._backoff.maximum)
+        for op in group:  # whole-request failures do not use up an item's attempts
+            op.not_before = not_before
+        self.retry.extend(group)
+
+    def _dead_letter_op(self, op: BulkOp, reason: str, detail: str) -> None:
+        if len(set(op.sources)) > 1:
+            for single in self._one_per_message(op):
+                single.alone = True
+                self.retry.append(single)
+            return
+        refs = set(op.sources)
+        self._dead_letter([Poisoned(self.messages[ref], reason, detail) for ref in refs if ref in self.messages])
+
+    def _acknowledge(self, sources: list[MessageRef]) -> None:
+        for ref in dict.fromkeys(sources):
+            self.tracker.acknowledge(*ref)
+
+    # ---------------------------------------------------------------------------------------- dead letters
 
     def _dead_letter(self, poisoned: list[Poisoned]) -> None:
-        if not poisoned:
-            return
         records = []
         for item in poisoned:
             message = item.message
@@ -293,58 +635,157 @@ class Indexer:
                 ("dlq-partition", str(message.partition()).encode()),
                 ("dlq-offset", str(message.offset()).encode()),
             ]
-            records.append((message.key(), message.value(), headers))
+            records.append(DeadLetterRecord(message.key(), message.value(), headers, _source_text(_ref(message))))
         backoff = Backoff(self.settings.retry_initial_s, self.settings.retry_max_s, self.stop)
-        while not self.stop.is_set():
-            failures = self.dead_letters.send_all(records, DEAD_LETTER_TIMEOUT_S)
-            if failures == 0:
-                for item in poisoned:
-                    self.metrics.dead_lettered.labels(item.reason).inc()
-                    log.warning(
-                        "dead-lettered %s[%s]@%s (%s): %s",
-                        item.message.topic(),
-                        item.message.partition(),
-                        item.message.offset(),
-                        item.reason,
-                        item.detail,
-                    )
-                return
-            self.metrics.retries.labels("dead_letter_unavailable").inc()
-            backoff.wait(self.metrics.beat)
-        self._interrupted = True
+        pending = records
+        stubs_before = self.dead_letters.stubs
+        while pending and not self.stop.is_set():
+            pending = self.dead_letters.send(pending, DEAD_LETTER_TIMEOUT_S)
+            if pending:
+                self.metrics.retries.labels("dead_letter_unavailable").inc(len(pending))
+                self.metrics.set_problem("dead_letter", f"{len(pending)} dead letters not acknowledged by Kafka yet")
+                paused = self._paused
+                self._pause()
+                backoff.wait(self._keep_alive)
+                if not paused:
+                    self._resume()
+        self.metrics.dead_letter_stubs.inc(self.dead_letters.stubs - stubs_before)
+        self.metrics.set_problem("dead_letter", None)
+        if pending:
+            return  # stopped: these messages stay unacknowledged and are replayed after the restart
+        for item in poisoned:
+            self.metrics.dead_lettered.labels(item.reason).inc()
+            ref = _ref(item.message)
+            log.warning("dead-lettered %s (%s): %s", _source_text(ref), item.reason, item.detail)
+            self.tracker.acknowledge(*ref, count=1 << 30)  # safe now, whatever its other documents do
+            self._dead.add(ref)
 
-    def _commit(self, records: list[Message]) -> None:
-        for message in records:
-            if (message.topic(), message.partition()) not in self.rebalance.owned:
+    # ---------------------------------------------------------------------------------------- committing
+
+    def _commit(self) -> None:
+        safe, released = self.tracker.committable()
+        if not safe:
+            return
+        for partition, last in safe.items():
+            if partition not in self.rebalance.owned:
                 continue  # revoked or lost meanwhile: the new owner replays it (idempotent)
             try:
-                self.consumer.store_offsets(message=message)
+                self.consumer.store_offsets(message=last)
             except KafkaException as exc:
-                log.debug("cannot store offset of %s[%s]: %s", message.topic(), message.partition(), exc)
-        if not commit_stored(self.consumer):
-            self.metrics.commit_failures.inc()
+                log.debug("cannot store offset of %s: %s", partition, exc)
+        now_ms = time.time() * 1000
+        newest = 0
+        dead = 0
+        for message in released:
+            ref = _ref(message)
+            self._held_bytes -= len(message.value() or b"")
+            self.messages.pop(ref, None)
+            if ref in self._dead:
+                self._dead.discard(ref)
+                dead += 1
+                continue
+            timestamp_type, timestamp = message.timestamp()
+            if timestamp_type and timestamp > 0:
+                age_s = (now_ms - timestamp) / 1000
+                if age_s < -1:
+                    self.metrics.clock_skew.inc()
+                self.metrics.freshness_seconds.observe(max(0.0, age_s) + self._refresh_s)
+                newest = max(newest, min(timestamp, int(now_ms)))
+        self.metrics.indexed.inc(len(released) - dead)
+        if newest:
+            self._newest_ms = max(self._newest_ms, newest)
+            self.metrics.last_event_time.set(self._newest_ms / 1000)
+        try:
+            self.consumer.commit(asynchronous=True)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if not (isinstance(error, KafkaError) and error.code() == KafkaError._NO_OFFSET):
+                self.metrics.commit_failures.inc()
+                log.warning("offset commit failed (retried with the next batch): %s", exc)
+
+    def _update_gauges(self) -> None:
+        self.metrics.join_buffer.set(len(self.buffer))
+        now_ms = time.time() * 1000
+        for topic, partition in self.rebalance.owned:
+            oldest = self.tracker.oldest_pending_timestamp_ms((topic, partition))
+            self.metrics.lag_seconds.labels(str(partition)).set(max(0.0, (now_ms - oldest) / 1000) if oldest else 0.0)
+
+    # ---------------------------------------------------------------------------------------- rebalancing
+
+    def _on_partitions_gone(self, partitions: set[tuple[str, int]], revoked: bool) -> None:
+        """(inside consume) Before partitions are handed over, settle what is in flight and store what is safe, so
+        the new owner replays as little as possible; then forget their buffered parts and offsets."""
+        if revoked:
+            self._settle()
+            self._commit()
+        self.buffer.drop_partitions(partitions)
+        self.tracker.drop(partitions)
+        for ref in [ref for ref in self.messages if (ref[0], ref[1]) in partitions]:
+            self._held_bytes -= len(self.messages.pop(ref).value() or b"")
+            self._dead.discard(ref)
+
+    def _shutdown_flush(self) -> None:
+        """On stop: write everything buffered (complete or not) for a while, then commit what became safe."""
+        deadline = time.monotonic() + SHUTDOWN_FLUSH_S
+        self._settle()
+        ops = self._plan(self.buffer.take_all())
+        stopping = self.stop
+        self.stop = threading.Event()  # dead letters and retries may still run until the deadline
+        try:
+            self._submit(ops)
+            while (self._in_flight is not None or self.retry) and time.monotonic() < deadline:
+                self._settle()
+                if self.retry and self._in_flight is None:
+                    wait = min(op.not_before for op in self.retry) - time.monotonic()
+                    if wait > 0:
+                        time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+                    self._submit([])
+            self._settle()
+            self._commit()
+        finally:
+            self.stop = stopping
 
     # ------------------------------------------------------------- keep the group membership while waiting
 
-    def _pause(self) -> bool:
+    def _pause(self) -> None:
         try:
             self.consumer.pause(self.consumer.assignment())
+            self._paused = True
         except KafkaException as exc:
             log.debug("pause failed: %s", exc)
-        return True
+
+    def _keep_alive(self, timeout: float = 0.0) -> None:
+        """Serve rebalance callbacks and the poll deadline while paused; keep anything that still arrives."""
+        self.metrics.beat()
+        message = self.consumer.poll(timeout)
+        if message is not None and message.error() is None:
+            self.carry.append(message)
 
     def _resume(self) -> None:
         try:
             self.consumer.resume(self.consumer.assignment())
         except KafkaException as exc:
             log.debug("resume failed: %s", exc)
+        self._paused = False
 
-    def _keep_alive(self) -> None:
-        """Serve rebalance callbacks and the poll deadline while paused; keep anything that still arrives."""
-        self.metrics.beat()
-        message = self.consumer.poll(0)
-        if message is not None and message.error() is None:
-            self.carry.append(message)
+
+def _seconds(interval: str) -> float:
+    if interval == "-1":
+        return 0.0
+    for suffix, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
+        if interval.endswith(suffix):
+            return float(interval[: -len(suffix)]) * factor
+    return 1.0
+
+
+def _same_template(installed: dict[str, Any], ours: dict[str, Any]) -> bool:
+    """True when the installed template is ours, same version and same settings (shards, replicas, refresh)."""
+    if int(installed.get("version") or 0) != ours["version"]:
+        return False
+    settings = (installed.get("template") or {}).get("settings") or {}
+    index_settings = settings.get("index", settings)
+    wanted = ours["template"]["settings"]
+    return all(str(index_settings.get(name)) == str(value) for name, value in wanted.items())
 
 
 def configure_logging(level: str) -> None:
@@ -366,7 +807,7 @@ def main() -> int:
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: Any) -> None:
-        log.info("signal %d: finishing the current batch, then stopping", signum)
+        log.info("signal %d: writing what is buffered, committing, then stopping", signum)
         stop.set()
 
     signal.signal(signal.SIGTERM, request_stop)

@@ -28,12 +28,66 @@ class IndexerMetrics:
         )
         self.documents = Counter(
             "feedback_indexer_document_writes_total",
-            "Document updates acknowledged by the search cluster (several messages of one batch may share one)",
+            "Document writes acknowledged by the search cluster, by operation: create (a joined document, written "
+            "once), index (a late event merged with this process's copy) or update (the scripted merge)",
+            ["op"],
+            registry=registry,
+        )
+        self.search_auth_failures = Counter(
+            "feedback_indexer_search_auth_failures_total",
+            "Requests the search cluster refused with 401/403 (credentials or permissions; readiness is false)",
+            registry=registry,
+        )
+        self.search_refusals = Counter(
+            "feedback_indexer_search_refusals_total",
+            "Writes refused for a reason that is the cluster's, not the document's (scripts_refused, "
+            "script_missing, canary_failed): never dead-lettered, retried",
+            ["reason"],
+            registry=registry,
+        )
+        self.offset_resets = Counter(
+            "feedback_indexer_offset_resets_total",
+            "Committed offsets the capture topic no longer had (retention deleted unindexed messages: data loss), "
+            "resolved by INDEXER_OFFSET_RESET",
+            ["partition"],
+            registry=registry,
+        )
+        self.lag_seconds = Gauge(
+            "feedback_indexer_lag_seconds",
+            "Age (broker timestamp) of the oldest consumed message not yet safely indexed, per partition",
+            ["partition"],
+            registry=registry,
+        )
+        self.clock_skew = Counter(
+            "feedback_indexer_clock_skew_total",
+            "Messages whose broker timestamp is more than 1 s ahead of this process's clock (freshness then 0)",
+            registry=registry,
+        )
+        self.event_time_adjusted = Counter(
+            "feedback_indexer_event_time_adjusted_total",
+            "Events whose Ce-Time was further ahead of the broker timestamp than INDEXER_MAX_FUTURE_EVENT_S "
+            "(the broker timestamp was used instead)",
+            registry=registry,
+        )
+        self.retention_deleted = Counter(
+            "feedback_indexer_retention_deleted_total",
+            "Documents deleted because they were older than INDEXER_RETENTION_DAYS",
+            registry=registry,
+        )
+        self.dead_letter_stubs = Counter(
+            "feedback_indexer_dead_letter_stubs_total",
+            "Dead letters sent without their value (too large for the dead-letter topic); headers keep the offset",
+            registry=registry,
+        )
+        self.join_buffer = Gauge(
+            "feedback_indexer_join_buffer_documents",
+            "Documents waiting in memory for their other events (request or response)",
             registry=registry,
         )
         self.retries = Counter(
             "feedback_indexer_retries_total",
-            "Write attempts to be retried, by reason (search_unavailable, item_rejected, dead_letter_unavailable)",
+            "Write attempts to be retried, by reason (search_unavailable, search_auth, item_rejected, too_large, "
+            "dead_letter_unavailable)",
             ["reason"],
             registry=registry,
         )
@@ -73,7 +127,8 @@ class IndexerMetrics:
         )
         self.freshness_seconds = Histogram(
             "feedback_indexer_freshness_seconds",
-            "Event time (Ce-Time or Kafka timestamp) to acknowledgement by the search cluster",
+            "Broker timestamp of a message until its documents are searchable (acknowledged by the search cluster "
+            "plus the index refresh interval)",
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800),
             registry=registry,
         )
@@ -85,15 +140,26 @@ class IndexerMetrics:
         )
         self.last_event_time = Gauge(
             "feedback_indexer_last_indexed_event_timestamp_seconds",
-            "Event time of the newest message acknowledged by the search cluster",
+            "Broker timestamp of the newest message whose documents the search cluster acknowledged (never ahead "
+            "of this process's clock)",
             registry=registry,
         )
         self.ready = Gauge(
             "feedback_indexer_ready",
-            "1 once the index template is installed and the consumer is subscribed",
+            "1 while the indexer consumes and the search cluster accepts its writes (template installed, canary "
+            "written, credentials accepted, dead-letter topic present); /readyz says why not",
             registry=registry,
         )
         self.heartbeat = time.monotonic()
+        self.not_ready: dict[str, str] = {"starting": "the indexer is starting"}
+
+    def set_problem(self, name: str, detail: str | None) -> None:
+        """Record (detail) or clear (None) one reason not to be ready; ready is 1 only without any."""
+        if detail is None:
+            self.not_ready.pop(name, None)
+        else:
+            self.not_ready[name] = detail
+        self.ready.set(0 if self.not_ready else 1)
 
     def beat(self) -> None:
         self.heartbeat = time.monotonic()
@@ -120,8 +186,12 @@ def serve_http(metrics: Endpoint, host: str, port: int) -> ThreadingHTTPServer:
                 alive = time.monotonic() - metrics.heartbeat < LIVENESS_TIMEOUT_S
                 self._send(200 if alive else 503, b"ok\n" if alive else b"main loop stalled\n")
             elif path == "/readyz":
-                ready = metrics.ready._value.get() == 1  # prometheus_client has no public getter
-                self._send(200 if ready else 503, b"ready\n" if ready else b"not ready\n")
+                problems = dict(metrics.not_ready)
+                if problems:
+                    text = "not ready: " + "; ".join(problems.values()) + "\n"
+                    self._send(503, text.encode("utf-8", "replace"))
+                else:
+                    self._send(200, b"ready\n")
             else:
                 self._send(404, b"not found: use /metrics, /healthz or /readyz\n")
 

@@ -1,8 +1,11 @@
 """One small protocol over the official clients: `elasticsearch` 8.x for Elasticsearch 8, `opensearch-py` for
 OpenSearch 2 (a client works with servers of its own major version). Chosen by INDEXER_SEARCH_ENGINE.
 
-Bulk writes go through each client's `helpers.streaming_bulk(..., raise_on_error=False, max_retries=...)`, which
-yields one (ok, item) pair per action and retries 429s with backoff; transport failures raise `SearchUnavailable`.
+Bulk writes send a prebuilt NDJSON body (`bulk.py`) in one request with the client's own transport and no
+client-side retries (`max_retries=0`): the indexer's loop retries while it keeps polling Kafka, so one call never
+blocks past its timeout. Whole-request failures become typed errors: `SearchUnavailable` (unreachable, timeout,
+429, 5xx), `SearchAuthFailed` (401/403), `RequestTooLarge` (413), `RequestRefused` (another 4xx).
+`bulk()` (the sweeps) keeps `helpers.streaming_bulk(raise_on_error=False)`, also without retries.
 """
 
 from __future__ import annotations
@@ -17,12 +20,32 @@ from feedback.indexer.settings import SearchSettings
 
 log = logging.getLogger(__name__)
 
-BULK_MAX_RETRIES = 5
 BULK_CHUNK_BYTES = 50 * 1024 * 1024
+NDJSON = "application/x-ndjson"
 
 
 class SearchUnavailable(Exception):
-    """The cluster could not be reached or refused the whole request; retry later."""
+    """The cluster could not be reached, timed out, or answered 429/5xx for the whole request; retry later."""
+
+
+class SearchTimeout(SearchUnavailable):
+    """No answer within INDEXER_SEARCH_TIMEOUT_S (the cluster is slow; the indexer sends smaller requests)."""
+
+
+class SearchAuthFailed(SearchUnavailable):
+    """401/403 for the whole request: credentials or permissions are wrong (readiness goes false until fixed)."""
+
+
+class RequestTooLarge(Exception):
+    """413: the request body is above the cluster's http.max_content_length; send smaller requests."""
+
+
+class RequestRefused(Exception):
+    """Another 4xx for the whole request (e.g. 400 for a body the cluster cannot read)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -42,6 +65,12 @@ class SearchBackend(Protocol):
     def put_mapping(self, index: str, properties: dict[str, Any]) -> None: ...
 
     def bulk(self, actions: list[dict[str, Any]]) -> list[ItemResult]: ...
+
+    def bulk_ndjson(self, body: bytes) -> dict[str, Any]: ...
+
+    def get_index_template(self, name: str) -> dict[str, Any] | None: ...
+
+    def delete_older_than(self, index: str, field: str, before: str) -> tuple[int, int]: ...
 
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -72,9 +101,7 @@ def run_streaming_bulk(
                 max_chunk_bytes=BULK_CHUNK_BYTES,
                 raise_on_error=False,
                 raise_on_exception=True,
-                max_retries=BULK_MAX_RETRIES,
-                initial_backoff=0.5,
-                max_backoff=8,
+                max_retries=0,
             )
         ]
     except transport_errors as exc:
@@ -112,6 +139,59 @@ class _ClientBackend:
 
     def bulk(self, actions: list[dict[str, Any]]) -> list[ItemResult]:
         return run_streaming_bulk(self._streaming_bulk(), self.client, actions, self._errors())
+
+    def _status(self, exc: BaseException) -> int | None:
+        raise NotImplementedError
+
+    def _perform(self, method: str, path: str, params: dict[str, Any], body: bytes, content_type: str) -> Any:
+        raise NotImplementedError
+
+    def bulk_ndjson(self, body: bytes) -> dict[str, Any]:
+        """One `_bulk` request with a prebuilt NDJSON body; the answer filtered to what the indexer reads."""
+        from feedback.indexer.bulk import BULK_FILTER_PATH
+
+        try:
+            answer = self._perform("POST", "/_bulk", {"filter_path": BULK_FILTER_PATH}, body, NDJSON)
+        except self._errors() as exc:
+            status = self._status(exc)
+            detail = f"{type(exc).__name__}: {str(exc)[:300]}"
+            if status in (401, 403):
+                raise SearchAuthFailed(f"the search cluster refused our credentials ({status}): {detail}") from exc
+            if status == 413:
+                raise RequestTooLarge(f"request of {len(body)} bytes refused (413): {detail}") from exc
+            if status is not None and 400 <= status < 500 and status != 429 and status != 408:
+                raise RequestRefused(status, detail) from exc
+            if "Timeout" in type(exc).__name__ or status == 408:
+                raise SearchTimeout(detail) from exc
+            raise SearchUnavailable(detail) from exc
+        return dict(answer)
+
+    def get_index_template(self, name: str) -> dict[str, Any] | None:
+        """The installed composable template `name` (None when there is none)."""
+        try:
+            with self._unavailable(f"read index template {name}"):
+                answer = self.client.indices.get_index_template(name=name)
+        except SearchUnavailable as exc:
+            if isinstance(exc.__cause__, self._not_found()):
+                return None
+            raise
+        templates = answer.get("index_templates") or []
+        return dict(templates[0]["index_template"]) if templates else None
+
+    def delete_older_than(self, index: str, field: str, before: str) -> tuple[int, int]:
+        """Delete the documents whose `field` is before `before` (retention); returns how many were deleted and how
+        many were skipped because they changed after the deletion's search (version conflicts)."""
+        body = {"query": {"range": {field: {"lt": before}}}}
+        try:
+            with self._unavailable(f"apply the retention to {index}"):
+                answer = self.client.delete_by_query(
+                    index=index, body=body, conflicts="proceed", wait_for_completion=True, slices="auto"
+                )
+        except SearchUnavailable as exc:
+            if isinstance(exc.__cause__, self._not_found()):
+                return 0, 0
+            raise
+        return int(answer.get("deleted", 0)), int(answer.get("version_conflicts", 0))
 
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
         """One search request; a missing index answers no hits (the sweeps run before the first write)."""
@@ -166,8 +246,9 @@ class ElasticsearchBackend(_ClientBackend):
             ca_certs=settings.ca_certs,
             verify_certs=settings.verify_certs,
             request_timeout=settings.request_timeout_s,
-            retry_on_timeout=True,
-            max_retries=2,
+            retry_on_timeout=False,
+            max_retries=0,
+            **_es_serializer(),
             **auth,
         )
 
@@ -175,6 +256,15 @@ class ElasticsearchBackend(_ClientBackend):
         from elasticsearch import ApiError, TransportError
 
         return (ApiError, TransportError)
+
+    def _status(self, exc: BaseException) -> int | None:
+        meta = getattr(exc, "meta", None)
+        status = getattr(meta, "status", None)
+        return int(status) if isinstance(status, int) else None
+
+    def _perform(self, method: str, path: str, params: dict[str, Any], body: bytes, content_type: str) -> Any:
+        headers = {"content-type": content_type, "accept": "application/json"}
+        return self.client.perform_request(method, path, params=params, headers=headers, body=body).body
 
     def _streaming_bulk(self) -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
         from elasticsearch.helpers import streaming_bulk
@@ -212,8 +302,9 @@ class OpenSearchBackend(_ClientBackend):
             ca_certs=settings.ca_certs,
             verify_certs=settings.verify_certs,
             timeout=settings.request_timeout_s,
-            retry_on_timeout=True,
-            max_retries=2,
+            retry_on_timeout=False,
+            max_retries=0,
+            serializer=_OrjsonOpenSearchSerializer(),
             **auth,
         )
 
@@ -221,6 +312,15 @@ class OpenSearchBackend(_ClientBackend):
         from opensearchpy.exceptions import ImproperlyConfigured, TransportError
 
         return (TransportError, ImproperlyConfigured)
+
+    def _status(self, exc: BaseException) -> int | None:
+        status = getattr(exc, "status_code", None)
+        return status if isinstance(status, int) else None
+
+    def _perform(self, method: str, path: str, params: dict[str, Any], body: bytes, content_type: str) -> Any:
+        return self.client.transport.perform_request(
+            method, path, params=params, body=body, headers={"content-type": content_type}
+        )
 
     def _streaming_bulk(self) -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
         from opensearchpy.helpers import streaming_bulk
@@ -242,6 +342,31 @@ class OpenSearchBackend(_ClientBackend):
     def put_script(self, script_id: str, script: dict[str, Any]) -> None:
         with self._unavailable(f"store script {script_id}"):
             self.client.put_script(id=script_id, body={"script": script})
+
+
+def _es_serializer() -> dict[str, Any]:
+    """orjson for the Elasticsearch client's JSON answers (elastic-transport ships the serializer)."""
+    from elastic_transport import OrjsonSerializer
+
+    return {"serializer": OrjsonSerializer()}
+
+
+class _OrjsonOpenSearchSerializer:
+    """opensearch-py's JSON serializer, with orjson (a bulk answer of 1000 items decodes several times faster)."""
+
+    mimetype = "application/json"
+
+    def loads(self, data: str | bytes) -> Any:
+        import orjson
+
+        return orjson.loads(data)
+
+    def dumps(self, data: Any) -> str | bytes:
+        import orjson
+
+        if isinstance(data, str | bytes):
+            return data
+        return orjson.dumps(data).decode("utf-8")  # the client's helpers measure and join str
 
 
 def create_backend(settings: SearchSettings) -> SearchBackend:

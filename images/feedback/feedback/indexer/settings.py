@@ -28,6 +28,8 @@ from feedback.seldon_protos import SeldonProtos, load_from_env
 
 DEFAULT_TOPIC = "seldon-capture"
 SEARCH_ENGINES = ("elasticsearch", "opensearch")
+REFRESH_INTERVAL = re.compile(r"^(-1|\d+(ms|s|m))$")
+OFFSET_RESETS = ("earliest", "latest")
 SELDON_DEPLOYMENT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")  # a Kubernetes object name (DNS-1123)
 
 
@@ -53,8 +55,21 @@ class IndexerSettings:
     index: str = "seldon-feedback"
     index_shards: int = 1
     index_replicas: int = 1
+    index_refresh_interval: str = "1s"
+    retention_days: int = 0
     batch_size: int = 1000
-    batch_wait_s: float = 0.5
+    batch_wait_s: float = 0.05
+    join_wait_s: float = 2.0
+    join_max_documents: int = 20_000
+    buffer_max_bytes: int = 64 * 1024 * 1024
+    recent_documents_bytes: int = 32 * 1024 * 1024
+    bulk_max_bytes: int = 8 * 1024 * 1024
+    max_instances: int = 1000
+    max_message_bytes: int = 2 * 1024 * 1024
+    item_max_attempts: int = 5
+    dead_letter_max_bytes: int = 1_000_000
+    offset_reset: str = "earliest"
+    max_future_event_s: float = 3600.0
     retry_initial_s: float = 0.5
     retry_max_s: float = 30.0
     streaming_deployments: tuple[str, ...] = ()
@@ -103,8 +118,31 @@ class IndexerSettings:
             index=index,
             index_shards=env_int(env, "INDEXER_INDEX_SHARDS", 1, minimum=1, maximum=64),
             index_replicas=env_int(env, "INDEXER_INDEX_REPLICAS", 1, minimum=0, maximum=8),
+            index_refresh_interval=refresh_interval(env),
+            retention_days=env_int(env, "INDEXER_RETENTION_DAYS", 0, minimum=0, maximum=36_500),
             batch_size=env_int(env, "INDEXER_BATCH_SIZE", 1000, minimum=1, maximum=10_000),
-            batch_wait_s=env_float(env, "INDEXER_BATCH_WAIT_S", 0.5, minimum=0.01, maximum=30.0),
+            batch_wait_s=env_float(env, "INDEXER_BATCH_WAIT_S", 0.05, minimum=0.001, maximum=30.0),
+            join_wait_s=env_float(env, "INDEXER_JOIN_WAIT_S", 2.0, minimum=0.0, maximum=30.0),
+            join_max_documents=env_int(env, "INDEXER_JOIN_MAX_DOCUMENTS", 20_000, minimum=1, maximum=1_000_000),
+            buffer_max_bytes=env_int(
+                env, "INDEXER_BUFFER_MAX_BYTES", 64 * 1024 * 1024, minimum=1024 * 1024, maximum=4 * 1024**3
+            ),
+            recent_documents_bytes=env_int(
+                env, "INDEXER_RECENT_DOCUMENTS_BYTES", 32 * 1024 * 1024, minimum=0, maximum=4 * 1024**3
+            ),
+            bulk_max_bytes=env_int(
+                env, "INDEXER_BULK_MAX_BYTES", 8 * 1024 * 1024, minimum=64 * 1024, maximum=512 * 1024 * 1024
+            ),
+            max_instances=env_int(env, "INDEXER_MAX_INSTANCES", 1000, minimum=1, maximum=1_000_000),
+            max_message_bytes=env_int(
+                env, "INDEXER_MAX_MESSAGE_BYTES", 2 * 1024 * 1024, minimum=1024, maximum=256 * 1024 * 1024
+            ),
+            item_max_attempts=env_int(env, "INDEXER_ITEM_MAX_ATTEMPTS", 5, minimum=1, maximum=1000),
+            dead_letter_max_bytes=env_int(
+                env, "INDEXER_DEAD_LETTER_MAX_BYTES", 1_000_000, minimum=10_000, maximum=100 * 1024 * 1024
+            ),
+            offset_reset=env_choice(env, "INDEXER_OFFSET_RESET", "earliest", OFFSET_RESETS),
+            max_future_event_s=env_float(env, "INDEXER_MAX_FUTURE_EVENT_S", 3600.0, minimum=1.0, maximum=10 * 86_400.0),
             retry_initial_s=retry_initial,
             retry_max_s=retry_max,
             streaming_deployments=streaming_deployments(env),
@@ -120,6 +158,16 @@ class IndexerSettings:
             sweep_interval_s=env_float(env, "INDEXER_SWEEP_INTERVAL_S", 10.0, minimum=0.1, maximum=3600.0),
             protos=load_from_env(env),
         )
+
+
+def refresh_interval(env: Mapping[str, str]) -> str:
+    """INDEXER_INDEX_REFRESH_INTERVAL: how soon an acknowledged write becomes searchable (index.refresh_interval)."""
+    value = env_str(env, "INDEXER_INDEX_REFRESH_INTERVAL", "1s")
+    if not REFRESH_INTERVAL.match(value):
+        raise SettingsError(
+            f"INDEXER_INDEX_REFRESH_INTERVAL={value!r} is not a time value; use e.g. 500ms, 1s, 30s or -1 (never)"
+        )
+    return value
 
 
 def streaming_deployments(env: Mapping[str, str]) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from feedback.indexer.core import DocumentPart, bulk_action
+from feedback.indexer.core import DocumentPart, bulk_action, iso_time
 from feedback.indexer.metrics import IndexerMetrics
 from feedback.indexer.search_io import SearchBackend, SearchUnavailable
 from feedback.indexer.settings import IndexerSettings
@@ -34,6 +34,7 @@ from feedback.indexer.sweep import (
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 500  # documents per sweep and kind; a longer backlog is worked off over the following sweeps
+RETENTION_INTERVAL_S = 3600.0  # how often documents older than INDEXER_RETENTION_DAYS are deleted
 GONE = 404  # updated without upsert or deleted: the document no longer exists, nothing to do
 
 
@@ -42,7 +43,11 @@ class Sweeper:
         self.settings = settings
         self.backend = backend
         self.metrics = metrics
-        self._next_run = 0.0
+        self._next_run = time.monotonic() + settings.sweep_interval_s  # the first sweep after one interval
+        self._next_retention = 0.0
+
+    def is_due(self, owner: bool) -> bool:
+        return owner and time.monotonic() >= self._next_run
 
     def maybe_run(self, *, owner: bool, caught_up: Callable[[], bool]) -> None:
         if not owner or time.monotonic() < self._next_run:
@@ -58,9 +63,25 @@ class Sweeper:
             log.warning("sweep skipped, the search cluster is unavailable (retried next interval): %s", exc)
 
     def run(self, now_us: int) -> None:
-        """Both sweeps once: mark overdue requests, then decide the feedbacks waiting for a fingerprint join."""
+        """Hourly, delete what is older than the retention (first, so no sweep updates a document about to go and
+        makes its deletion a version conflict); then both sweeps once: mark overdue requests, then decide the
+        feedbacks waiting for a fingerprint join."""
+        self._apply_retention(now_us)
         self._mark_overdue(now_us)
         self._resolve_feedback(now_us)
+
+    def _apply_retention(self, now_us: int) -> None:
+        if self.settings.retention_days <= 0 or time.monotonic() < self._next_retention:
+            return
+        before = iso_time(now_us - self.settings.retention_days * 86_400 * 1_000_000)
+        deleted, conflicts = self.backend.delete_older_than(self.settings.index, "@timestamp", before)
+        self.metrics.retention_deleted.inc(deleted)
+        if deleted:
+            log.info("retention: %d documents older than %s deleted", deleted, before)
+        if conflicts:  # changed while being deleted (a late event): tried again at the next sweep, not in an hour
+            log.info("retention: %d documents older than %s changed meanwhile, deleted next sweep", conflicts, before)
+        else:
+            self._next_retention = time.monotonic() + RETENTION_INTERVAL_S
 
     def _acknowledged(self, actions: list[dict[str, Any]], what: str) -> set[str]:
         """Run the bulk actions; returns the ids acknowledged or already gone (a failure is retried next sweep)."""
