@@ -173,6 +173,7 @@ pipeline = FeedbackPipeline(
         search_ca_secret_name=search.ca_secret_name,
         seldon_namespaces=[app_ns],
         streaming_deployments=streaming_deployments(cfg.classifier),
+        seldon_version=cfg.seldon.version,
         profile_images={"classifier": mirrors.image(cfg.classifier.image.reference)},
         kibana_url=search.kibana_url,
         kibana_ca_secret_name=search.kibana_ca_secret_name,

@@ -33,6 +33,8 @@ class FeedbackPipelineArgs:
     search_ca_secret_name: Secret with the HTTP CA certificate when search TLS is on.
     seldon_namespaces: namespaces whose Seldon pods may call the collector.
     streaming_deployments: exact names of the streaming SeldonDeployments (their events get mode "streaming").
+    seldon_version: the Seldon Core version the executors run (seldon:version); both services decode gRPC payloads
+        with that version's protos (seldonProtoVersion -> SELDON_PROTO_VERSION).
     profile_images: name -> pinned model image whose reference profile the monitor copies (the classifier's).
     kibana_url, kibana_ca_secret_name: Kibana, when there is one: a Job imports the dashboards there.
     pod_disruption_budgets: PodDisruptionBudgets for the collector and indexer.
@@ -52,6 +54,7 @@ class FeedbackPipelineArgs:
     search_ca_secret_name: pulumi.Input[str] | None
     seldon_namespaces: Sequence[pulumi.Input[str]]
     streaming_deployments: Sequence[str]
+    seldon_version: str
     profile_images: Mapping[str, str] = field(default_factory=dict)
     kibana_url: pulumi.Input[str] | None = None
     kibana_ca_secret_name: pulumi.Input[str] | None = None
@@ -72,6 +75,7 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
     return {
         "fullnameOverride": FEEDBACK_FULLNAME,
         "image": image_values(s.image, args.mirrors),
+        "seldonProtoVersion": args.seldon_version,
         "kafka": kafka_values,
         "search": {
             "engine": args.search_engine,
@@ -100,6 +104,7 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
         "indexer": {
             "replicas": s.indexer_replicas,
             "streamingDeployments": list(args.streaming_deployments),
+            **indexer_sweep_values(s),
             "pdb": {"enabled": args.pod_disruption_budgets},
         },
         "monitor": monitor_values(args),
@@ -107,6 +112,18 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
         "alerts": {"enabled": s.alerts},
         "networkPolicy": network_policy_values(args),
     }
+
+
+def indexer_sweep_values(s: FeedbackSettings) -> dict[str, float]:
+    """feedback:noResponseAfterSeconds, ... -> indexer.noResponseAfterSeconds, ...; only when set (the indexer owns
+    the defaults)."""
+    values = {
+        "noResponseAfterSeconds": s.no_response_after_seconds,
+        "feedbackJoinDelaySeconds": s.feedback_join_delay_seconds,
+        "feedbackJoinWindowSeconds": s.feedback_join_window_seconds,
+        "sweepIntervalSeconds": s.sweep_interval_seconds,
+    }
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def network_policy_values(args: FeedbackPipelineArgs) -> dict[str, Any]:

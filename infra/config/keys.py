@@ -394,6 +394,34 @@ KEYS: tuple[Key, ...] = (
         "(INDEXER_RETENTION_DAYS); unset or 0 keeps them forever.",
     ),
     _k(
+        "feedback:noResponseAfterSeconds",
+        "float",
+        None,
+        "Seconds after its request a request without a response becomes outcome no_response, 1 to 86400 "
+        "(INDEXER_NO_RESPONSE_AFTER_S); unset leaves the indexer's own default, 120.",
+    ),
+    _k(
+        "feedback:feedbackJoinDelaySeconds",
+        "float",
+        None,
+        "Seconds a feedback without its prediction's puid waits before the fingerprint join, 1 to 86400 "
+        "(INDEXER_FEEDBACK_JOIN_DELAY_S); unset leaves the indexer's own default, 60.",
+    ),
+    _k(
+        "feedback:feedbackJoinWindowSeconds",
+        "float",
+        None,
+        "Seconds between a feedback and its prediction's request the fingerprint join accepts, 1 to 2592000 "
+        "(INDEXER_FEEDBACK_JOIN_WINDOW_S); unset leaves the indexer's own default, 3600.",
+    ),
+    _k(
+        "feedback:sweepIntervalSeconds",
+        "float",
+        None,
+        "Seconds between two sweeps of the index, 0.1 to 3600 (INDEXER_SWEEP_INTERVAL_S); unset leaves the "
+        "indexer's own default, 10.",
+    ),
+    _k(
         "feedback:monitor",
         "bool",
         True,

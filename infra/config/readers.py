@@ -459,6 +459,10 @@ def read_feedback(reader: Reader) -> FeedbackSettings:
         sampling_rate=get("feedback:samplingRate"),
         index_shards=get("feedback:indexShards"),
         retention_days=get("feedback:retentionDays"),
+        no_response_after_seconds=get("feedback:noResponseAfterSeconds"),
+        feedback_join_delay_seconds=get("feedback:feedbackJoinDelaySeconds"),
+        feedback_join_window_seconds=get("feedback:feedbackJoinWindowSeconds"),
+        sweep_interval_seconds=get("feedback:sweepIntervalSeconds"),
         monitor=get("feedback:monitor"),
         monitor_index=get("feedback:monitorIndex"),
         monitor_window_seconds=get("feedback:monitorWindowSeconds"),
@@ -471,6 +475,15 @@ def read_feedback(reader: Reader) -> FeedbackSettings:
         reader.error(f"feedback:indexShards={settings.index_shards} must be from 1 to 64")
     if settings.retention_days is not None and not 0 <= settings.retention_days <= 36_500:
         reader.error(f"feedback:retentionDays={settings.retention_days} must be from 0 (keep forever) to 36500")
+    for key, value in (
+        ("feedback:noResponseAfterSeconds", settings.no_response_after_seconds),
+        ("feedback:feedbackJoinDelaySeconds", settings.feedback_join_delay_seconds),
+        ("feedback:feedbackJoinWindowSeconds", settings.feedback_join_window_seconds),
+        ("feedback:sweepIntervalSeconds", settings.sweep_interval_seconds),
+    ):
+        minimum, maximum = SWEEP_RANGES[key]
+        if value is not None and not minimum <= value <= maximum:
+            reader.error(f"{key}={value:.10g} must be from {minimum:.10g} to {maximum:.10g} seconds")
     reader.at_least("feedback:indexerReplicas", settings.indexer_replicas, 1)
     if settings.sampling_rate is not None and not 0.0 <= settings.sampling_rate <= 1.0:
         reader.error(f"feedback:samplingRate={settings.sampling_rate} must be between 0 and 1")
@@ -494,6 +507,14 @@ def read_feedback(reader: Reader) -> FeedbackSettings:
         reader.error(f"feedback:monitorSettleSeconds={settle} must be from 0 to 86400 seconds")
     return settings
 
+
+# the indexer's sweep timings, in seconds: the ranges IndexerSettings accepts (images/feedback/.../indexer/settings.py)
+SWEEP_RANGES: dict[str, tuple[float, float]] = {
+    "feedback:noResponseAfterSeconds": (1.0, 86_400.0),
+    "feedback:feedbackJoinDelaySeconds": (1.0, 86_400.0),
+    "feedback:feedbackJoinWindowSeconds": (1.0, 30 * 86_400.0),
+    "feedback:sweepIntervalSeconds": (0.1, 3600.0),
+}
 
 # field -> (type, minimum, maximum) of feedback:monitorThresholds; the monitor's settings hold the defaults
 MONITOR_THRESHOLD_RANGES: dict[str, tuple[type, float, float]] = {

@@ -256,6 +256,11 @@ class FeedbackSettings:
     sampling_rate: float | None  # None: not passed on, the collector's default applies
     index_shards: int | None = None  # None: not passed on, the chart's default applies
     retention_days: int | None = None  # None: not passed on (keep forever)
+    # None: not passed on, the indexer's default applies (INDEXER_NO_RESPONSE_AFTER_S, ...)
+    no_response_after_seconds: float | None = None
+    feedback_join_delay_seconds: float | None = None
+    feedback_join_window_seconds: float | None = None
+    sweep_interval_seconds: float | None = None
     monitor: bool = True
     monitor_index: str = "seldon-monitor"
     monitor_window_seconds: int | None = None  # None: not passed on, the monitor's default applies

@@ -24,6 +24,7 @@ FEEDBACK_SOURCES = [
     REPO_ROOT / "images/feedback/feedback/collector/settings.py",
     REPO_ROOT / "images/feedback/feedback/indexer/settings.py",
     REPO_ROOT / "images/feedback/feedback/monitor/settings.py",
+    REPO_ROOT / "images/feedback/feedback/seldon_protos.py",
 ]
 
 
@@ -33,6 +34,8 @@ def variables_the_services_read() -> set[str]:
     for path in FEEDBACK_SOURCES:
         text = path.read_text()
         names |= set(re.findall(r'env_\w+\(\s*env,\s*"([A-Z][A-Z0-9_]*)"', text))
+        # seldon_protos.py reads SELDON_PROTO_VERSION and SELDON_PROTOS_DIR with env.get
+        names |= set(re.findall(r'env\.get\(\s*"([A-Z][A-Z0-9_]*)"', text))
         # search_settings(env, prefix): the indexer's INDEXER_SEARCH_* and the monitor's MONITOR_SEARCH_*
         for suffix in re.findall(r'env_\w+\(\s*env,\s*f"\{prefix\}_([A-Z][A-Z0-9_]*)"', text):
             names |= {f"INDEXER_{suffix}", f"MONITOR_{suffix}"}
@@ -116,6 +119,48 @@ def test_sampling_rate_is_passed_only_when_set_and_zero_is_a_rate(
     env = container_env(chart_render(CHART, {"collector": {"samplingRate": rate}}), "collector", ca_files)
     assert ("COLLECTOR_SAMPLING_RATE" in env) is (rate is not None)
     assert CollectorSettings.from_env(env).sampling_rate == expected
+
+
+SWEEP_SETTINGS = [
+    # chart value, indexer variable, IndexerSettings field, a set value (the range ends the indexer accepts)
+    ("noResponseAfterSeconds", "INDEXER_NO_RESPONSE_AFTER_S", "no_response_after_s", 86400),
+    ("feedbackJoinDelaySeconds", "INDEXER_FEEDBACK_JOIN_DELAY_S", "feedback_join_delay_s", 1),
+    ("feedbackJoinWindowSeconds", "INDEXER_FEEDBACK_JOIN_WINDOW_S", "feedback_join_window_s", 2592000),
+    ("sweepIntervalSeconds", "INDEXER_SWEEP_INTERVAL_S", "sweep_interval_s", 0.1),
+]
+
+
+@pytest.mark.parametrize(("value", "variable", "field", "setting"), SWEEP_SETTINGS, ids=[s[0] for s in SWEEP_SETTINGS])
+def test_sweep_timings_reach_the_indexer_only_when_set(
+    chart_render: RenderFn, ca_files: dict[str, Path], value: str, variable: str, field: str, setting: float
+) -> None:
+    """indexer.<value> -> <variable> -> the indexer's setting; unset, the variable is absent and the indexer's own
+    default (written once, in its settings) applies."""
+    default_env = container_env(chart_render(CHART, None), "indexer", ca_files)
+    assert variable not in default_env
+    assert getattr(IndexerSettings.from_env(default_env), field) == getattr(IndexerSettings, field)
+    env = container_env(chart_render(CHART, {"indexer": {value: setting}}), "indexer", ca_files)
+    assert variable in env
+    assert getattr(IndexerSettings.from_env(env), field) == setting
+    assert variable not in container_env(chart_render(CHART, {"indexer": {value: setting}}), "collector", ca_files)
+
+
+def test_the_proto_version_reaches_both_services_only_when_set(
+    chart_render: RenderFn, ca_files: dict[str, Path]
+) -> None:
+    """seldonProtoVersion -> SELDON_PROTO_VERSION of the collector and the indexer (both decode gRPC payloads)."""
+    defaults = chart_render(CHART, None)
+    for component in ("collector", "indexer"):
+        assert "SELDON_PROTO_VERSION" not in container_env(defaults, component, ca_files)
+    objects = chart_render(CHART, {"seldonProtoVersion": "1.17.1"})
+    collector_env = container_env(objects, "collector", ca_files)
+    indexer_env = container_env(objects, "indexer", ca_files)
+    assert collector_env["SELDON_PROTO_VERSION"] == indexer_env["SELDON_PROTO_VERSION"] == "1.17.1"
+    collector, indexer = CollectorSettings.from_env(collector_env), IndexerSettings.from_env(indexer_env)
+    assert collector.protos is not None and indexer.protos is not None
+    assert collector.protos.version == indexer.protos.version == "1.17.1"
+    env = container_env(chart_render(CHART, {"seldonProtoVersion": "1.16.0"}), "indexer", ca_files)
+    assert env["SELDON_PROTO_VERSION"] == "1.16.0"
 
 
 SEARCH_SECRETS = {"opensearch": ("opensearch-admin", "password")}
@@ -289,6 +334,29 @@ SCHEMA_ERRORS = (
         ),
         ({"securityContext": {"runAsNonRoot": False}}, "- at '/securityContext/runAsNonRoot': value must be true"),
         ({"search": {"password": "hunter2"}}, "- at '/search': additional properties 'password' not allowed"),
+        (
+            {"seldonProtoVersion": "1.2.0"},
+            "- at '/seldonProtoVersion': value must be 'a Seldon Core release >= 1.3.0 such as 1.17.1 (the Seldon "
+            "version the executors run)'",
+        ),
+        (
+            {"seldonProtoVersion": "v1.17"},
+            "- at '/seldonProtoVersion': value must be 'a Seldon Core release >= 1.3.0 such as 1.17.1",
+        ),
+        ({"seldonProtoVersion": 1.17}, "- at '/seldonProtoVersion': got number, want null or string"),
+        (
+            {"indexer": {"sweepIntervalSeconds": 0}},
+            "- at '/indexer/sweepIntervalSeconds': value must be 'a number of seconds from 0.1 to 3600 (1 hour)'",
+        ),
+        (
+            {"indexer": {"feedbackJoinWindowSeconds": 2592001}},
+            "- at '/indexer/feedbackJoinWindowSeconds': value must be 'a number of seconds from 1 to 2592000 (30 "
+            "days)'",
+        ),
+        (
+            {"indexer": {"noResponseAfterSeconds": "2m"}},
+            "- at '/indexer/noResponseAfterSeconds': got string, want null or number",
+        ),
     ],
     ids=[
         "sampling",
@@ -300,6 +368,12 @@ SCHEMA_ERRORS = (
         "pattern",
         "root",
         "inline-password",
+        "proto-too-old",
+        "proto-not-a-release",
+        "proto-number",
+        "sweep-zero",
+        "join-window-too-long",
+        "no-response-unit",
     ],
 )
 def test_schema_rejects_bad_values(chart_render_error: Any, values: dict[str, Any], message: str) -> None:

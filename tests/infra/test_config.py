@@ -12,8 +12,15 @@ import pytest
 import yaml
 
 from infra import config
+from infra.config.readers import SWEEP_RANGES
 from tests.infra.harness import ENVIRONMENTS, REPO_ROOT, STACKS, TEST_SECRETS, run_program, stack_config
 
+SWEEP_VARIABLES = {
+    "feedback:noResponseAfterSeconds": "INDEXER_NO_RESPONSE_AFTER_S",
+    "feedback:feedbackJoinDelaySeconds": "INDEXER_FEEDBACK_JOIN_DELAY_S",
+    "feedback:feedbackJoinWindowSeconds": "INDEXER_FEEDBACK_JOIN_WINDOW_S",
+    "feedback:sweepIntervalSeconds": "INDEXER_SWEEP_INTERVAL_S",
+}
 SCRAM_ON = {"kafka:tls": True, "kafka:authentication": "scram-sha-512"}
 
 
@@ -97,6 +104,19 @@ def config_error(env: str = "dev", **kwargs: Any) -> str:
         ({"objectstore:replicas": 4}, "objectstore:replicas=4 needs objectstore:mode=distributed"),
         ({"objectstore:bucket": "B"}, "objectstore:bucket='B' is not a valid S3 bucket name"),
         ({"feedback:samplingRate": 1.5}, "feedback:samplingRate=1.5 must be between 0 and 1"),
+        (
+            {"feedback:feedbackJoinWindowSeconds": 2592001},
+            "feedback:feedbackJoinWindowSeconds=2592001 must be from 1 to 2592000 seconds",
+        ),
+        (
+            {"feedback:sweepIntervalSeconds": 0.05},
+            "feedback:sweepIntervalSeconds=0.05 must be from 0.1 to 3600 seconds",
+        ),
+        ({"feedback:noResponseAfterSeconds": 0}, "feedback:noResponseAfterSeconds=0 must be from 1 to 86400 seconds"),
+        (
+            {"feedback:feedbackJoinDelaySeconds": "soon"},
+            "feedback:feedbackJoinDelaySeconds='soon'",
+        ),
         ({"feedback:indexerReplicas": 4}, "feedback:indexerReplicas=4 exceeds the capture topic's partitions (3)"),
         ({"workflows:imageTag": "latest"}, "workflows:imageTag='latest' is not a release tag; write e.g. v3.7.11"),
         ({"objectstore:imageTag": "latest"}, "objectstore:imageTag='latest' is not a MinIO release tag"),
@@ -289,3 +309,18 @@ def test_a_canary_reaches_only_the_real_time_deployment_with_the_registry_of_the
     assert canary["registry"]["bucket"] == batch["bucket"]
     assert canary["registry"]["existingSecret"] == batch["existingSecret"]
     assert "canary" not in run.one("kubernetes:helm.sh/v4:Chart", "classifier-streaming").inputs["values"]
+
+
+@pytest.mark.parametrize(("key", "variable"), list(SWEEP_VARIABLES.items()))
+def test_sweep_timing_ranges_are_the_indexers(key: str, variable: str) -> None:
+    """The stack refuses exactly what the indexer would refuse at start: the range ends pass, just outside fails."""
+    from feedback.config import SettingsError
+    from feedback.indexer.settings import IndexerSettings
+
+    minimum, maximum = SWEEP_RANGES[key]
+    base = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092", "INDEXER_SEARCH_URL": "http://127.0.0.1:9200"}
+    for accepted in (minimum, maximum):
+        assert IndexerSettings.from_env({**base, variable: str(accepted)}) is not None
+    for refused in (minimum * 0.99, maximum * 1.01):
+        with pytest.raises(SettingsError, match=variable):
+            IndexerSettings.from_env({**base, variable: str(refused)})

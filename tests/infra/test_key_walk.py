@@ -70,6 +70,10 @@ WALK: dict[str, Any] = {
     "feedback:samplingRate": 0.3,
     "feedback:indexShards": 3,
     "feedback:retentionDays": 45,
+    "feedback:noResponseAfterSeconds": 300,
+    "feedback:feedbackJoinDelaySeconds": 30,
+    "feedback:feedbackJoinWindowSeconds": 7200,
+    "feedback:sweepIntervalSeconds": 2.5,
     "feedback:monitorIndex": "walk-monitor",
     "feedback:monitorWindowSeconds": 77,
     "feedback:monitorSettleSeconds": 33,
@@ -493,6 +497,21 @@ HOPS: tuple[Hop, ...] = (
     ),
     # seldon (upstream chart: the operator passes these to every executor)
     Hop("seldon:version", "seldon-operator", "executor.image.tag", "1.16.0", None),
+    # ... and the protos both feedback services decode the executors' gRPC payloads with
+    Hop(
+        "seldon:version",
+        "feedback-pipeline",
+        "seldonProtoVersion",
+        "1.16.0",
+        env("collector", "SELDON_PROTO_VERSION", "1.16.0"),
+    ),
+    Hop(
+        "seldon:version",
+        "feedback-pipeline",
+        "seldonProtoVersion",
+        "1.16.0",
+        env("indexer", "SELDON_PROTO_VERSION", "1.16.0"),
+    ),
     Hop(
         "seldon:loggerWorkQueueSize", "seldon-operator", "executor.requestLogger.workQueueSize", 777, None
     ),  # --log_work_buffer_size
@@ -629,6 +648,34 @@ HOPS: tuple[Hop, ...] = (
         "search.retentionDays",
         45,
         env("indexer", "INDEXER_RETENTION_DAYS", "45"),
+    ),
+    Hop(
+        "feedback:noResponseAfterSeconds",
+        "feedback-pipeline",
+        "indexer.noResponseAfterSeconds",
+        300,
+        env("indexer", "INDEXER_NO_RESPONSE_AFTER_S", "300"),
+    ),
+    Hop(
+        "feedback:feedbackJoinDelaySeconds",
+        "feedback-pipeline",
+        "indexer.feedbackJoinDelaySeconds",
+        30,
+        env("indexer", "INDEXER_FEEDBACK_JOIN_DELAY_S", "30"),
+    ),
+    Hop(
+        "feedback:feedbackJoinWindowSeconds",
+        "feedback-pipeline",
+        "indexer.feedbackJoinWindowSeconds",
+        7200,
+        env("indexer", "INDEXER_FEEDBACK_JOIN_WINDOW_S", "7200"),
+    ),
+    Hop(
+        "feedback:sweepIntervalSeconds",
+        "feedback-pipeline",
+        "indexer.sweepIntervalSeconds",
+        2.5,
+        env("indexer", "INDEXER_SWEEP_INTERVAL_S", "2.5"),
     ),
     Hop(
         "feedback:samplingRate",

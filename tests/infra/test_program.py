@@ -102,6 +102,17 @@ def test_executor_logger_endpoint_is_the_collector_service_url(run: Run) -> None
     assert values(run, "classifier-realtime")["logger"]["sink"] == "collector"
 
 
+@pytest.mark.parametrize("version", ["1.17.1", "1.15.0"])
+def test_feedback_services_decode_grpc_with_the_executors_seldon_version(version: str) -> None:
+    """The executor logs gRPC payloads as protobuf; the collector and indexer decode them with the protos of the
+    Seldon version the operator installs (seldon:version), never a fixed default."""
+    run = run_program("dev", overrides={"seldon:version": version})
+    operator = run.one(RELEASE, "seldon-operator").inputs["version"]
+    assert operator == version
+    assert values(run, "feedback-pipeline")["seldonProtoVersion"] == operator
+    assert values(run, "seldon-operator")["executor"]["image"]["tag"] == operator
+
+
 def test_topics_in_use_exist_as_kafka_topics(run: Run) -> None:
     name, namespace, _ = kafka_cluster(run)
     topics = {r.inputs["spec"]["topicName"]: r for r in run.of_type(TOPIC)}
