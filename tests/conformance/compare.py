@@ -5,7 +5,10 @@ all. What may differ, and only that:
 - values made fresh per event or run: `Ce-Id` (a UUID), `Ce-Time` (RFC 3339 nanoseconds), the trace context
   (`Ce-Traceparent`, `Traceparent`: W3C, one trace id for both), a generated puid (a UUID v4), `Date`;
 - ports: in `Host` and `Ce-Source` (`http://127.0.0.1:<port>/`);
-- where the model's timing metric changes the body: its value, and the `Content-Length` that follows from it.
+- where the model's timing metric changes the body: its value, and the `Content-Length` that follows from it;
+- the model's own version (`1.0.0+<12 hex>` in `meta.tags.model_version` and `meta.requestPath`): a hash of the
+  classifier's training inputs, so any change to its training code gives a new one; the executor passes it through
+  and it has the same length, so nothing else moves with it.
 Everything else (header names, their order, the other values, paths, methods, request bodies byte for byte,
 response bodies as JSON) must be the same.
 """
@@ -25,10 +28,13 @@ HTTP_DATE = re.compile(r"^[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d
 LOCAL_URL = re.compile(r"^http://(127\.0\.0\.1|):\d+/$")
 LOCAL_HOST = re.compile(r"^127\.0\.0\.1:\d+$")
 TIMING_METRICS = frozenset({"text_classifier_predict_seconds"})
+MODEL_VERSION = re.compile(r"\b\d+\.\d+\.\d+\+[0-9a-f]{12}\b")
 
 
 def mask_timing(value: Any, masked_metrics: frozenset[str]) -> Any:
-    """`value` with the values of the named metrics (in meta.metrics) replaced by a marker."""
+    """`value` with the values of the named metrics (in meta.metrics) and the model's version replaced by markers."""
+    if isinstance(value, str):
+        return MODEL_VERSION.sub("<model-version>", value)
     if isinstance(value, dict):
         out = {key: mask_timing(item, masked_metrics) for key, item in value.items()}
         if out.get("key") in masked_metrics and "value" in out:

@@ -7,6 +7,7 @@ executes `infra/__main__.py` anew with `runpy` and collects the stack outputs, w
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import runpy
@@ -171,6 +172,19 @@ def as_engine_config(config: Mapping[str, Any]) -> dict[str, str]:
     return engine
 
 
+def ensure_event_loop() -> None:
+    """Pulumi's mocks run on asyncio's current loop of this thread. `asyncio.run()` anywhere earlier in the same
+    pytest process (the engine, an image test, an async client) ends by leaving the main thread without one, and
+    the mocks then fail with "There is no current event loop"; give the thread a fresh loop in that case."""
+    policy = asyncio.get_event_loop_policy()
+    try:
+        if not policy.get_event_loop().is_closed():
+            return
+    except RuntimeError:
+        pass
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run_program(
     env: str = "dev",
     *,
@@ -187,6 +201,7 @@ def run_program(
     engine = as_engine_config(values)
     engine.update(secret_values)
     engine.update(plain or {})
+    ensure_event_loop()
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=env, preview=False)
     pulumi.runtime.set_all_config(engine, list(secret_values))

@@ -166,12 +166,13 @@ class IndexerMetrics:
 
 
 class Endpoint(Protocol):
-    """What the endpoint serves: the registry, the main loop's last heartbeat and the ready gauge (the indexer's
-    and the monitor's metrics both have them)."""
+    """What the endpoint serves: the registry, the main loop's last heartbeat, the ready gauge and the reasons it
+    is 0 (the indexer's and the monitor's metrics both have them)."""
 
     registry: CollectorRegistry
     heartbeat: float
     ready: Gauge
+    not_ready: dict[str, str]  # reason name -> why not ready; empty when ready (/readyz)
 
 
 def serve_http(metrics: Endpoint, host: str, port: int) -> ThreadingHTTPServer:

@@ -71,7 +71,7 @@ class Monitor:
         while not self.stop.is_set():
             try:
                 self.store.install(self.settings.index_shards, self.settings.index_replicas)
-                self.metrics.ready.set(1)
+                self.metrics.set_ready()
                 return
             except SearchUnavailable as exc:
                 self._retry("install", exc)

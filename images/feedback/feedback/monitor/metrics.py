@@ -129,6 +129,13 @@ class MonitorMetrics:
             "feedback_monitor_ready", "1 once the monitor index template is installed", registry=registry
         )
         self.heartbeat = time.monotonic()
+        # what /readyz reports (feedback.indexer.metrics.serve_http serves both services' endpoints)
+        self.not_ready: dict[str, str] = {"starting": "the monitor is installing its index template"}
+
+    def set_ready(self) -> None:
+        """The index template is installed: ready from now on."""
+        self.not_ready.clear()
+        self.ready.set(1)
 
     def beat(self) -> None:
         self.heartbeat = time.monotonic()
