@@ -80,8 +80,9 @@ class KafkaOffsets:
                 )
                 lag += high - (item.offset if item.offset >= 0 else _low)
             return max(0, lag)
-        except KafkaException as exc:
-            raise KafkaUnavailable(f"cannot read the offsets of group {self.settings.indexer_group}: {exc}") from exc
+        except (KafkaException, TimeoutError) as exc:  # the future's result() times out with TimeoutError
+            reason = str(exc) or f"no answer within {TIMEOUT_S:.0f} s"
+            raise KafkaUnavailable(f"cannot read the offsets of group {self.settings.indexer_group}: {reason}") from exc
 
     def close(self) -> None:
         self.consumer.close()
