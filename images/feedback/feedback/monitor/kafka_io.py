@@ -3,7 +3,7 @@
 - dead letters per window: for each partition of the dead-letter topic, the offset of the first record at or
   after the window's end minus the one at or after its start (`offsets_for_times`);
 - the indexer's lag: end offsets of the capture topic minus the indexer group's committed offsets, when the
-  window is computed (`list_consumer_group_offsets`).
+  window is computed (the group's committed offsets, read without joining the group).
 
 Used only when the monitor has KAFKA_BOOTSTRAP_SERVERS; each call raises `KafkaUnavailable` on failure, and the
 window then records the metric as `unavailable` instead of waiting (the rest of the window does not depend on it).
@@ -11,8 +11,7 @@ window then records the metric as `unavailable` instead of waiting (the rest of 
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from feedback.monitor.settings import DeadLetterSettings
 
@@ -28,7 +27,10 @@ class KafkaOffsets:
         self.settings = settings
         config = settings.kafka.client_config()
         self.consumer = Consumer({**config, "group.id": "seldon-feedback-monitor-offsets", "enable.auto.commit": False})
-        self.admin = AdminClient(config)
+        # The indexer group's committed offsets through a consumer that names the group but never subscribes (an
+        # OffsetFetch; it does not join the group). Not AdminClient.list_consumer_group_offsets: after a broker
+        # restart its timed-out future aborted the whole process inside librdkafka (rd_kafka_enq_once assertion).
+        self.group_reader = Consumer({**config, "group.id": settings.indexer_group, "enable.auto.commit": False})
 
     def _partitions(self, topic: str) -> list[int]:
         try:
@@ -67,22 +69,17 @@ class KafkaOffsets:
     def indexer_lag(self) -> int:
         topic = self.settings.capture_topic
         partitions = self._partitions(topic)
-        request = ConsumerGroupTopicPartitions(
-            self.settings.indexer_group, [TopicPartition(topic, p) for p in partitions]
-        )
         try:
-            future = self.admin.list_consumer_group_offsets([request], request_timeout=TIMEOUT_S)
-            committed = future[self.settings.indexer_group].result(timeout=TIMEOUT_S).topic_partitions
+            committed = self.group_reader.committed([TopicPartition(topic, p) for p in partitions], timeout=TIMEOUT_S)
             lag = 0
             for item in committed:
-                _low, high = self.consumer.get_watermark_offsets(
-                    TopicPartition(topic, item.partition), timeout=TIMEOUT_S
-                )
-                lag += high - (item.offset if item.offset >= 0 else _low)
+                partition = TopicPartition(topic, item.partition)
+                low, high = self.consumer.get_watermark_offsets(partition, timeout=TIMEOUT_S)
+                lag += high - (item.offset if item.offset >= 0 else low)
             return max(0, lag)
-        except (KafkaException, TimeoutError) as exc:  # the future's result() times out with TimeoutError
-            reason = str(exc) or f"no answer within {TIMEOUT_S:.0f} s"
-            raise KafkaUnavailable(f"cannot read the offsets of group {self.settings.indexer_group}: {reason}") from exc
+        except KafkaException as exc:
+            raise KafkaUnavailable(f"cannot read the offsets of group {self.settings.indexer_group}: {exc}") from exc
 
     def close(self) -> None:
         self.consumer.close()
+        self.group_reader.close()
