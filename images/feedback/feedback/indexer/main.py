@@ -796,6 +796,20 @@ def configure_logging(level: str) -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def stop_on_signals(then: str, logger: logging.Logger = log) -> threading.Event:
+    """An event SIGTERM and SIGINT set (logging `then`, what the service does next, on the service's `logger`);
+    the main loop watches it. Shared by the indexer and the monitor."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        logger.info("signal %d: %s", signum, then)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    return stop
+
+
 def main() -> int:
     try:
         settings = IndexerSettings.from_env()
@@ -804,14 +818,7 @@ def main() -> int:
         log.error("invalid configuration: %s", exc)
         return 2
     configure_logging(settings.log_level)
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: Any) -> None:
-        log.info("signal %d: writing what is buffered, committing, then stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop = stop_on_signals("writing what is buffered, committing, then stopping")
     metrics = IndexerMetrics()
     server = serve_http(metrics, settings.metrics_host, settings.metrics_port)
     log.info(

@@ -8,14 +8,13 @@ so no window is skipped or computed twice into different documents.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections import Counter
 from typing import Any
 
 from feedback.config import SettingsError
-from feedback.indexer.main import Backoff, configure_logging
+from feedback.indexer.main import Backoff, configure_logging, stop_on_signals
 from feedback.indexer.metrics import serve_http
 from feedback.indexer.search_io import SearchUnavailable, create_backend
 from feedback.monitor.core import (
@@ -247,14 +246,7 @@ def main() -> int:
         log.error("invalid configuration: %s", exc)
         return 2
     configure_logging(settings.log_level)
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: Any) -> None:
-        log.info("signal %d: finishing the current window, then stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop = stop_on_signals("finishing the current window, then stopping", log)
     metrics = MonitorMetrics()
     server = serve_http(metrics, settings.metrics_host, settings.metrics_port)
     log.info(
