@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,8 @@ from devstack.__main__ import main
 from devstack.runtime.errors import DevstackError
 from devstack.runtime.process import ManagedProcess
 from devstack.stack import LocalStack, current_state_path, pid_alive, read_state
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -162,17 +166,32 @@ def test_a_sigterm_to_the_interpreter_still_stops_its_servers(tmp_path: Path) ->
             os.killpg(child, signal.SIGKILL)
 
 
-def _write_state_often(run_dir: str) -> None:
-    stack = LocalStack([], Path(run_dir))
-    for _ in range(300):
-        stack.write_state()
+_WRITE_STATE_OFTEN = """
+import sys
+from pathlib import Path
+from devstack.stack import LocalStack
+stack = LocalStack([], Path(sys.argv[1]))
+for _ in range(300):
+    stack.write_state()
+"""
 
 
 def test_concurrent_stacks_can_write_the_shared_current_state(tmp_path: Path) -> None:
     """Every stack on the machine writes cache_dir("runs")/current.json: parallel writers must not collide."""
-    import multiprocessing
-
-    context = multiprocessing.get_context("fork")
-    with context.Pool(3) as pool:
-        pool.map(_write_state_often, [str(tmp_path / f"run-{i}") for i in range(3)])
+    # separate interpreters, as concurrent stacks are (a fork of this threaded test process can deadlock in the child)
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITE_STATE_OFTEN, str(tmp_path / f"run-{i}")],
+            cwd=REPO_ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    for writer in writers:
+        try:
+            _, stderr = writer.communicate(timeout=120)
+        finally:
+            writer.kill()
+        assert writer.returncode == 0, f"a concurrent writer failed: {stderr}"
     assert read_state()["run_dir"] in {str(tmp_path / f"run-{i}") for i in range(3)}
