@@ -18,10 +18,11 @@ were redacted by the collector (or the indexer, for direct Kafka logging); the e
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from feedback.collector.core import sampled_in
@@ -62,6 +63,27 @@ def parse_time(value: str, flag: str) -> datetime:
     if parsed.tzinfo is None:
         raise FlowbackError(f"{flag} {value!r} has no time zone; add Z (UTC) or an offset such as +01:00")
     return parsed.astimezone(UTC)
+
+
+LOOKBACK = re.compile(r"^-([1-9][0-9]*)([smhd])$")
+LOOKBACK_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def parse_range(start: str, end: str) -> tuple[datetime, datetime]:
+    """`--start` and `--end` as UTC times; a start written as a lookback before the end (`-24h`, `-7d`; units s, m,
+    h, d) is resolved against the end, so a scheduled run passing its scheduled time as the end exports a fixed
+    range however often a step is retried."""
+    end_time = parse_time(end, "--end")
+    lookback = LOOKBACK.match(start.strip())
+    if lookback is None:
+        if start.strip().startswith("-"):
+            raise FlowbackError(
+                f"--start {start!r} is neither an ISO-8601 time nor a lookback; write e.g. 2026-12-01T00:00:00Z or "
+                "-24h (a number and one of s, m, h, d)"
+            )
+        return parse_time(start, "--start"), end_time
+    amount, unit = int(lookback.group(1)), lookback.group(2)
+    return end_time - timedelta(seconds=amount * LOOKBACK_UNITS[unit]), end_time
 
 
 def iso(moment: datetime) -> str:
