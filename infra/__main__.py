@@ -21,7 +21,7 @@ from infra import config
 from infra.batch import BatchWorkflow, BatchWorkflowArgs
 from infra.charts import KafkaClient
 from infra.classifier import CanaryRegistry, Classifier, ClassifierArgs, streaming_deployments
-from infra.feedback import FeedbackPipeline, FeedbackPipelineArgs
+from infra.feedback import FeedbackPipeline, FeedbackPipelineArgs, MonitorRegistry
 from infra.flowback import MODEL_NAME, FlowbackSearch, FlowbackWorkflow, FlowbackWorkflowArgs
 from infra.kafka import KafkaPlatform, KafkaPlatformArgs
 from infra.namespaces import Namespaces, NamespacesArgs
@@ -178,6 +178,15 @@ pipeline = FeedbackPipeline(
         streaming_deployments=streaming_deployments(cfg.classifier),
         seldon_version=cfg.seldon.version,
         profile_images={"classifier": mirrors.image(cfg.classifier.image.reference)},
+        # a canary serves a registered version: its profile is in the registry, not in the classifier image
+        registry=MonitorRegistry(
+            endpoint=objectstore.endpoint,
+            bucket=objectstore.registry_bucket,
+            secret_name=objectstore.credentials_secret_name,
+            pod_namespace=objectstore.pod_namespace,
+            pod_labels=objectstore.pod_labels,
+            port=objectstore.api_port,
+        ),
         kibana_url=search.kibana_url,
         kibana_ca_secret_name=search.kibana_ca_secret_name,
         pod_disruption_budgets=pdb,

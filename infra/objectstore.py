@@ -7,6 +7,7 @@ MinIO's server is AGPL-3.0: it runs as an unmodified service in the cluster, nev
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -55,6 +56,11 @@ class ObjectStore(pulumi.ComponentResource):
     registry_bucket: pulumi.Output[str]
     credentials_secret_name: pulumi.Output[str]
     pod_selector: str | None
+    # Where clients' NetworkPolicies let them go: the MinIO pods (namespace, labels) and the S3 port; for
+    # objectstore:existing no pods of ours (pod_labels None) and the endpoint's port.
+    pod_namespace: pulumi.Input[str] | None
+    pod_labels: dict[str, str] | None
+    api_port: int
 
     def __init__(self, name: str, args: ObjectStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("feedback:objectstore:ObjectStore", name, None, opts)
@@ -67,6 +73,9 @@ class ObjectStore(pulumi.ComponentResource):
             self.registry_bucket = pulumi.Output.from_input(args.registry_bucket)
             self.credentials_secret_name = pulumi.Output.from_input(s.existing.secret)
             self.pod_selector = None
+            self.pod_namespace, self.pod_labels = None, None
+            url = urlsplit(s.existing.endpoint)
+            self.api_port = url.port or (443 if url.scheme == "https" else 80)
         else:
             self._install_minio(name, args, child)
         self.register_outputs(
@@ -142,3 +151,8 @@ class ObjectStore(pulumi.ComponentResource):
         )
         self.credentials_secret_name = metadata_name(client)
         self.pod_selector = f"app=minio,release={FULLNAME}"  # the minio chart's pod labels
+        self.pod_namespace, self.pod_labels, self.api_port = (
+            args.namespace,
+            {"app": "minio", "release": FULLNAME},
+            API_PORT,
+        )

@@ -800,6 +800,13 @@ HOPS: tuple[Hop, ...] = (
         scenario="canary",
     ),
     Hop(
+        "flowback:bucket",
+        "feedback-pipeline",
+        "monitor.registry.bucket",
+        "walk-registry",
+        env("monitor", "MONITOR_REGISTRY_BUCKET", "walk-registry"),
+    ),
+    Hop(
         "flowback:schedule",
         "flowback-workflow",
         "schedule.cron",

@@ -588,3 +588,23 @@ def test_an_existing_object_store_gets_no_bucket_but_the_same_wiring() -> None:
         "s3-keys",
     )
     assert run.outputs["flowback"]["bucket"] == "acme-registry"
+
+
+def test_the_monitor_reads_canary_profiles_from_the_registry_bucket(run: Run) -> None:
+    monitor = values(run, "feedback-pipeline")["monitor"]["registry"]
+    outputs = run.outputs
+    assert (monitor["bucket"], monitor["endpoint"], monitor["existingSecret"]) == (
+        outputs["flowback"]["bucket"],
+        outputs["objectStore"]["endpoint"],
+        outputs["objectStore"]["credentialsSecret"],
+    )
+    policy = values(run, "feedback-pipeline")["networkPolicy"]["objectStore"]
+    minio = outputs["components"]["minio"]
+    assert policy["namespace"] == minio["namespace"] and policy["port"] == 9000
+    assert ",".join(f"{k}={v}" for k, v in sorted(policy["podLabels"].items())) == minio["selector"]
+
+
+def test_an_object_store_outside_the_cluster_is_reached_on_its_port() -> None:
+    run = run_program("dev", overrides={"objectstore:existing": {"endpoint": "https://s3.example", "secret": "keys"}})
+    policy = values(run, "feedback-pipeline")["networkPolicy"]["objectStore"]
+    assert policy == {"port": 443, "anywhere": True}

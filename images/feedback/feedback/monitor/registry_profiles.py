@@ -85,7 +85,7 @@ class RegistryProfiles:
         try:
             registration = self.registry.registration(version)
         except FlowbackError as exc:  # the store or the bucket is unreachable
-            raise _LookupFailed("store", str(exc)) from None
+            raise _LookupFailed("store", self._unreadable(exc)) from None
         except (ValueError, KeyError, TypeError) as exc:  # registration.json that is not the registry's
             raise _LookupFailed("invalid", f"{self.registry.describe(version)}/registration.json: {exc}") from None
         if registration is None:
@@ -99,7 +99,7 @@ class RegistryProfiles:
         try:
             data = self.registry.store.get(self.registry.file_key(version, PROFILE_FILE))
         except FlowbackError as exc:
-            raise _LookupFailed("store", str(exc)) from None
+            raise _LookupFailed("store", self._unreadable(exc)) from None
         if data is None or sha256(data) != expected.get("sha256") or len(data) != expected.get("bytes"):
             got = "missing" if data is None else f"sha256 {sha256(data)[:12]}... ({len(data)} bytes)"
             raise _LookupFailed(
@@ -116,6 +116,12 @@ class RegistryProfiles:
                 "invalid", f"{source}: its model_version is {profile.model_version!r}, not the registered {version!r}"
             )
         return profile
+
+    def _unreadable(self, exc: FlowbackError) -> str:
+        return (
+            f"the registry {self.registry.store.describe()} cannot be read (MONITOR_REGISTRY_S3_ENDPOINT, "
+            f"MONITOR_REGISTRY_BUCKET, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY): {exc}"
+        )
 
 
 class _LookupFailed(Exception):
