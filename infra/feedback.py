@@ -20,6 +20,25 @@ COLLECTOR_SERVICE_PORT = 8080  # collector.service.port
 
 
 @dataclass(frozen=True, kw_only=True)
+class MonitorRegistry:
+    """The flow back's registry, where the monitor finds the profiles of registered versions (a canary's).
+
+    endpoint, bucket, secret_name: the object store, the registry bucket and the credentials Secret by reference
+        (keys accessKey and secretKey).
+    pod_namespace, pod_labels: the object store's pods for the monitor's NetworkPolicy egress; pod_labels None: a
+        store outside the cluster (any address on `port`).
+    port: the S3 port.
+    """
+
+    endpoint: pulumi.Input[str]
+    bucket: pulumi.Input[str]
+    secret_name: pulumi.Input[str]
+    pod_namespace: pulumi.Input[str] | None
+    pod_labels: Mapping[str, str] | None
+    port: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class FeedbackPipelineArgs:
     """Inputs of the feedback pipeline.
 
@@ -36,6 +55,7 @@ class FeedbackPipelineArgs:
     seldon_version: the Seldon Core version the executors run (seldon:version); both services decode gRPC payloads
         with that version's protos (seldonProtoVersion -> SELDON_PROTO_VERSION).
     profile_images: name -> pinned model image whose reference profile the monitor copies (the classifier's).
+    registry: the flow back's registry, for the profiles of registered versions (None: folder profiles only).
     kibana_url, kibana_ca_secret_name: Kibana, when there is one: a Job imports the dashboards there.
     pod_disruption_budgets: PodDisruptionBudgets for the collector and indexer.
     mirrors: where the image comes from (platform:imageRegistry).
@@ -56,6 +76,7 @@ class FeedbackPipelineArgs:
     streaming_deployments: Sequence[str]
     seldon_version: str
     profile_images: Mapping[str, str] = field(default_factory=dict)
+    registry: MonitorRegistry | None = None
     kibana_url: pulumi.Input[str] | None = None
     kibana_ca_secret_name: pulumi.Input[str] | None = None
     pod_disruption_budgets: bool = False
@@ -138,6 +159,23 @@ def network_policy_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
             "namespace": args.namespace,
             "podLabels": {"elasticsearch.k8s.elastic.co/cluster-name": args.search_cluster_name},
         },
+        **object_store_policy_values(args.registry),
+    }
+
+
+def object_store_policy_values(registry: MonitorRegistry | None) -> dict[str, Any]:
+    """The monitor's egress to the registry: the MinIO pods the platform makes, or any address on the endpoint's port
+    for objectstore:existing."""
+    if registry is None:
+        return {}
+    if registry.pod_labels is None:
+        return {"objectStore": {"port": registry.port, "anywhere": True}}
+    return {
+        "objectStore": {
+            "namespace": registry.pod_namespace,
+            "podLabels": dict(registry.pod_labels),
+            "port": registry.port,
+        }
     }
 
 
@@ -163,6 +201,14 @@ def monitor_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
         values["settleSeconds"] = s.monitor_settle_seconds
     if s.monitor_thresholds:
         values["thresholds"] = dict(s.monitor_thresholds)
+    if args.registry is not None:
+        values["registry"] = {
+            "bucket": args.registry.bucket,
+            "endpoint": args.registry.endpoint,
+            "existingSecret": args.registry.secret_name,
+            "accessKeyKey": "accessKey",
+            "secretKeyKey": "secretKey",
+        }
     return values
 
 

@@ -276,6 +276,18 @@ class BatchSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FlowbackSettings:
+    """flowback:* config: the WorkflowTemplate (on or off), its registry bucket, an optional schedule, the rule."""
+
+    enabled: bool
+    bucket: str
+    schedule: str = ""  # empty: no CronWorkflow
+    timezone: str = ""  # empty: UTC
+    lookback: str = "24h"
+    rule: dict[str, float | int | bool] = field(default_factory=dict)  # only the fields set
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackConfig:
     """Everything the program needs, validated."""
 
@@ -288,3 +300,4 @@ class StackConfig:
     classifier: ClassifierSettings
     feedback: FeedbackSettings
     batch: BatchSettings
+    flowback: FlowbackSettings

@@ -113,6 +113,40 @@ def test_the_monitor_reaches_only_dns_search_and_kafka(chart_render: RenderFn) -
     assert egress_ports(dev) == [("kube-system", (53, 53)), ("search", (9200,))], "without offsets: no Kafka"
 
 
+def test_the_registry_reaches_the_monitor_settings_and_its_network_policy(
+    chart_render: RenderFn, mounts: dict[str, Path]
+) -> None:
+    objects = chart_render(CHART, profile=PROD)
+    env = container_env(objects, "monitor", mounts)
+    registry = MonitorSettings.from_env(env).registry
+    assert registry is not None
+    assert (registry.store.bucket, registry.store.endpoint, registry.model_name) == (
+        "flowback", "http://minio.minio.svc.cluster.local:9000", "text-classifier",
+    )  # fmt: skip
+    assert env["AWS_ACCESS_KEY_ID"] == "secret:objectstore-credentials/accessKey"
+    assert env["AWS_SECRET_ACCESS_KEY"] == "secret:objectstore-credentials/secretKey"
+    policy = one(objects, "NetworkPolicy", f"{FULLNAME}-monitor")
+    assert ("minio", (9000,)) in egress_ports(policy)
+    [rule] = [r for r in policy["spec"]["egress"] if r["ports"][0]["port"] == 9000]
+    assert rule["to"][0]["podSelector"] == {"matchLabels": {"app": "minio", "release": "minio"}}
+    outside = {
+        "monitor": {"registry": {"bucket": "b", "retrySeconds": 60}},
+        "networkPolicy": {"objectStore": {"port": 443, "anywhere": True}},
+    }
+    objects = chart_render(CHART, outside)
+    policy = one(objects, "NetworkPolicy", f"{FULLNAME}-monitor")
+    assert {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]} in policy["spec"][
+        "egress"
+    ]
+    settings = MonitorSettings.from_env(container_env(objects, "monitor", mounts))
+    assert (
+        settings.registry is not None and settings.registry.retry_s == 60.0 and settings.registry.store.endpoint is None
+    )
+    assert "AWS_ACCESS_KEY_ID" not in container_env(objects, "monitor", mounts), "no Secret: the pod's own identity"
+    default = container_env(chart_render(CHART), "monitor", mounts)
+    assert MonitorSettings.from_env(default).registry is None and "MONITOR_REGISTRY_BUCKET" not in default
+
+
 def test_the_prometheus_rule_is_the_rules_file_and_the_monitor_is_scraped(chart_render: RenderFn) -> None:
     assert not by_kind(chart_render(CHART), "PrometheusRule")
     objects = chart_render(CHART, profile=PROD)

@@ -55,6 +55,7 @@ def test_existing_operators_skip_their_charts_but_keep_every_custom_resource() -
         "classifier-realtime",
         "classifier-streaming",
         "batch-workflow",
+        "flowback-workflow",
     }
     assert {"Kafka", "KafkaNodePool", "KafkaTopic", "Elasticsearch", "Kibana"} <= kinds(run)
     namespaces = {r.inputs["metadata"]["name"] for r in run.of_type("kubernetes:core/v1:Namespace")}
@@ -84,6 +85,16 @@ def test_existing_services_are_wired_by_reference_and_nothing_of_theirs_is_made(
         assert values(run, chart)["kafka"]["securityProtocol"] == "SASL_SSL"
     batch = values(run, "batch-workflow")["objectStore"]
     assert (batch["endpoint"], batch["existingSecret"]) == ("https://s3.corp.example", "corp-s3")
+    flowback = values(run, "flowback-workflow")
+    assert (flowback["objectStore"]["endpoint"], flowback["objectStore"]["existingSecret"]) == (
+        "https://s3.corp.example",
+        "corp-s3",
+    )
+    assert (flowback["search"]["url"], flowback["search"]["existingSecret"], flowback["search"]["caSecret"]) == (
+        "https://search.corp.example:9200",
+        "corp-search",
+        "corp-ca",
+    )
     outputs = run.outputs
     assert outputs["kafka"]["bootstrap"] == "kafka.corp.example:9093"
     assert outputs["kafka"]["caSecret"] == "corp-kafka-ca"
@@ -152,11 +163,17 @@ def test_the_image_registry_reaches_every_image_the_platform_runs() -> None:
     assert seldon["storageInitializer"]["image"] == f"{registry}/seldonio/rclone-storage-initializer:1.17.1"
     repositories = [
         value
-        for chart in ("feedback-pipeline", "classifier-realtime", "classifier-streaming", "batch-workflow")
+        for chart in (
+            "feedback-pipeline",
+            "classifier-realtime",
+            "classifier-streaming",
+            "batch-workflow",
+            "flowback-workflow",
+        )
         for path, value in walk(values(run, chart))
         if path[-1] == "repository"
     ]
-    assert len(repositories) == 5
+    assert len(repositories) == 7
     assert all(value.startswith(f"{registry}/") for value in repositories), repositories
 
 

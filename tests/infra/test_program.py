@@ -152,7 +152,9 @@ def test_object_store_wiring(run: Run) -> None:
     batch = values(run, "batch-workflow")["objectStore"]
     client = run.one(SECRET, "objectstore-client-credentials").inputs
     root = run.one(SECRET, "objectstore-root-credentials").inputs
-    assert [b["name"] for b in minio["buckets"]] == [run.outputs["objectStore"]["bucket"]] == [batch["bucket"]]
+    registry = run.outputs["flowback"]["bucket"]
+    assert [b["name"] for b in minio["buckets"]] == [run.outputs["objectStore"]["bucket"], registry]
+    assert batch["bucket"] == run.outputs["objectStore"]["bucket"] != registry
     assert batch["endpoint"] == run.outputs["objectStore"]["endpoint"]
     assert batch["existingSecret"] == client["metadata"]["name"] == run.outputs["objectStore"]["credentialsSecret"]
     assert client["metadata"]["namespace"] == run.outputs["namespaces"]["app"]
@@ -168,6 +170,7 @@ def test_namespaces_and_watch_lists(run: Run) -> None:
             assert resource.inputs["metadata"]["namespace"] == app, resource.name
     for chart in ("feedback-pipeline", "classifier-realtime", "classifier-streaming", "batch-workflow"):
         assert run.one(CHART, chart).inputs["namespace"] == app
+    assert run.one(CHART, "flowback-workflow").inputs["namespace"] == app
     assert values(run, "kafka-operator")["watchNamespaces"] == [app]
     assert values(run, "search-operator")["managedNamespaces"] == [app]
     assert values(run, "workflows-argo")["controller"]["workflowNamespaces"] == [app]
@@ -374,6 +377,7 @@ def test_custom_resources_wait_for_their_operator(run: Run) -> None:
             assert operator in depends_on(run, resource.name), f"{resource.name} does not wait for {operator}"
     assert "seldon" in depends_on(run, "classifier"), "SeldonDeployments must wait for the Seldon operator"
     assert {"workflows", "classifier"} <= depends_on(run, "batch"), "the WorkflowTemplate needs Argo's CRDs"
+    assert {"workflows", "feedback", "classifier"} <= depends_on(run, "flowback"), "Argo's CRDs, the index"
 
 
 def test_stateful_resources_are_protected_only_where_the_stack_asks(run: Run) -> None:
@@ -418,6 +422,17 @@ OUTPUT_SHAPE = {
     "namespaces": {"app", "kafkaOperator", "searchOperator", "objectStore", "workflows", "seldonOperator"},
     "collector": {"url", "executorDefaultEndpoint"},
     "batch": {"workflowTemplate", "namespace"},
+    "flowback": {
+        "enabled",
+        "workflowTemplate",
+        "cronWorkflow",
+        "namespace",
+        "bucket",
+        "modelName",
+        "registryPrefix",
+        "datasetsPrefix",
+        "credentialsSecret",
+    },
     "components": {"collector", "indexer", "classifier", "classifierStreaming", "kafka", "elasticsearch", "minio"},
     "seldonVersion": None,
 }
@@ -492,3 +507,104 @@ def test_one_explicit_provider_takes_the_stack_kubernetes_settings() -> None:
         providers = component.opts.providers
         given = list(providers.values()) if isinstance(providers, dict) else list(providers or [])
         assert [p for p in given if getattr(p, "package", None) == "kubernetes"], component.name
+
+
+# ---- the flow back (charts/flowback-workflow) -------------------------------------------------------------------
+
+
+def test_the_flowback_workflow_reads_the_index_and_writes_the_registry_bucket(run: Run) -> None:
+    flowback = values(run, "flowback-workflow")
+    pipeline = values(run, "feedback-pipeline")["search"]
+    outputs = run.outputs
+    assert flowback["search"]["url"] == outputs["search"]["url"] == pipeline["url"]
+    assert flowback["search"]["index"] == outputs["search"]["index"]
+    assert flowback["search"]["engine"] == pipeline["engine"]
+    # the search user by reference: the ECK user's name as a value, its password as a Secret key
+    assert (flowback["search"]["existingSecret"], flowback["search"]["passwordKey"]) == (
+        pipeline["existingSecret"],
+        pipeline["passwordKey"],
+    )
+    assert flowback["search"]["username"] == pipeline["username"]
+    assert flowback["search"]["caSecret"] == (pipeline["tls"]["caSecret"] if pipeline.get("tls") else "")
+    store = flowback["objectStore"]
+    assert store["bucket"] == outputs["flowback"]["bucket"] == "flowback"
+    assert store["endpoint"] == outputs["objectStore"]["endpoint"]
+    assert (
+        store["existingSecret"]
+        == outputs["objectStore"]["credentialsSecret"]
+        == outputs["flowback"]["credentialsSecret"]
+    )
+    assert (store["accessKeyKey"], store["secretKeyKey"]) == ("accessKey", "secretKey")
+    assert flowback["export"]["deployment"] == outputs["prediction"]["deployment"]
+    assert outputs["flowback"]["workflowTemplate"] == flowback["fullnameOverride"]
+    assert outputs["flowback"]["registryPrefix"] == f"registry/{flowback['model']['name']}/"
+    cfg = run.globals["cfg"]
+    images = flowback["images"]
+    assert (
+        images["flowback"]["tag"] == cfg.feedback.image.tag and images["classifier"]["tag"] == cfg.classifier.image.tag
+    )
+
+
+def test_the_canary_fetches_from_the_registry_bucket() -> None:
+    run = run_program("dev", overrides={"classifier:canaryModelVersion": "1.0.0+0123456789ab"})
+    canary = values(run, "classifier-realtime")["canary"]["registry"]
+    assert (
+        canary["bucket"]
+        == run.outputs["flowback"]["bucket"]
+        == values(run, "flowback-workflow")["objectStore"]["bucket"]
+    )
+    assert canary["bucket"] != run.outputs["objectStore"]["bucket"]
+
+
+def test_prod_schedules_the_flowback_with_its_stricter_rule(prod: Run, dev: Run) -> None:
+    flowback = values(prod, "flowback-workflow")
+    assert flowback["schedule"] == {"cron": "0 3 * * *", "timezone": "Europe/Berlin", "lookback": "7d"}
+    assert flowback["rule"] == {"heldOutMaxDrop": 0.005, "minFeedbackRows": 200}
+    assert prod.outputs["flowback"]["cronWorkflow"] == flowback["fullnameOverride"]
+    assert "schedule" not in values(dev, "flowback-workflow") and dev.outputs["flowback"]["cronWorkflow"] == ""
+    assert "rule" not in values(dev, "flowback-workflow"), "unset rule fields keep the chart's defaults"
+
+
+def test_the_flowback_can_be_switched_off() -> None:
+    run = run_program("dev", overrides={"flowback:enabled": False})
+    assert not [r for r in run.charts() if r.name == "flowback-workflow"]
+    assert run.outputs["flowback"]["enabled"] is False and run.outputs["flowback"]["workflowTemplate"] == ""
+    # the registry bucket stays: the canary and `python -m feedback.flowback` use it without the workflow
+    assert "flowback" in [b["name"] for b in values(run, "objectstore-minio")["buckets"]]
+
+
+def test_an_existing_object_store_gets_no_bucket_but_the_same_wiring() -> None:
+    run = run_program(
+        "dev",
+        overrides={
+            "objectstore:existing": {"endpoint": "https://s3.example", "secret": "s3-keys"},
+            "flowback:bucket": "acme-registry",
+        },
+    )
+    store = values(run, "flowback-workflow")["objectStore"]
+    assert (store["endpoint"], store["bucket"], store["existingSecret"]) == (
+        "https://s3.example",
+        "acme-registry",
+        "s3-keys",
+    )
+    assert run.outputs["flowback"]["bucket"] == "acme-registry"
+
+
+def test_the_monitor_reads_canary_profiles_from_the_registry_bucket(run: Run) -> None:
+    monitor = values(run, "feedback-pipeline")["monitor"]["registry"]
+    outputs = run.outputs
+    assert (monitor["bucket"], monitor["endpoint"], monitor["existingSecret"]) == (
+        outputs["flowback"]["bucket"],
+        outputs["objectStore"]["endpoint"],
+        outputs["objectStore"]["credentialsSecret"],
+    )
+    policy = values(run, "feedback-pipeline")["networkPolicy"]["objectStore"]
+    minio = outputs["components"]["minio"]
+    assert policy["namespace"] == minio["namespace"] and policy["port"] == 9000
+    assert ",".join(f"{k}={v}" for k, v in sorted(policy["podLabels"].items())) == minio["selector"]
+
+
+def test_an_object_store_outside_the_cluster_is_reached_on_its_port() -> None:
+    run = run_program("dev", overrides={"objectstore:existing": {"endpoint": "https://s3.example", "secret": "keys"}})
+    policy = values(run, "feedback-pipeline")["networkPolicy"]["objectStore"]
+    assert policy == {"port": 443, "anywhere": True}

@@ -74,6 +74,12 @@ class SearchBackend(Protocol):
 
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]: ...
 
+    def open_point_in_time(self, index: str, keep_alive: str) -> str | None: ...
+
+    def search_point_in_time(self, pit_id: str, keep_alive: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def close_point_in_time(self, pit_id: str) -> None: ...
+
     def refresh(self, index: str) -> None: ...
 
     def close(self) -> None: ...
@@ -203,6 +209,33 @@ class _ClientBackend:
                 return {"hits": {"hits": []}}
             raise
 
+    def open_point_in_time(self, index: str, keep_alive: str) -> str | None:
+        """A point in time of `index` (a snapshot that later writes do not change), kept `keep_alive` after each
+        use ("5m"); None when the index does not exist (nothing to read)."""
+        try:
+            with self._unavailable(f"open a point in time of {index}"):
+                return self._open_point_in_time(index, keep_alive)
+        except SearchUnavailable as exc:
+            if isinstance(exc.__cause__, self._not_found()):
+                return None
+            raise
+
+    def search_point_in_time(self, pit_id: str, keep_alive: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One search of the point in time (no index: the point in time names it); its answer's `pit_id` is the
+        id to use next."""
+        with self._unavailable("search a point in time"):
+            return dict(self.client.search(body={**body, "pit": {"id": pit_id, "keep_alive": keep_alive}}))
+
+    def close_point_in_time(self, pit_id: str) -> None:
+        with self._unavailable("close a point in time"):
+            self._close_point_in_time(pit_id)
+
+    def _open_point_in_time(self, index: str, keep_alive: str) -> str:
+        raise NotImplementedError
+
+    def _close_point_in_time(self, pit_id: str) -> None:
+        raise NotImplementedError
+
     def refresh(self, index: str) -> None:
         """Make every acknowledged write searchable (a missing index has nothing to refresh)."""
         try:
@@ -283,6 +316,12 @@ class ElasticsearchBackend(_ClientBackend):
         with self._unavailable(f"install index template {name}"):
             self.client.indices.put_index_template(**es_template_kwargs(name, template))
 
+    def _open_point_in_time(self, index: str, keep_alive: str) -> str:
+        return str(self.client.open_point_in_time(index=index, keep_alive=keep_alive)["id"])  # POST /<index>/_pit
+
+    def _close_point_in_time(self, pit_id: str) -> None:
+        self.client.close_point_in_time(id=pit_id)  # DELETE /_pit
+
     def put_script(self, script_id: str, script: dict[str, Any]) -> None:
         with self._unavailable(f"store script {script_id}"):
             self.client.put_script(id=script_id, script=script)
@@ -338,6 +377,13 @@ class OpenSearchBackend(_ClientBackend):
     def put_index_template(self, name: str, template: dict[str, Any]) -> None:
         with self._unavailable(f"install index template {name}"):
             self.client.indices.put_index_template(name=name, body=template)
+
+    def _open_point_in_time(self, index: str, keep_alive: str) -> str:
+        # POST /<index>/_search/point_in_time (OpenSearch 2.4+)
+        return str(self.client.create_pit(index=index, params={"keep_alive": keep_alive})["pit_id"])
+
+    def _close_point_in_time(self, pit_id: str) -> None:
+        self.client.delete_pit(body={"pit_id": [pit_id]})  # DELETE /_search/point_in_time
 
     def put_script(self, script_id: str, script: dict[str, Any]) -> None:
         with self._unavailable(f"store script {script_id}"):

@@ -38,6 +38,7 @@ from feedback.monitor.core import (
 from feedback.monitor.kafka_io import KafkaOffsets, KafkaUnavailable
 from feedback.monitor.metrics import MonitorMetrics
 from feedback.monitor.profiles import ProfileStore
+from feedback.monitor.registry_profiles import RegistryProfiles
 from feedback.monitor.search_io import MonitorStore, State
 from feedback.monitor.settings import MonitorSettings
 
@@ -60,7 +61,7 @@ class Monitor:
         self.stop = stop
         self.kafka = kafka
         self.clock = clock
-        self.profiles = ProfileStore(settings.profiles_dir)
+        self.profiles = ProfileStore(settings.profiles_dir, registry_profiles(settings, metrics))
         self.backoff = Backoff(settings.retry_initial_s, settings.retry_max_s, stop)
         metrics.window_length.set(settings.window_s)
 
@@ -238,6 +239,21 @@ class Monitor:
         self.store.write_state(State(state.last_window_end, until), now)
 
 
+def registry_profiles(settings: MonitorSettings, metrics: MonitorMetrics) -> RegistryProfiles | None:
+    """The flow back's registry as a second source of profiles (MONITOR_REGISTRY_BUCKET), or None."""
+    if settings.registry is None:
+        return None
+    from feedback.flowback.registry import Registry
+    from feedback.flowback.store import ObjectStore
+
+    registry = Registry(ObjectStore(settings.registry.store), settings.registry.model_name)
+    return RegistryProfiles(
+        registry,
+        retry_s=settings.registry.retry_s,
+        on_failure=lambda reason: metrics.registry_profile_errors.labels(reason).inc(),
+    )
+
+
 def main() -> int:
     try:
         settings = MonitorSettings.from_env()
@@ -250,12 +266,15 @@ def main() -> int:
     metrics = MonitorMetrics()
     server = serve_http(metrics, settings.metrics_host, settings.metrics_port)
     log.info(
-        "monitor: %s -> %s every %d s windows (settle %g s), profiles in %s; metrics on %s:%d",
+        "monitor: %s -> %s every %d s windows (settle %g s), profiles in %s%s; metrics on %s:%d",
         settings.capture_index,
         settings.index,
         settings.window_s,
         settings.settle_s,
         settings.profiles_dir,
+        f" and s3://{settings.registry.store.bucket}/registry/{settings.registry.model_name}/"
+        if settings.registry is not None
+        else "",
         settings.metrics_host,
         settings.metrics_port,
     )

@@ -125,6 +125,13 @@ class MonitorMetrics:
             GROUP,
             registry=registry,
         )
+        self.registry_profile_errors = Counter(
+            "feedback_monitor_registry_profile_errors_total",
+            "Failed lookups of a registered version's profile in the flow back's registry, by reason (store, "
+            "no_profile_file, corrupt, invalid)",
+            ["reason"],
+            registry=registry,
+        )
         self.ready = Gauge(
             "feedback_monitor_ready", "1 once the monitor index template is installed", registry=registry
         )
