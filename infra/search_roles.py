@@ -77,7 +77,13 @@ def opensearch_roles(capture_index: str, monitor_index: str) -> dict[str, Any]:
             "index_permissions": [
                 {
                     "index_patterns": index_patterns(capture_index),
-                    "allowed_actions": [*OPENSEARCH_WRITE, "indices:data/write/delete*", "read", *OPENSEARCH_METADATA],
+                    "allowed_actions": [
+                        *OPENSEARCH_WRITE,
+                        "indices:data/write/delete*",
+                        "read",
+                        *OPENSEARCH_METADATA,
+                        "indices:admin/shards/search_shards",  # the retention's sliced delete-by-query
+                    ],
                 }
             ],
         },

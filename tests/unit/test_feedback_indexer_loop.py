@@ -468,7 +468,7 @@ def test_the_setup_installs_the_template_only_over_an_older_or_different_one(
     backend = TemplateBackend(installed)
     install(SETUP, backend)
     assert backend.puts == puts
-    assert backend.scripts == 1 and backend.created == 1  # the script and the index, every time (idempotent)
+    assert backend.scripts == 1 and backend.created == 1  # the script every time, the index when missing
 
 
 def test_the_indexer_starts_only_on_an_index_set_up_for_its_version_and_names_the_setup_command() -> None:

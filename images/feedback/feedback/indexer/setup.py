@@ -75,9 +75,11 @@ def install(settings: SetupSettings, backend: SearchBackend) -> list[str]:
     else:
         backend.put_index_template(name, template)
         changed.append(f"index template {name} version {TEMPLATE_VERSION} (over {installed_version or 'none'})")
-    if backend.create_index(settings.index):
+    meta = backend.mapping_meta(settings.index)
+    if meta is None and backend.create_index(settings.index):
         changed.append(f"index {settings.index}")
-    meta = backend.mapping_meta(settings.index) or {}
+        meta = backend.mapping_meta(settings.index)
+    meta = meta or {}
     if int(meta.get("setup_version") or 0) > TEMPLATE_VERSION:
         log.warning("index %s was set up by a newer version (%s): its mapping is kept", settings.index, meta)
     elif not newer:

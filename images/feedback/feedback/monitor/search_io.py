@@ -112,18 +112,25 @@ class MonitorStore:
     def install(self, shards: int, replicas: int) -> list[str]:
         """The setup (privileged, idempotent): template, index, mapping and marker; returns what was changed. A
         newer version's template or marker is kept (a rollback must not undo it)."""
+        from feedback.indexer.setup import same_template
+
         changed: list[str] = []
         name = f"{self.index}-template"
+        template = index_template(self.index, shards, replicas)
         installed = self.backend.get_index_template(name)
         installed_version = int((installed or {}).get("version") or 0)
-        if installed_version <= TEMPLATE_VERSION:
-            self.backend.put_index_template(name, index_template(self.index, shards, replicas))
+        if installed_version <= TEMPLATE_VERSION and not (installed is not None and same_template(installed, template)):
+            self.backend.put_index_template(name, template)
             changed.append(f"index template {name} version {TEMPLATE_VERSION}")
-        if self.backend.create_index(self.index):
+        meta = self.backend.mapping_meta(self.index)
+        if meta is None and self.backend.create_index(self.index):
             changed.append(f"index {self.index}")
-        meta = self.backend.mapping_meta(self.index) or {}
+            meta = self.backend.mapping_meta(self.index)
+        meta = meta or {}
         if int(meta.get("setup_version") or 0) <= TEMPLATE_VERSION and installed_version <= TEMPLATE_VERSION:
             self.backend.put_mapping(self.index, mapping_properties(), setup_meta())
+            if meta != setup_meta():
+                changed.append(f"mapping of {self.index} (setup version {TEMPLATE_VERSION})")
         return changed
 
     def setup_problem(self) -> str | None:
