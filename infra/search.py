@@ -120,8 +120,12 @@ class SearchPlatform(pulumi.ComponentResource):
         key = existing.secret_key
         self.credentials = {
             "setup": SearchCredentials(existing.username, self.credentials_secret_name, key),
-            "indexer": SearchCredentials(existing.indexer_username, pulumi.Output.from_input(existing.indexer_secret), key),
-            "monitor": SearchCredentials(existing.monitor_username, pulumi.Output.from_input(existing.monitor_secret), key),
+            "indexer": SearchCredentials(
+                existing.indexer_username, pulumi.Output.from_input(existing.indexer_secret), key
+            ),
+            "monitor": SearchCredentials(
+                existing.monitor_username, pulumi.Output.from_input(existing.monitor_secret), key
+            ),
         }
 
     def _make_cluster(self, name: str, args: SearchPlatformArgs, child: pulumi.ResourceOptions) -> None:

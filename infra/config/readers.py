@@ -341,7 +341,10 @@ def read_search(reader: Reader) -> SearchSettings:
     indexer_password = reader.secret("search:indexerPassword", required=existing is None, why=why, min_length=12)
     monitor_password = reader.secret("search:monitorPassword", required=existing is None, why=why, min_length=12)
     if existing is not None:
-        for name, password in (("search:indexerPassword", indexer_password), ("search:monitorPassword", monitor_password)):
+        for name, password in (
+            ("search:indexerPassword", indexer_password),
+            ("search:monitorPassword", monitor_password),
+        ):
             if password is not None:
                 reader.error(f"{name} is for the users ECK makes; with search:existing set indexerSecret/monitorSecret")
     return SearchSettings(
