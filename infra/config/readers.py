@@ -340,13 +340,8 @@ def read_search(reader: Reader) -> SearchSettings:
     why = "(the indexer's and the monitor's own Elasticsearch users; search:existing brings its own)"
     indexer_password = reader.secret("search:indexerPassword", required=existing is None, why=why, min_length=12)
     monitor_password = reader.secret("search:monitorPassword", required=existing is None, why=why, min_length=12)
-    if existing is not None:
-        for name, password in (
-            ("search:indexerPassword", indexer_password),
-            ("search:monitorPassword", monitor_password),
-        ):
-            if password is not None:
-                reader.error(f"{name} is for the users ECK makes; with search:existing set indexerSecret/monitorSecret")
+    if existing is not None:  # the existing engine's users are its own (search:existing.indexerSecret, ...)
+        indexer_password = monitor_password = None
     return SearchSettings(
         operator=get("search:operator"),
         existing=existing,

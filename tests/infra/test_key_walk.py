@@ -148,6 +148,16 @@ def env(component: str, variable: str, expected: Any) -> Lands:
     )
 
 
+def setup_env(variable: str, expected: Any) -> Lands:
+    """The indexer's setup command in the search setup Job (`<fullname>-search-setup-<hash>`, its init container)."""
+
+    def read(objects: Objects) -> Any:
+        (job,) = [o for o in objects if o["kind"] == "Job" and "-search-setup-" in o["metadata"]["name"]]
+        return container_env(objects, job["spec"]["template"]["spec"]["initContainers"][0]).get(variable)
+
+    return Lands(f"search setup Job env {variable}", read, expected)
+
+
 def executor(variable: str, expected: Any) -> Lands:
     return Lands(f"executor env {variable}", lambda objects: executor_env(objects).get(variable), expected)
 
@@ -352,10 +362,20 @@ HOPS: tuple[Hop, ...] = (
     Hop(
         "search:clusterName",
         "feedback-pipeline",
-        "search.existingSecret",
-        "walk-search-es-elastic-user",
+        "search.indexer.existingSecret",
+        "walk-search-feedback-indexer-user",
         env(
             "indexer",
+            "INDEXER_SEARCH_PASSWORD",
+            {"secretKeyRef": {"name": "walk-search-feedback-indexer-user", "key": "password"}},
+        ),
+    ),
+    Hop(
+        "search:clusterName",
+        "feedback-pipeline",
+        "search.setup.existingSecret",
+        "walk-search-es-elastic-user",
+        setup_env(
             "INDEXER_SEARCH_PASSWORD",
             {"secretKeyRef": {"name": "walk-search-es-elastic-user", "key": "elastic"}},
         ),
