@@ -76,6 +76,7 @@ class _Service:
     def __init__(self, run_dir: Path, port: int, env: dict[str, str]) -> None:
         self.run_dir = run_dir
         self.port = port
+        self.setup_env: dict[str, str] = {}  # added to the setup's environment (e.g. a secured engine's admin)
         self.process = ManagedProcess(
             self.name,
             [sys.executable, "-m", self.module],
@@ -97,12 +98,13 @@ class _Service:
     def log_path(self) -> Path:
         return self.process.log_path
 
-    def setup(self, env: dict[str, str] | None = None) -> None:
+    def setup(self) -> None:
         """`python -m <module> setup` (idempotent): what a Kubernetes setup Job does before the service starts,
-        here with the service's own environment (the local engine has no users) unless `env` is given."""
+        with the service's own environment (the local engine has no users) plus `setup_env` (a secured engine's
+        admin credentials: the service's own user may not install anything)."""
         result = subprocess.run(
             [sys.executable, "-m", self.module, "setup"],
-            env=env or self.process.env,
+            env={**self.process.env, **self.setup_env},
             cwd=PACKAGE_DIR,
             capture_output=True,
             text=True,

@@ -6,7 +6,9 @@ are told to run it and cannot do it themselves; the setup step with the admin cr
 is idempotent; the indexer's role writes, merges with the stored script, deletes documents (retention), reads and
 refreshes, and is refused deleting the index, putting a template, a script or a mapping, creating an index,
 reading the cluster settings and writing the monitor index; the monitor's role writes its index and reads the
-capture index only. Cleanup: the node stops with the module; its data is under the run folder.
+capture index only; the real indexer process, logged in as its own user over HTTPS, indexes every record of a
+Kafka topic exactly once. The tests run in file order (before the setup, then after). Cleanup: the node and the
+indexer stop with the module and the test; their data is under the run folder.
 """
 
 from __future__ import annotations
@@ -31,14 +33,18 @@ from feedback.indexer.settings import IndexerSettings, SearchSettings
 from feedback.indexer.setup import SETUP_COMMAND, setup_problem
 from feedback.monitor.search_io import MonitorStore
 
+from devstack.capture_traffic import direct_record
+from devstack.feedback_pipeline import FeedbackPipeline
 from devstack.servers.feedback import PACKAGE_DIR
 from devstack.servers.secure_search import SecureSearchServer
 from infra.search_roles import INDEXER_ROLE, MONITOR_ROLE, opensearch_roles
 from tests.fixtures import running
 
 TOKEN = uuid.uuid4().hex[:6]
-CAPTURE = f"priv-{TOKEN}-feedback"
+PIPELINE = f"priv-{TOKEN}"  # the end-to-end test's FeedbackPipeline: its index is <name>-index
+CAPTURE = f"{PIPELINE}-index"
 MONITOR = f"priv-{TOKEN}-monitor"
+PAIRS = 300  # request + response pairs the real indexer process writes as its own user
 PASSWORDS = {"indexer": "Idx-" + uuid.uuid4().hex, "monitor": "Mon-" + uuid.uuid4().hex}
 TIMEOUT_S = 120
 
@@ -218,3 +224,44 @@ def test_the_monitor_role_writes_its_index_and_only_reads_the_capture_index(secu
             secure_search, "monitor", method, path, json={"index_patterns": ["x*"]} if method == "PUT" else None
         )
         assert answer.status_code == 403, (method, path, answer.text)
+
+
+def test_the_real_indexer_process_indexes_everything_as_its_own_user(
+    secure_search: SecureSearchServer, kafka: Any, run_dir: Path
+) -> None:
+    """`python -m feedback.indexer` with the indexer's credentials over HTTPS: sent = indexed, duplicates = 0, and
+    its setup ran only with the admin's (the devstack start runs it, as the chart's Job does)."""
+    pipeline = FeedbackPipeline(kafka, secure_search, run_dir, name=PIPELINE)
+    try:
+        records = []
+        for n in range(PAIRS):
+            request_id = f"e2e-{n}"
+            records.append(direct_record("request", request_id, {"data": {"ndarray": [f"text {n}"]}}, 1_000 + n))
+            response = {"data": {"names": ["t:0", "t:1"], "ndarray": [[0.3, 0.7]]}}
+            records.append(direct_record("response", request_id, response, 1_001 + n))
+        pipeline.produce(records)
+        indexer = pipeline.indexer_server(
+            batch_wait_s="0.2",
+            search_username="indexer",
+            search_password=PASSWORDS["indexer"],
+            search_ca_certs=secure_search.ca_cert,
+        )
+        indexer.setup_env = {
+            "INDEXER_SEARCH_USERNAME": "admin",
+            "INDEXER_SEARCH_PASSWORD": secure_search.admin_password,
+        }
+        indexer.start(timeout=180)
+        pipeline.wait_for(pipeline.committed_to_end, 180, "every record committed")
+        as_user(secure_search, "admin", "POST", f"/{CAPTURE}/_refresh")
+        query = {
+            "size": 0,
+            "query": {"prefix": {"request_id": "e2e-"}},
+            "aggs": {"ids": {"cardinality": {"field": "request_id"}}},
+        }
+        found = as_user(secure_search, "admin", "POST", f"/{CAPTURE}/_search", json=query).json()
+        assert found["hits"]["total"]["value"] == PAIRS  # sent = indexed
+        assert found["aggregations"]["ids"]["value"] == PAIRS  # duplicates = 0
+        assert indexer.metric("feedback_indexer_dead_lettered_total") == 0
+        assert indexer.metric("feedback_indexer_search_auth_failures_total") == 0
+    finally:
+        pipeline.stop_all()
