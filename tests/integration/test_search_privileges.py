@@ -40,6 +40,8 @@ from devstack.servers.secure_search import SecureSearchServer
 from infra.search_roles import INDEXER_ROLE, MONITOR_ROLE, opensearch_roles
 from tests.fixtures import running
 
+pytestmark = pytest.mark.integration
+
 TOKEN = uuid.uuid4().hex[:6]
 PIPELINE = f"priv-{TOKEN}"  # the end-to-end test's FeedbackPipeline: its index is <name>-index
 CAPTURE = f"{PIPELINE}-index"
