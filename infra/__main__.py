@@ -114,6 +114,8 @@ search = SearchPlatform(
     "search",
     SearchPlatformArgs(
         settings=cfg.search,
+        capture_index=cfg.feedback.index,
+        monitor_index=cfg.feedback.monitor_index,
         operator_namespace=installed_namespace("searchOperator"),
         namespace=app_ns,
         protect=cfg.platform.protect,
@@ -170,9 +172,7 @@ pipeline = FeedbackPipeline(
         dead_letter_topic=kafka.topic_names["deadLetter"],
         search_url=search.url,
         search_cluster_name=search.cluster_name,
-        search_credentials_secret_name=search.credentials_secret_name,
-        search_credentials_secret_key=search.credentials_secret_key,
-        search_username=search.username,
+        search_credentials=search.credentials,
         search_ca_secret_name=search.ca_secret_name,
         seldon_namespaces=[app_ns],
         streaming_deployments=streaming_deployments(cfg.classifier),
@@ -306,6 +306,10 @@ pulumi.export(
         "username": search.username,
         "credentialsSecret": search.credentials_secret_name,
         "credentialsSecretKey": search.credentials_secret_key,
+        "serviceCredentials": {
+            service: {"username": c.username, "secret": c.secret_name, "secretKey": c.secret_key}
+            for service, c in search.credentials.items()
+        },
     },
 )
 pulumi.export(

@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 from infra.charts import KafkaClient, chart_path, chart_version, image_values, kafka_security_values
 from infra.config import FeedbackSettings, Mirrors
 from infra.refs import service_host
+from infra.search import SearchCredentials
 
 FEEDBACK_FULLNAME = "feedback-pipeline"  # release name and fullnameOverride: object names, the instance label
 COLLECTOR_SERVICE = f"{FEEDBACK_FULLNAME}-collector"  # collector.service.name: the Service executors log to
@@ -48,7 +49,8 @@ class FeedbackPipelineArgs:
     capture_topic, dead_letter_topic: topic names (Outputs of the KafkaTopics).
     search_url: the search engine's URL; search_engine "elasticsearch" or "opensearch" (the indexer's client).
     search_cluster_name: selects the Elasticsearch pods for NetworkPolicies (None: an engine we do not make).
-    search_credentials_secret_name, search_credentials_secret_key, search_username: the ECK-managed user by reference.
+    search_credentials: per service ("setup", "indexer", "monitor") its user and password Secret, by reference: the
+        admin user only reaches the chart's setup Job (and the Kibana import), each service logs in as its own.
     search_ca_secret_name: Secret with the HTTP CA certificate when search TLS is on.
     seldon_namespaces: namespaces whose Seldon pods may call the collector.
     streaming_deployments: exact names of the streaming SeldonDeployments (their events get mode "streaming").
@@ -68,9 +70,7 @@ class FeedbackPipelineArgs:
     dead_letter_topic: pulumi.Input[str]
     search_url: pulumi.Input[str]
     search_cluster_name: pulumi.Input[str] | None
-    search_credentials_secret_name: pulumi.Input[str]
-    search_credentials_secret_key: str
-    search_username: str
+    search_credentials: Mapping[str, SearchCredentials]
     search_ca_secret_name: pulumi.Input[str] | None
     seldon_namespaces: Sequence[pulumi.Input[str]]
     streaming_deployments: Sequence[str]
@@ -105,9 +105,10 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
             # Only when set: the chart and the indexer own the defaults.
             **({} if s.index_shards is None else {"indexShards": s.index_shards}),
             **({} if s.retention_days is None else {"retentionDays": s.retention_days}),
-            "username": args.search_username,
-            "existingSecret": args.search_credentials_secret_name,
-            "passwordKey": args.search_credentials_secret_key,
+            **{
+                service: {"username": c.username, "existingSecret": c.secret_name, "passwordKey": c.secret_key}
+                for service, c in args.search_credentials.items()
+            },
             "tls": {
                 "verify": True,
                 "caSecret": args.search_ca_secret_name if args.search_ca_secret_name is not None else "",

@@ -51,7 +51,18 @@ OPERATOR_MODES = ("install", "existing")
 UPSTREAM_CHARTS = ("strimzi-kafka-operator", "eck-operator", "minio", "argo-workflows", "seldon-core-operator")
 CHART_SOURCE_FIELDS = ("repository", "archive")
 EXISTING_KAFKA_FIELDS = ("bootstrap", "tlsSecret", "saslSecret", "saslMechanism")
-EXISTING_SEARCH_FIELDS = ("url", "engine", "username", "secret", "secretKey", "caSecret")
+EXISTING_SEARCH_FIELDS = (
+    "url",
+    "engine",
+    "username",
+    "secret",
+    "secretKey",
+    "caSecret",
+    "indexerUsername",
+    "indexerSecret",
+    "monitorUsername",
+    "monitorSecret",
+)
 EXISTING_OBJECTSTORE_FIELDS = ("endpoint", "secret")
 FLOWBACK_RULE_FIELDS = ("confidence", "heldOutMaxDrop", "feedbackMinGain", "feedbackSignificant", "minFeedbackRows")
 MONITOR_THRESHOLD_FIELDS = (
@@ -218,9 +229,11 @@ KEYS: tuple[Key, ...] = (
         "search:existing",
         "object",
         {},
-        "An existing search engine instead of ECK's: {url, engine: elasticsearch|opensearch, username, secret: "
-        "<Secret with the password>, secretKey (default password), caSecret: <Secret with ca.crt>}; Secrets in "
-        "platform:appNamespace. Empty: ECK makes Elasticsearch and Kibana.",
+        "An existing search engine instead of ECK's: {url, engine: elasticsearch|opensearch, username and secret: the "
+        "admin user the setup Job uses (and the Kibana import), indexerUsername and indexerSecret, monitorUsername and "
+        "monitorSecret: the users of the indexer and the monitor with the roles of docs/search-privileges.md, "
+        "secretKey (the password's key in every one of those Secrets, default password), caSecret: <Secret with "
+        "ca.crt>}; Secrets in platform:appNamespace. Empty: ECK makes Elasticsearch and Kibana.",
         fields=EXISTING_SEARCH_FIELDS,
     ),
     _k("search:operatorNamespace", "str", "elastic-system", "Namespace of the ECK operator."),
@@ -250,6 +263,20 @@ KEYS: tuple[Key, ...] = (
     ),
     _k("search:tls", "bool", False, "Serve Elasticsearch and Kibana over HTTPS with ECK's self-signed certificates."),
     _k("search:kibana", "bool", True, "Deploy Kibana next to Elasticsearch."),
+    _k(
+        "search:indexerPassword",
+        "secret",
+        None,
+        "Password of the indexer's Elasticsearch user (file realm, role seldon-feedback-indexer), at least 12 "
+        "characters (required unless search:existing).",
+    ),
+    _k(
+        "search:monitorPassword",
+        "secret",
+        None,
+        "Password of the monitor's Elasticsearch user (file realm, role seldon-feedback-monitor), at least 12 "
+        "characters (required unless search:existing).",
+    ),
     _k("search:kibanaReplicas", "int", 1, "Kibana replicas."),
     # object store
     _k(

@@ -209,12 +209,26 @@ def read_existing_search(reader: Reader) -> ExistingSearch | None:
     if value.get("caSecret"):
         _secret_name(reader, "search:existing.caSecret", value["caSecret"])
     _conflicts(reader, "search:existing", ("search:tls",), "its TLS is its URL and caSecret")
+    for service in ("indexer", "monitor"):
+        field_name = f"{service}Secret"
+        if not value.get(field_name):
+            reader.error(
+                f"search:existing.{field_name} is required: the Secret (in platform:appNamespace) with the password "
+                f"of the {service}'s own user ({service}Username, role seldon-feedback-{service} of "
+                f"docs/search-privileges.md); the {service} no longer uses the admin user"
+            )
+        else:
+            _secret_name(reader, f"search:existing.{field_name}", value[field_name])
     return ExistingSearch(
         url=url,
         engine=engine,
         username=value.get("username", "elastic" if engine == "elasticsearch" else "admin"),
         secret=secret,
         secret_key=value.get("secretKey", "password"),
+        indexer_username=value.get("indexerUsername", "seldon-feedback-indexer"),
+        indexer_secret=value.get("indexerSecret", ""),
+        monitor_username=value.get("monitorUsername", "seldon-feedback-monitor"),
+        monitor_secret=value.get("monitorSecret", ""),
         ca_secret=value.get("caSecret", ""),
     )
 
@@ -326,6 +340,11 @@ def read_search(reader: Reader) -> SearchSettings:
     reader.quantity("search:storage", get("search:storage"))
     reader.at_least("search:kibanaReplicas", get("search:kibanaReplicas"), 1)
     existing = read_existing_search(reader)
+    why = "(the indexer's and the monitor's own Elasticsearch users; search:existing brings its own)"
+    indexer_password = reader.secret("search:indexerPassword", required=existing is None, why=why, min_length=12)
+    monitor_password = reader.secret("search:monitorPassword", required=existing is None, why=why, min_length=12)
+    if existing is not None:  # the existing engine's users are its own (search:existing.indexerSecret, ...)
+        indexer_password = monitor_password = None
     return SearchSettings(
         operator=get("search:operator"),
         existing=existing,
@@ -340,6 +359,8 @@ def read_search(reader: Reader) -> SearchSettings:
         tls=get("search:tls") if existing is None else existing.url.startswith("https://"),
         kibana=get("search:kibana"),
         kibana_replicas=get("search:kibanaReplicas"),
+        indexer_password=indexer_password,
+        monitor_password=monitor_password,
     )
 
 

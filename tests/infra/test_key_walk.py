@@ -104,6 +104,10 @@ EXISTING: dict[str, Any] = {
         "username": "walker",
         "secret": "walk-search-user",
         "secretKey": "pw",
+        "indexerUsername": "walk-indexer",
+        "indexerSecret": "walk-search-indexer",
+        "monitorUsername": "walk-monitor",
+        "monitorSecret": "walk-search-monitor",
         "caSecret": "walk-search-ca",
     },
     "objectstore:existing": {"endpoint": "https://s3.walk.example", "secret": "walk-s3"},
@@ -152,6 +156,16 @@ def env(component: str, variable: str, expected: Any) -> Lands:
         lambda objects: container_env(objects, deployment_container(objects, component)).get(variable),
         expected,
     )
+
+
+def setup_env(variable: str, expected: Any) -> Lands:
+    """The indexer's setup command in the search setup Job (`<fullname>-search-setup-<hash>`, its init container)."""
+
+    def read(objects: Objects) -> Any:
+        (job,) = [o for o in objects if o["kind"] == "Job" and "-search-setup-" in o["metadata"]["name"]]
+        return container_env(objects, job["spec"]["template"]["spec"]["initContainers"][0]).get(variable)
+
+    return Lands(f"search setup Job env {variable}", read, expected)
 
 
 def executor(variable: str, expected: Any) -> Lands:
@@ -374,10 +388,20 @@ HOPS: tuple[Hop, ...] = (
     Hop(
         "search:clusterName",
         "feedback-pipeline",
-        "search.existingSecret",
-        "walk-search-es-elastic-user",
+        "search.indexer.existingSecret",
+        "walk-search-feedback-indexer-user",
         env(
             "indexer",
+            "INDEXER_SEARCH_PASSWORD",
+            {"secretKeyRef": {"name": "walk-search-feedback-indexer-user", "key": "password"}},
+        ),
+    ),
+    Hop(
+        "search:clusterName",
+        "feedback-pipeline",
+        "search.setup.existingSecret",
+        "walk-search-es-elastic-user",
+        setup_env(
             "INDEXER_SEARCH_PASSWORD",
             {"secretKeyRef": {"name": "walk-search-es-elastic-user", "key": "elastic"}},
         ),
@@ -448,17 +472,25 @@ HOPS: tuple[Hop, ...] = (
     Hop(
         "search:existing",
         "feedback-pipeline",
-        "search.username",
-        "walker",
-        env("indexer", "INDEXER_SEARCH_USERNAME", "walker"),
+        "search.indexer.username",
+        "walk-indexer",
+        env("indexer", "INDEXER_SEARCH_USERNAME", "walk-indexer"),
         "existing",
     ),
     Hop(
         "search:existing",
         "feedback-pipeline",
-        "search.existingSecret",
-        "walk-search-user",
-        env("indexer", "INDEXER_SEARCH_PASSWORD", {"secretKeyRef": {"name": "walk-search-user", "key": "pw"}}),
+        "search.indexer.existingSecret",
+        "walk-search-indexer",
+        env("indexer", "INDEXER_SEARCH_PASSWORD", {"secretKeyRef": {"name": "walk-search-indexer", "key": "pw"}}),
+        "existing",
+    ),
+    Hop(
+        "search:existing",
+        "feedback-pipeline",
+        "search.monitor.existingSecret",
+        "walk-search-monitor",
+        env("monitor", "MONITOR_SEARCH_PASSWORD", {"secretKeyRef": {"name": "walk-search-monitor", "key": "pw"}}),
         "existing",
     ),
     Hop(
@@ -873,6 +905,8 @@ ELSEWHERE: tuple[Elsewhere, ...] = (
     Elsewhere("kafka:retentionHours", 48, "kafka-topic-capture"),
     Elsewhere("kafka:feedbackPassword", "walk-feedback-password", "kafka-credentials-feedback", WALK),
     Elsewhere("kafka:executorPassword", "walk-executor-password", "kafka-credentials-executor", WALK),
+    Elsewhere("search:indexerPassword", "walk-indexer-password", "search-indexer-user"),
+    Elsewhere("search:monitorPassword", "walk-monitor-password", "search-monitor-user"),
     Elsewhere("search:operatorNamespace", "walk-elastic", "search-operator"),
     Elsewhere("search:operatorChartVersion", "3.4.0", "search-operator"),
     Elsewhere("search:version", "8.18.0", "search-elasticsearch"),

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from infra import config
+from infra.search_roles import elasticsearch_roles
 from tests.infra.harness import ENVIRONMENTS, REPO_ROOT, TEST_SECRETS, Run, run_program, stack_config, walk
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value in serialized inputs
@@ -136,15 +137,45 @@ def test_topics_in_use_exist_as_kafka_topics(run: Run) -> None:
     assert run.one(KAFKA).inputs["spec"]["kafka"]["config"]["auto.create.topics.enable"] is False
 
 
-def test_search_credentials_are_handed_on_by_reference(run: Run) -> None:
-    es = run.one(ES).inputs["metadata"]
+def test_search_credentials_are_handed_on_by_reference_one_user_per_service(run: Run) -> None:
+    """The admin (`elastic`, ECK's Secret) reaches only the chart's setup Job; the indexer and the monitor get users
+    of their own from the file realm, with the roles of infra/search_roles.py on their indices only."""
+    es = run.one(ES)
+    meta = es.inputs["metadata"]
     search = values(run, "feedback-pipeline")["search"]
-    assert search["existingSecret"] == f"{es['name']}-es-elastic-user"
-    assert search["passwordKey"] == search["username"] == "elastic"
+    assert search["setup"] == {
+        "username": "elastic",
+        "existingSecret": f"{meta['name']}-es-elastic-user",
+        "passwordKey": "elastic",
+    }
+    auth = es.inputs["spec"]["auth"]
+    roles = run.one(SECRET, "search-roles").inputs
+    assert auth["roles"] == [{"secretName": roles["metadata"]["name"]}]
+    data = roles["stringData"].get("value", roles["stringData"])  # every Secret's data is a Pulumi secret
+    definitions = yaml.safe_load(data["roles.yml"])
+    index, monitor_index = run.outputs["search"]["index"], values(run, "feedback-pipeline")["monitor"]["index"]
+    assert definitions == elasticsearch_roles(index, monitor_index)
+    for service in ("indexer", "monitor"):
+        user = run.one(SECRET, f"search-{service}-user").inputs
+        assert user["type"] == "kubernetes.io/basic-auth"
+        assert SECRET_SIG in user["stringData"], f"{service}: the password must stay a Pulumi secret"
+        credentials = user["stringData"]["value"]
+        assert (credentials["username"], credentials["roles"]) == (
+            f"seldon-feedback-{service}",
+            f"seldon-feedback-{service}",
+        )
+        assert credentials["password"] == TEST_SECRETS[f"search:{service}Password"]
+        assert {"secretName": user["metadata"]["name"]} in auth["fileRealm"]
+        assert user["metadata"]["namespace"] == meta["namespace"]
+        assert search[service] == {
+            "username": f"seldon-feedback-{service}",
+            "existingSecret": user["metadata"]["name"],
+            "passwordKey": "password",
+        }
+        assert run.outputs["search"]["serviceCredentials"][service]["secret"] == user["metadata"]["name"]
     assert search["url"] == run.outputs["search"]["url"]
-    assert search["url"].endswith(f"{es['name']}-es-http.{es['namespace']}.svc.cluster.local:9200")
+    assert search["url"].endswith(f"{meta['name']}-es-http.{meta['namespace']}.svc.cluster.local:9200")
     assert run.calls == [], "the program must not read anything from the cluster (e.g. the ECK password)"
-    assert not any(r.name.startswith("search-") and r.typ == SECRET for r in run.resources)
 
 
 def test_object_store_wiring(run: Run) -> None:
@@ -417,7 +448,16 @@ def test_transforms_reach_every_kubernetes_object(run: Run) -> None:
 OUTPUT_SHAPE = {
     "prediction": {"restUrl", "grpcAddress", "deployment", "streamingDeployment", "predictor", "namespace"},
     "kafka": {"bootstrap", "securityProtocol", "caSecret", "topics"},
-    "search": {"url", "kibanaUrl", "index", "indexPattern", "username", "credentialsSecret", "credentialsSecretKey"},
+    "search": {
+        "url",
+        "kibanaUrl",
+        "index",
+        "indexPattern",
+        "username",
+        "credentialsSecret",
+        "credentialsSecretKey",
+        "serviceCredentials",
+    },
     "objectStore": {"endpoint", "bucket", "credentialsSecret"},
     "namespaces": {"app", "kafkaOperator", "searchOperator", "objectStore", "workflows", "seldonOperator"},
     "collector": {"url", "executorDefaultEndpoint"},

@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
 
 STACK_FILE = Path(__file__).parent / "data" / "Pulumi.cluster.yaml"
 APP = "fb-engine"
-SECRETS = {key: value for key, value in TEST_SECRETS.items() if key.startswith("kafka:")}
+SECRETS = {key: value for key, value in TEST_SECRETS.items() if key.startswith(("kafka:", "search:"))}
 PART_OF = "app.kubernetes.io/part-of"
 STACK_LABEL = "seldon-feedback/stack"
 

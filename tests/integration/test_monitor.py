@@ -117,7 +117,8 @@ class Setup:
             threading.Event(),
             clock=lambda: now,
         )
-        monitor.install()
+        assert monitor.store.install(settings.index_shards, settings.index_replicas) is not None  # the setup step
+        monitor.wait_for_setup()
         return monitor
 
     def after(self, windows: int) -> float:

@@ -67,17 +67,26 @@ class Monitor:
 
     # ------------------------------------------------------------------------------------------ the loop
 
-    def install(self) -> None:
+    def wait_for_setup(self) -> None:
+        """Until the setup (`python -m feedback.monitor setup`, a separate privileged step) has prepared the monitor
+        index for this version: not ready, with the reason naming that command; the monitor installs nothing."""
         while not self.stop.is_set():
             try:
-                self.store.install(self.settings.index_shards, self.settings.index_replicas)
-                self.metrics.set_ready()
-                return
+                problem = self.store.setup_problem()
             except SearchUnavailable as exc:
-                self._retry("install", exc)
+                self._retry("setup_check", exc)
+                continue
+            if problem is None:
+                self.metrics.set_ready()
+                self.backoff.reset()
+                return
+            self.metrics.not_ready["starting"] = problem
+            self.metrics.retries.labels("setup_missing").inc()
+            log.warning("%s (checked again in %.1f s)", problem, self.backoff.delay)
+            self.backoff.wait(self.metrics.beat)
 
     def run(self) -> None:
-        self.install()
+        self.wait_for_setup()
         while not self.stop.is_set():
             self.metrics.beat()
             try:

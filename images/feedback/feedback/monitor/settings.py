@@ -133,6 +133,31 @@ class MonitorSettings:
         )
 
 
+@dataclass(frozen=True)
+class MonitorSetupSettings:
+    """What `python -m feedback.monitor setup` needs: the search engine (credentials allowed to manage index
+    templates and the monitor index) and the monitor index with its template settings."""
+
+    search: SearchSettings
+    index: str = "seldon-monitor"
+    index_shards: int = 1
+    index_replicas: int = 1
+    timeout_s: float = 300.0
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> MonitorSetupSettings:
+        env = os.environ if env is None else env
+        return cls(
+            search=search_settings(env, prefix="MONITOR"),
+            index=env_index(env, "MONITOR_INDEX", "seldon-monitor"),
+            index_shards=env_int(env, "MONITOR_INDEX_SHARDS", 1, minimum=1, maximum=64),
+            index_replicas=env_int(env, "MONITOR_INDEX_REPLICAS", 1, minimum=0, maximum=8),
+            timeout_s=env_float(env, "MONITOR_SETUP_TIMEOUT_S", 300.0, minimum=1.0, maximum=3600.0),
+            log_level=env_choice(env, "LOG_LEVEL", "info", LOG_LEVELS),
+        )
+
+
 def env_index(env: Mapping[str, str], variable: str, default: str) -> str:
     index = env_str(env, variable, default)
     if index != index.lower() or any(char in index for char in INDEX_CHARS) or index.startswith(("-", "_", "+")):
