@@ -559,12 +559,13 @@ def test_the_flowback_workflow_reads_the_index_and_writes_the_registry_bucket(ru
     assert flowback["search"]["url"] == outputs["search"]["url"] == pipeline["url"]
     assert flowback["search"]["index"] == outputs["search"]["index"]
     assert flowback["search"]["engine"] == pipeline["engine"]
-    # the search user by reference: the ECK user's name as a value, its password as a Secret key
+    # the search user by reference: the ECK user's name as a value, its password as a Secret key (the setup's user
+    # for now: a read-only export role is not made yet)
     assert (flowback["search"]["existingSecret"], flowback["search"]["passwordKey"]) == (
-        pipeline["existingSecret"],
-        pipeline["passwordKey"],
+        pipeline["setup"]["existingSecret"],
+        pipeline["setup"]["passwordKey"],
     )
-    assert flowback["search"]["username"] == pipeline["username"]
+    assert flowback["search"]["username"] == pipeline["setup"]["username"]
     assert flowback["search"]["caSecret"] == (pipeline["tls"]["caSecret"] if pipeline.get("tls") else "")
     store = flowback["objectStore"]
     assert store["bucket"] == outputs["flowback"]["bucket"] == "flowback"
