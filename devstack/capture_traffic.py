@@ -258,8 +258,11 @@ def mismatches(expected: dict[str, Any], actual: dict[str, Any]) -> dict[str, tu
 # ---------------------------------------------------------------------------------------------- HTTP load
 
 
-async def _post_all(url: str, events: list[HttpEvent], concurrency: int, rate: float | None) -> list[int]:
-    statuses = [0] * len(events)
+Answer = tuple[int, dict[str, Any] | None]  # HTTP status (-1: no answer) and the JSON body, if it was JSON
+
+
+async def _post_all(url: str, events: list[HttpEvent], concurrency: int, rate: float | None) -> list[Answer]:
+    answers: list[Answer] = [(0, None)] * len(events)
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in range(len(events)):
         queue.put_nowait(index)
@@ -276,16 +279,28 @@ async def _post_all(url: str, events: list[HttpEvent], concurrency: int, rate: f
             event = events[index]
             try:
                 async with session.post(url, data=event.body, headers=event.headers) as response:
-                    await response.read()
-                    statuses[index] = response.status
+                    text = await response.read()
+                    try:
+                        body = json.loads(text)
+                    except ValueError:
+                        body = None
+                    answers[index] = (response.status, body if isinstance(body, dict) else None)
             except (aiohttp.ClientError, TimeoutError):
-                statuses[index] = -1
+                answers[index] = (-1, None)
 
     async with aiohttp.ClientSession(timeout=timeout) as session:
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-    return statuses
+    return answers
 
 
 def post_events(url: str, events: list[HttpEvent], concurrency: int = 16, rate: float | None = None) -> list[int]:
     """POST every event to the collector; returns the HTTP status of each (-1 for a connection failure)."""
+    return [status for status, _ in post_events_answered(url, events, concurrency, rate)]
+
+
+def post_events_answered(
+    url: str, events: list[HttpEvent], concurrency: int = 16, rate: float | None = None
+) -> list[Answer]:
+    """POST every event to the collector; returns each answer's status and JSON body (a 200's body names the
+    partition and offset the broker gave the event)."""
     return asyncio.run(_post_all(url, events, concurrency, rate))

@@ -21,6 +21,7 @@ class MemoryProducer:
         self.records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = []
         self.ready = True
         self.fail_with: str | None = None
+        self.resends = 0  # how often the real producer had to produce again (success reports without an offset)
         self.started = self.closed = False
 
     async def start(self) -> None:
@@ -28,9 +29,9 @@ class MemoryProducer:
 
     async def send(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> Delivered:
         if self.fail_with:
-            raise DeliveryFailed(self.fail_with, "broker down")
+            raise DeliveryFailed(self.fail_with, "broker down", resends=self.resends)
         self.records.append((key, value, headers))
-        return Delivered(partition=0, offset=len(self.records) - 1)
+        return Delivered(partition=0, offset=len(self.records) - 1, resends=self.resends)
 
     def is_ready(self) -> bool:
         return self.ready
@@ -140,6 +141,19 @@ async def test_kafka_failure_is_a_503_and_counted(client: TestClient, producer: 
     assert (await response.json())["reason"] == "timeout"
     assert await metric(client, "feedback_collector_events_failed_total") == 1
     assert await metric(client, "feedback_collector_events_in_flight") == 0
+
+
+async def test_events_produced_again_are_counted_whether_they_end_delivered_or_not(
+    client: TestClient, producer: MemoryProducer
+) -> None:
+    producer.resends = 1
+    message = event_message()
+    assert (await client.post("/", data=message.body, headers=message.headers)).status == 200
+    producer.resends, producer.fail_with = 3, "unconfirmed"
+    response = await client.post("/", data=message.body, headers=message.headers)
+    assert response.status == 503 and (await response.json())["reason"] == "unconfirmed"
+    assert await metric(client, "feedback_collector_events_resent_total") == 4
+    assert await metric(client, "feedback_collector_events_failed_total") == 1
 
 
 async def test_an_unforeseen_error_is_a_500_with_a_reason_and_counted(

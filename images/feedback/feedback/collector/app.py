@@ -90,6 +90,7 @@ async def receive_event(request: web.Request) -> web.Response:
     try:
         delivered = await producer.send(record.key, record.value, record.headers)
     except DeliveryFailed as exc:
+        metrics.resent.inc(exc.resends)
         metrics.failed.labels(exc.reason).inc()
         log.warning("event not acknowledged by Kafka (%s) request_id=%s: %s", exc.reason, record.request_id, exc)
         return web.json_response(
@@ -98,6 +99,7 @@ async def receive_event(request: web.Request) -> web.Response:
         )
     finally:
         metrics.in_flight.dec()
+    metrics.resent.inc(delivered.resends)
     metrics.produce_seconds.observe(time.perf_counter() - started)
     metrics.produced.labels(record.kind.value).inc()
     return web.json_response(

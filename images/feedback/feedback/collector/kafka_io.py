@@ -5,6 +5,15 @@ each poll to the event loop in one call (one wake-up per batch, not per event), 
 the broker's acknowledgement before answering 2xx. The local buffer is bounded in bytes (librdkafka's default is
 1 GiB, above any pod's memory limit): when full, the event is answered 503 at once.
 
+A success report without an offset is not an acknowledgement. librdkafka infers ("implicitly acks") that a batch
+which failed was written when a later batch of the same partition succeeds, trusting the broker to refuse a gap in
+the sequence numbers. The broker does not refuse it for a producer it holds no state for on that partition (a new
+producer id, a new partition): after a leader change the first batch was refused (`NOT_LEADER_OR_FOLLOWER`, not
+written), the next one in flight was taken, and the first was reported delivered without ever being in the log.
+Such an event is produced again (at most `UNCONFIRMED_RESENDS` times, within the delivery deadline), so a 200
+always carries the offset the broker gave it; the rare duplicate this makes is harmless downstream (one document
+per request id).
+
 A fatal producer error (the idempotent producer can no longer guarantee order or no duplicates) is sticky: the
 producer never becomes ready again and `/healthz` fails, so Kubernetes restarts the pod. A watchdog notices a
 delivery thread that died or stalled; requests are then answered 503 at once instead of hanging until their
@@ -17,7 +26,7 @@ import asyncio
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -28,17 +37,40 @@ log = logging.getLogger(__name__)
 
 
 class DeliveryFailed(Exception):
-    """The broker did not acknowledge the record; `reason` is a short metric label."""
+    """The broker did not acknowledge the record; `reason` is a short metric label, `resends` how often the record
+    was produced again after a success report without an offset."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, resends: int = 0) -> None:
         super().__init__(detail)
         self.reason = reason
+        self.resends = resends
 
 
 @dataclass(frozen=True)
 class Delivered:
+    """Where the broker wrote the record; `resends` as in `DeliveryFailed`."""
+
     partition: int
     offset: int
+    resends: int = 0
+
+
+UNCONFIRMED = "unconfirmed"
+UNCONFIRMED_RESENDS = 3  # a resend meets the same broker state only while leadership is still moving
+
+
+def delivery_outcome(error: KafkaError | None, partition: int | None, offset: int | None) -> Delivered | DeliveryFailed:
+    """What one librdkafka delivery report proves: an offset the broker assigned, or a failure with a metric label.
+    A report without error but without offset is librdkafka's inference, not the broker's answer (see above)."""
+    if error is not None:
+        return DeliveryFailed(_reason(error), error.str())
+    if offset is None or offset < 0 or partition is None or partition < 0:
+        return DeliveryFailed(
+            UNCONFIRMED,
+            f"librdkafka reported the record delivered without an offset (partition {partition}, offset {offset}): "
+            "inferred from a later batch, not acknowledged by the broker",
+        )
+    return Delivered(partition, offset)
 
 
 class CaptureProducer(Protocol):
@@ -171,6 +203,24 @@ class KafkaCaptureProducer:
         return len(self._producer)
 
     async def send(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> Delivered:
+        """Produce one record and wait for the broker's offset; a success report without one is produced again."""
+        deadline = time.monotonic() + self._settings.delivery_timeout_s + 5
+        resends = 0
+        while True:
+            try:
+                delivered = await self._send_once(key, value, headers, deadline)
+            except DeliveryFailed as exc:
+                exc.resends = resends
+                if exc.reason != UNCONFIRMED or resends >= UNCONFIRMED_RESENDS or time.monotonic() >= deadline:
+                    raise
+                resends += 1
+                log.warning("producing the record again (attempt %d): %s", resends + 1, exc)
+                continue
+            return replace(delivered, resends=resends) if resends else delivered
+
+    async def _send_once(
+        self, key: bytes, value: bytes, headers: list[tuple[str, bytes]], deadline: float
+    ) -> Delivered:
         problem = self.health_problem()
         if problem is not None:
             raise DeliveryFailed("producer_unhealthy", problem)
@@ -178,12 +228,7 @@ class KafkaCaptureProducer:
         future: asyncio.Future[Delivered] = loop.create_future()
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:  # (delivery thread, inside poll)
-            outcome: Delivered | DeliveryFailed
-            if error is not None:
-                outcome = DeliveryFailed(_reason(error), error.str())
-            else:
-                outcome = Delivered(message.partition() or 0, message.offset() or 0)
-            self._delivered.append((future, outcome))
+            self._delivered.append((future, delivery_outcome(error, message.partition(), message.offset())))
 
         try:
             self._producer.produce(self._topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
@@ -191,7 +236,6 @@ class KafkaCaptureProducer:
             raise DeliveryFailed("queue_full", "the producer's local queue is full (Kafka slow or down)") from None
         except KafkaException as exc:
             raise DeliveryFailed("produce_error", str(exc)) from None
-        deadline = time.monotonic() + self._settings.delivery_timeout_s + 5
         while True:  # wake up now and then: a delivery thread that died must not keep the caller waiting
             try:
                 return await asyncio.wait_for(

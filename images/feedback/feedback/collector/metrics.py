@@ -38,6 +38,12 @@ class CollectorMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.resent = Counter(
+            "feedback_collector_events_resent_total",
+            "Events produced again because librdkafka reported them delivered without an offset (inferred from a "
+            "later batch, not acknowledged by the broker)",
+            registry=self.registry,
+        )
         self.redacted = Counter(
             "feedback_collector_events_redacted_total",
             "Events whose payload was changed by redaction before leaving the process",

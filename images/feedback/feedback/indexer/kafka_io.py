@@ -171,9 +171,10 @@ def stub(record: DeadLetterRecord, limit: int, reason: str) -> DeadLetterRecord:
 class DeadLetterProducer:
     """Sends messages that can never be indexed to the dead-letter topic and waits for Kafka's acknowledgement.
 
-    Each record is resent alone until acknowledged (never the whole list again, which duplicated the ones already
-    safe); a value above `max_bytes`, or one the broker refuses as too large, is replaced by a stub that keeps the
-    original's topic, partition and offset in its headers, so one record can neither crash nor block the indexer."""
+    Each record is resent alone until acknowledged with an offset (never the whole list again, which duplicated the
+    ones already safe; a success report without an offset is librdkafka's inference, not the broker's answer); a
+    value above `max_bytes`, or one the broker refuses as too large, is replaced by a stub that keeps the original's
+    topic, partition and offset in its headers, so one record can neither crash nor block the indexer."""
 
     def __init__(self, settings: IndexerSettings) -> None:
         config: dict[str, Any] = dict(settings.kafka.client_config())
@@ -217,6 +218,15 @@ class DeadLetterProducer:
         def delivery(record: DeadLetterRecord) -> Callable[[KafkaError | None, Message], None]:
             def on_delivery(error: KafkaError | None, message: Message) -> None:
                 if error is None:
+                    offset = message.offset()
+                    if offset is not None and offset >= 0:
+                        return
+                    # librdkafka inferred the write from a later batch; the broker may never have taken it
+                    # (the collector's module docstring says when): resend, the topic is at-least-once
+                    failed.append(record)
+                    log.warning(
+                        "dead-letter record for %s reported delivered without an offset: resending", record.source
+                    )
                     return
                 if error.code() in (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE):
                     retry_as_stub.append(record)
