@@ -21,7 +21,7 @@ import pytest
 import requests
 from aiohttp.test_utils import TestClient, TestServer
 from confluent_kafka import KafkaError
-from feedback.collector.app import PRODUCER, create_app
+from feedback.collector.app import create_apps
 from feedback.collector.kafka_io import KafkaCaptureProducer
 from feedback.collector.settings import CollectorSettings
 
@@ -52,15 +52,16 @@ async def wait_ready(producer: KafkaCaptureProducer, timeout: float = 30) -> Non
 
 async def test_a_fatal_producer_error_is_sticky_and_fails_liveness(feedback_pipeline: FeedbackPipeline) -> None:
     settings = settings_for(feedback_pipeline)
-    async with TestClient(TestServer(create_app(settings))) as client:
-        producer = client.app[PRODUCER]
+    apps = create_apps(settings)
+    async with TestClient(TestServer(apps.ops)) as ops, TestClient(TestServer(apps.events)) as client:
+        producer = apps.state.live_producer()
         assert isinstance(producer, KafkaCaptureProducer)
         await wait_ready(producer)
         producer._on_error(KafkaError(KafkaError._FATAL, "idempotent producer fenced", fatal=True))
         producer._check_broker()  # the real broker answers: this used to make the collector Ready again
         assert not producer.is_ready()
-        assert (await client.get("/readyz")).status == 503
-        health = await client.get("/healthz")
+        assert (await ops.get("/readyz")).status == 503
+        health = await ops.get("/healthz")
         assert health.status == 503 and "fatal" in (await health.json())["error"]
         event = http_event(
             "request", f"{feedback_pipeline.name}-f", {"data": {"ndarray": ["x"]}}, 1_714_564_800_000_000
@@ -73,8 +74,9 @@ async def test_a_dead_delivery_thread_answers_503_at_once_instead_of_hanging(
     feedback_pipeline: FeedbackPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = settings_for(feedback_pipeline)
-    async with TestClient(TestServer(create_app(settings))) as client:
-        producer = client.app[PRODUCER]
+    apps = create_apps(settings)
+    async with TestClient(TestServer(apps.ops)) as ops, TestClient(TestServer(apps.events)) as client:
+        producer = apps.state.live_producer()
         assert isinstance(producer, KafkaCaptureProducer)
         await wait_ready(producer)
         real_poll = producer._producer.poll
@@ -93,7 +95,7 @@ async def test_a_dead_delivery_thread_answers_503_at_once_instead_of_hanging(
         answer = await client.post("/", data=event.body, headers=event.headers)
         assert answer.status == 503 and (await answer.json())["reason"] == "producer_unhealthy"
         assert time.monotonic() - started < 3, "the request waited for a delivery that can never come"
-        assert (await client.get("/healthz")).status == 503
+        assert (await ops.get("/healthz")).status == 503
         monkeypatch.setattr(producer, "_producer", producer._producer._inner)
         assert real_poll is not None
 
