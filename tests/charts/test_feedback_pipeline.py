@@ -226,7 +226,12 @@ def test_collector_is_reachable_from_seldon_pods_only(chart_render: RenderFn) ->
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     [rule] = policy["ingress"]
     [peer] = rule["from"]
-    assert peer["podSelector"] == {"matchExpressions": [{"key": "seldon-deployment-id", "operator": "Exists"}]}
+    # the operator's labels on the predictor pods where the executor runs (seldon-core v1.17.1
+    # operator/controllers/labels.go and seldondeployment_controller.go)
+    assert peer["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/managed-by": "seldon-core"},
+        "matchExpressions": [{"key": "seldon-deployment-id", "operator": "Exists"}],
+    }
     assert peer["namespaceSelector"]["matchExpressions"][0]["values"] == ["seldon"]
     assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]
 
@@ -234,8 +239,12 @@ def test_collector_is_reachable_from_seldon_pods_only(chart_render: RenderFn) ->
     prod = one(prod_objects, "NetworkPolicy", f"{FULLNAME}-collector")
     seldon_rule, metrics_rule = prod["spec"]["ingress"]
     assert seldon_rule["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["seldon", "seldon-batch"]
-    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    monitoring = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    }
     assert metrics_rule["from"] == [monitoring]
+    assert metrics_rule["ports"] == [{"protocol": "TCP", "port": "metrics"}], "the scraper never gets the event port"
 
 
 def egress_ports(policy: dict[str, Any]) -> list[tuple[str, tuple[int | str, ...]]]:

@@ -31,6 +31,10 @@ TEST_SECRETS = {
     "kafka:feedbackPassword": "test-feedback-password",
     "kafka:executorPassword": "test-executor-password",
 }
+# Secrets that turn a feature on (not set by default, so the default runs keep the feature off); test values only.
+OPTIONAL_TEST_SECRETS = {
+    "feedback:producerToken": "test-producer-token-" + "t" * 32,
+}
 
 
 UPSTREAM_ENV = "SELDON_FEEDBACK_UPSTREAM"  # the same override the chart tooling reads (the upstream/ folder itself)

@@ -61,7 +61,10 @@ def test_only_the_right_token_produces_and_every_refusal_is_counted(feedback_pip
 
     forged = http_event("request", f"{name}-forged", {"data": {"ndarray": ["forged"]}}, T0)
     answer = requests.post(
-        collector.producer_url, data=forged.body, headers={**forged.headers, "Authorization": f"Bearer {token}"}
+        collector.producer_url,
+        data=forged.body,
+        headers={**forged.headers, "Authorization": f"Bearer {token}"},
+        timeout=30,
     )
     assert answer.status_code == 403 and answer.json()["reason"] == "type_not_allowed", answer.text
 
