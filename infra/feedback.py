@@ -170,7 +170,8 @@ def network_policy_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
     return {
         "seldonNamespaces": list(args.seldon_namespaces),
         "metricsNamespace": s.metrics_namespace,
-        "metricsPodLabels": dict(s.metrics_pod_labels),
+        # null, not {}: Helm merges a map with the chart's default labels, null drops them (every pod)
+        "metricsPodLabels": dict(s.metrics_pod_labels) or None,
         "kafka": {"namespace": args.namespace, "podLabels": {"strimzi.io/cluster": args.kafka.cluster_name}},
         "search": {
             "namespace": args.namespace,
