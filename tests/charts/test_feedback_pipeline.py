@@ -64,6 +64,9 @@ def ca_files(tmp_path: Path) -> dict[str, Path]:
         path = tmp_path / prefix.strip("/").replace("/", "_")
         path.write_text("-----BEGIN CERTIFICATE-----\n")
         files[prefix] = path
+    token = tmp_path / "producer-token"  # the producer port's token file (a mounted Secret)
+    token.write_text("t" * 64 + "\n")
+    files["/etc/feedback/producer-token/"] = token
     return files
 
 
@@ -86,6 +89,9 @@ def test_services_accept_the_rendered_environment(
     deployment = one(objects, "Deployment", f"{FULLNAME}-collector")
     ports = {p["name"]: p["containerPort"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
     assert collector.port == ports["http"]
+    assert collector.metrics_port == ports["metrics"] != collector.port
+    if collector.producer is not None:
+        assert collector.producer.port == ports["producers"]
     deployment = one(objects, "Deployment", f"{FULLNAME}-indexer")
     ports = {p["name"]: p["containerPort"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
     assert indexer.metrics_port == ports["metrics"]
@@ -172,6 +178,8 @@ def test_credentials_are_secret_references_never_values(chart_render: RenderFn, 
     assert not by_kind(objects, "Secret"), "the chart must reference existing Secrets, never create them"
     for config_map in by_kind(objects, "ConfigMap"):
         leaked = [key for key in config_map["data"] if re.search("PASSWORD|SECRET|TOKEN|API_KEY", key)]
+        # a *_FILE variable names where a mounted Secret is, never its content
+        leaked = [key for key in leaked if not (key.endswith("_FILE") and config_map["data"][key].startswith("/etc/"))]
         assert not leaked, f"{config_map['metadata']['name']} carries credentials: {leaked}"
     indexer = one(objects, "Deployment", f"{FULLNAME}-indexer")["spec"]["template"]["spec"]["containers"][0]
     secret, key = SEARCH_SECRETS.get(profile_id(profile), ("seldon-search-es-elastic-user", "elastic"))
