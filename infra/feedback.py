@@ -170,8 +170,7 @@ def network_policy_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
     return {
         "seldonNamespaces": list(args.seldon_namespaces),
         "metricsNamespace": s.metrics_namespace,
-        # null, not {}: Helm merges a map with the chart's default labels, null drops them (every pod)
-        "metricsPodLabels": dict(s.metrics_pod_labels) or None,
+        "metricsPodLabels": dict(s.metrics_pod_labels),  # never empty (checked): Helm would merge {} with the default
         "kafka": {"namespace": args.namespace, "podLabels": {"strimzi.io/cluster": args.kafka.cluster_name}},
         "search": {
             "namespace": args.namespace,
@@ -222,7 +221,7 @@ class FeedbackPipeline(pulumi.ComponentResource):
             self.producer_token_secret = k8s.core.v1.Secret(
                 f"{name}-producer-token",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=PRODUCER_TOKEN_SECRET, namespace=args.namespace),
-                string_data={PRODUCER_TOKEN_KEY: args.settings.producer_token},
+                string_data=pulumi.Output.secret({PRODUCER_TOKEN_KEY: args.settings.producer_token}),
                 opts=child,
             )
             chart_opts = pulumi.ResourceOptions.merge(

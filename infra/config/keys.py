@@ -499,8 +499,8 @@ KEYS: tuple[Key, ...] = (
         "feedback:metricsPodLabels",
         "object",
         {"app.kubernetes.io/name": "prometheus"},
-        "Labels of the scraper pods in feedback:metricsNamespace (all must match; the default is the label the "
-        "Prometheus Operator puts on Prometheus pods); empty: every pod of that namespace.",
+        "Labels of the scraper pods in feedback:metricsNamespace (all must match; at least one; the default is the "
+        "label the Prometheus Operator puts on Prometheus pods).",
     ),
     _k(
         "feedback:metricsPrincipals",

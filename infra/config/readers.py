@@ -567,6 +567,12 @@ def read_feedback_access(reader: Reader) -> dict[str, Any]:
     metrics_namespace = get("feedback:metricsNamespace")
     if metrics_namespace:
         reader.dns_label("feedback:metricsNamespace", metrics_namespace)
+    pod_labels = dict(get("feedback:metricsPodLabels"))
+    if not pod_labels:
+        reader.error(
+            "feedback:metricsPodLabels={} would admit every pod of feedback:metricsNamespace to the metrics ports; "
+            "name the scraper's labels, e.g. {app.kubernetes.io/name: prometheus}"
+        )
     principals = tuple(get("feedback:metricsPrincipals"))
     for principal in principals:
         if not _PRINCIPAL.fullmatch(principal):
@@ -586,7 +592,7 @@ def read_feedback_access(reader: Reader) -> dict[str, Any]:
     return {
         "seldon_service_accounts": accounts,
         "metrics_namespace": metrics_namespace,
-        "metrics_pod_labels": dict(get("feedback:metricsPodLabels")),
+        "metrics_pod_labels": pod_labels,
         "metrics_principals": principals,
         "producer_token": token,
         "producer_namespaces": namespaces,
