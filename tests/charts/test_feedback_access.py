@@ -92,14 +92,15 @@ def test_the_event_port_can_be_narrowed_to_named_seldon_deployments_or_widened_f
 
 
 def test_every_metrics_port_admits_only_the_scraper(chart_render: RenderFn) -> None:
-    objects = chart_render(CHART, {"networkPolicy": {"metricsNamespace": "monitoring"}})
+    scraper = {"app.kubernetes.io/name": "prometheus"}
+    objects = chart_render(CHART, {"networkPolicy": {"metricsNamespace": "monitoring", "metricsPodLabels": scraper}})
     assert rules_by_port(policy(objects, "collector")) == {
         "http": [rules_by_port(policy(objects, "collector"))["http"][0]],
         "metrics": [SCRAPER],
     }
     for component in ("indexer", "monitor"):
         assert rules_by_port(policy(objects, component)) == {"metrics": [SCRAPER]}, component
-    everyone = chart_render(CHART, {"networkPolicy": {"metricsNamespace": "monitoring", "metricsPodLabels": None}})
+    everyone = chart_render(CHART, {"networkPolicy": {"metricsNamespace": "monitoring"}})  # no labels: any pod there
     for component in COMPONENTS:
         assert rules_by_port(policy(everyone, component))["metrics"] == [
             {"namespaceSelector": SCRAPER["namespaceSelector"]}
