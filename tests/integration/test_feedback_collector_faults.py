@@ -131,7 +131,7 @@ def test_traffic_through_a_collector_restart_loses_no_event(feedback_pipeline: F
     def watch() -> None:  # what a Service does: stop routing to an endpoint that is not ready
         while target["url"] == first.url:
             try:
-                if requests.get(first.base_url + "/readyz", timeout=1).status_code != 200:
+                if requests.get(first.ops_url + "/readyz", timeout=1).status_code != 200:
                     target["url"] = second.url
             except requests.RequestException:
                 target["url"] = second.url
