@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from devstack.images.containers import Container, RunOptions  # noqa: E402
 from devstack.images.tools import Buildah  # noqa: E402
 from devstack.runtime.paths import new_run_dir  # noqa: E402
 from devstack.runtime.ports import free_ports  # noqa: E402
+from devstack.servers.feedback import PACKAGE_DIR  # noqa: E402
 from devstack.servers.kafka import KafkaServer  # noqa: E402
 from devstack.servers.search import SearchServer  # noqa: E402
 
@@ -88,6 +90,10 @@ def main() -> int:
         kafka.start()
         search.start()
         kafka.create_topics(["bench-capture", "bench-capture-dead-letter"])
+        # the indexer waits (not ready) for its privileged setup step: run it first, as the chart's setup Job does
+        setup_env = {"PYTHONPATH": str(PACKAGE_DIR), "PATH": os.environ.get("PATH", ""), "INDEXER_SEARCH_ENGINE":
+                     "opensearch", "INDEXER_SEARCH_URL": search.url, "INDEXER_INDEX_REPLICAS": "0"}  # fmt: skip
+        subprocess.run([sys.executable, "-m", "feedback.indexer", "setup"], env=setup_env, check=True, timeout=300)
         common = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "CAPTURE_TOPIC": "bench-capture"}
         for name, module, env in (
             ("collector", "feedback.collector", {"COLLECTOR_HOST": "127.0.0.1", "COLLECTOR_PORT": "{events}",

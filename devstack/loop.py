@@ -79,14 +79,14 @@ class Provision:
 
     def start(self) -> Provision:
         self.kafka.create_topics(self.names.topics)
-        self.s3.create_buckets([self.names.bucket])
+        self.s3.create_buckets([self.names.bucket, self.names.flowback_bucket])
         return self
 
     def stop(self) -> None:
         return None
 
     def describe(self) -> dict[str, Any]:
-        return {"topics": self.names.topics, "bucket": self.names.bucket}
+        return {"topics": self.names.topics, "bucket": self.names.bucket, "flowbackBucket": self.names.flowback_bucket}
 
 
 class LoopStack:

@@ -14,6 +14,7 @@ OUTPUT_TOPIC = "model_output"
 INDEX = "seldon-feedback"
 MONITOR_INDEX = "seldon-monitor"  # never "<INDEX>-...": the indexer's template covers that pattern
 BUCKET = "batch"
+FLOWBACK_BUCKET = "flowback"  # the flow back's datasets and registry, a bucket of its own (decision 76)
 INDEXER_GROUP = "seldon-feedback-indexer"
 DEPLOYMENT = "text-classifier"
 STREAMING_DEPLOYMENT = "text-classifier-streaming"  # passed to the indexer as INDEXER_STREAMING_DEPLOYMENTS
@@ -35,6 +36,7 @@ class Names:
     index: str = INDEX
     monitor_index: str = MONITOR_INDEX
     bucket: str = BUCKET
+    flowback_bucket: str = FLOWBACK_BUCKET
     group_id: str = INDEXER_GROUP
 
     @classmethod
@@ -48,6 +50,7 @@ class Names:
             index=f"{token}-feedback",
             monitor_index=f"{token}-monitor",
             bucket=f"{token}-batch",
+            flowback_bucket=f"{token}-flowback",
             group_id=f"{token}-indexer",
         )
 

@@ -18,6 +18,7 @@ from devstack.runtime.paths import REPO_ROOT
 from smoke_tests.target import (
     BatchTarget,
     CollectorTarget,
+    FlowbackTarget,
     KafkaTarget,
     LocalInfo,
     MonitorTarget,
@@ -83,6 +84,7 @@ def describe(loop: LoopStack) -> Target:
             python=sys.executable,  # `python -m devstack batch run` in this checkout, with this interpreter
             workdir=str(REPO_ROOT),
         ),
+        flowback=FlowbackTarget(bucket=loop.names.flowback_bucket),
         limits=loop.limits,
         local=LocalInfo(listeners=listeners(loop), processes=pids(loop)),
     )

@@ -3,8 +3,9 @@
 Order (data dependencies, plus `depends_on` only where data cannot express it):
 namespaces -> Kafka, search, object store, Argo -> feedback pipeline (needs Kafka topics and the search
 credentials Secret) -> Seldon operator (its default logger endpoint is the collector URL) -> classifier charts
-(SeldonDeployments need the operator's CRD and webhook) -> batch WorkflowTemplate (needs Argo's CRD and the
-real-time SeldonDeployment). The outputs are the contract the smoke tests read (docs/deploy.md, "Stack outputs").
+(SeldonDeployments need the operator's CRD and webhook) -> batch and flow-back WorkflowTemplates (need Argo's CRD
+and the real-time SeldonDeployment). The outputs are the contract the smoke tests read (docs/deploy.md, "Stack
+outputs").
 """
 
 import sys
@@ -20,7 +21,8 @@ from infra import config
 from infra.batch import BatchWorkflow, BatchWorkflowArgs
 from infra.charts import KafkaClient
 from infra.classifier import CanaryRegistry, Classifier, ClassifierArgs, streaming_deployments
-from infra.feedback import FeedbackPipeline, FeedbackPipelineArgs
+from infra.feedback import FeedbackPipeline, FeedbackPipelineArgs, MonitorRegistry
+from infra.flowback import MODEL_NAME, FlowbackSearch, FlowbackWorkflow, FlowbackWorkflowArgs
 from infra.kafka import KafkaPlatform, KafkaPlatformArgs
 from infra.namespaces import Namespaces, NamespacesArgs
 from infra.objectstore import ObjectStore, ObjectStoreArgs
@@ -112,6 +114,8 @@ search = SearchPlatform(
     "search",
     SearchPlatformArgs(
         settings=cfg.search,
+        capture_index=cfg.feedback.index,
+        monitor_index=cfg.feedback.monitor_index,
         operator_namespace=installed_namespace("searchOperator"),
         namespace=app_ns,
         protect=cfg.platform.protect,
@@ -126,6 +130,7 @@ objectstore = ObjectStore(
         settings=cfg.objectstore,
         namespace=installed_namespace("objectStore"),
         client_namespace=app_ns,
+        registry_bucket=cfg.flowback.bucket,
         protect=cfg.platform.protect,
         pod_disruption_budgets=pdb,
         mirrors=mirrors,
@@ -167,14 +172,21 @@ pipeline = FeedbackPipeline(
         dead_letter_topic=kafka.topic_names["deadLetter"],
         search_url=search.url,
         search_cluster_name=search.cluster_name,
-        search_credentials_secret_name=search.credentials_secret_name,
-        search_credentials_secret_key=search.credentials_secret_key,
-        search_username=search.username,
+        search_credentials=search.credentials,
         search_ca_secret_name=search.ca_secret_name,
         seldon_namespaces=[app_ns],
         streaming_deployments=streaming_deployments(cfg.classifier),
         seldon_version=cfg.seldon.version,
         profile_images={"classifier": mirrors.image(cfg.classifier.image.reference)},
+        # a canary serves a registered version: its profile is in the registry, not in the classifier image
+        registry=MonitorRegistry(
+            endpoint=objectstore.endpoint,
+            bucket=objectstore.registry_bucket,
+            secret_name=objectstore.credentials_secret_name,
+            pod_namespace=objectstore.pod_namespace,
+            pod_labels=objectstore.pod_labels,
+            port=objectstore.api_port,
+        ),
         kibana_url=search.kibana_url,
         kibana_ca_secret_name=search.kibana_ca_secret_name,
         pod_disruption_budgets=pdb,
@@ -208,7 +220,7 @@ classifier = Classifier(
         pod_disruption_budgets=pdb,
         registry=CanaryRegistry(
             endpoint=objectstore.endpoint,
-            bucket=objectstore.bucket,
+            bucket=objectstore.registry_bucket,
             secret_name=objectstore.credentials_secret_name,
             image=cfg.feedback.image,
         ),
@@ -233,6 +245,36 @@ batch = BatchWorkflow(
     # The WorkflowTemplate needs Argo's CRDs; its batch runs call the real-time SeldonDeployment.
     opts=pulumi.ResourceOptions.merge(options(app), pulumi.ResourceOptions(depends_on=[workflows, classifier])),
 )
+
+flowback = None
+if cfg.flowback.enabled:
+    flowback = FlowbackWorkflow(
+        "flowback",
+        FlowbackWorkflowArgs(
+            settings=cfg.flowback,
+            namespace=app_ns,
+            deployment=classifier.realtime_deployment,
+            search=FlowbackSearch(
+                url=search.url,
+                engine=search.engine,
+                index=pipeline.index,
+                username=search.username,
+                secret_name=search.credentials_secret_name,
+                password_key=search.credentials_secret_key,
+                ca_secret_name=search.ca_secret_name,
+            ),
+            objectstore_endpoint=objectstore.endpoint,
+            bucket=objectstore.registry_bucket,
+            objectstore_secret_name=objectstore.credentials_secret_name,
+            flowback_image=cfg.feedback.image,
+            classifier_image=cfg.classifier.image,
+            mirrors=mirrors,
+        ),
+        # The WorkflowTemplate (and CronWorkflow) need Argo's CRDs; the export reads what the pipeline indexes.
+        opts=pulumi.ResourceOptions.merge(
+            options(app), pulumi.ResourceOptions(depends_on=[workflows, pipeline, classifier])
+        ),
+    )
 
 # ---- stack outputs: the contract the smoke tests read (docs/deploy.md) ----
 pulumi.export("namespaces", namespaces.names)
@@ -266,6 +308,10 @@ pulumi.export(
         "username": search.username,
         "credentialsSecret": search.credentials_secret_name,
         "credentialsSecretKey": search.credentials_secret_key,
+        "serviceCredentials": {
+            service: {"username": c.username, "secret": c.secret_name, "secretKey": c.secret_key}
+            for service, c in search.credentials.items()
+        },
     },
 )
 pulumi.export(
@@ -281,6 +327,21 @@ pulumi.export(
     {"url": pipeline.collector_url, "executorDefaultEndpoint": seldon.request_logger_endpoint},
 )
 pulumi.export("batch", {"workflowTemplate": batch.template_name, "namespace": app_ns})
+# The registry's layout (docs/flowback.md): s3://<bucket>/registry/<modelName>/<version>/, datasets/<deployment>/.
+pulumi.export(
+    "flowback",
+    {
+        "enabled": cfg.flowback.enabled,
+        "workflowTemplate": flowback.template_name if flowback is not None else "",
+        "cronWorkflow": flowback.cron_workflow_name if flowback is not None else "",
+        "namespace": app_ns,
+        "bucket": objectstore.registry_bucket,
+        "modelName": MODEL_NAME,
+        "registryPrefix": f"registry/{MODEL_NAME}/",
+        "datasetsPrefix": "datasets/",
+        "credentialsSecret": objectstore.credentials_secret_name,
+    },
+)
 # Where each component's pods run, for the smoke suite's cluster checks (pods running, containers non-root); services
 # that already existed (kafka:existing, search:existing, objectstore:existing) run elsewhere and are not listed.
 components: dict[str, object] = {

@@ -13,12 +13,32 @@ import pulumi_kubernetes as k8s
 from infra.charts import KafkaClient, chart_path, chart_version, image_values, kafka_security_values
 from infra.config import FeedbackSettings, Mirrors
 from infra.refs import service_host
+from infra.search import SearchCredentials
 
 FEEDBACK_FULLNAME = "feedback-pipeline"  # release name and fullnameOverride: object names, the instance label
 COLLECTOR_SERVICE = f"{FEEDBACK_FULLNAME}-collector"  # collector.service.name: the Service executors log to
 COLLECTOR_SERVICE_PORT = 8080  # collector.service.port
 PRODUCER_TOKEN_SECRET = f"{FEEDBACK_FULLNAME}-producer-token"  # collector.producers.existingSecret
 PRODUCER_TOKEN_KEY = "token"  # collector.producers.tokenKey
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitorRegistry:
+    """The flow back's registry, where the monitor finds the profiles of registered versions (a canary's).
+
+    endpoint, bucket, secret_name: the object store, the registry bucket and the credentials Secret by reference
+        (keys accessKey and secretKey).
+    pod_namespace, pod_labels: the object store's pods for the monitor's NetworkPolicy egress; pod_labels None: a
+        store outside the cluster (any address on `port`).
+    port: the S3 port.
+    """
+
+    endpoint: pulumi.Input[str]
+    bucket: pulumi.Input[str]
+    secret_name: pulumi.Input[str]
+    pod_namespace: pulumi.Input[str] | None
+    pod_labels: Mapping[str, str] | None
+    port: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,13 +51,15 @@ class FeedbackPipelineArgs:
     capture_topic, dead_letter_topic: topic names (Outputs of the KafkaTopics).
     search_url: the search engine's URL; search_engine "elasticsearch" or "opensearch" (the indexer's client).
     search_cluster_name: selects the Elasticsearch pods for NetworkPolicies (None: an engine we do not make).
-    search_credentials_secret_name, search_credentials_secret_key, search_username: the ECK-managed user by reference.
+    search_credentials: per service ("setup", "indexer", "monitor") its user and password Secret, by reference: the
+        admin user only reaches the chart's setup Job (and the Kibana import), each service logs in as its own.
     search_ca_secret_name: Secret with the HTTP CA certificate when search TLS is on.
     seldon_namespaces: namespaces whose Seldon pods may call the collector.
     streaming_deployments: exact names of the streaming SeldonDeployments (their events get mode "streaming").
     seldon_version: the Seldon Core version the executors run (seldon:version); both services decode gRPC payloads
         with that version's protos (seldonProtoVersion -> SELDON_PROTO_VERSION).
     profile_images: name -> pinned model image whose reference profile the monitor copies (the classifier's).
+    registry: the flow back's registry, for the profiles of registered versions (None: folder profiles only).
     kibana_url, kibana_ca_secret_name: Kibana, when there is one: a Job imports the dashboards there.
     pod_disruption_budgets: PodDisruptionBudgets for the collector and indexer.
     mirrors: where the image comes from (platform:imageRegistry).
@@ -51,14 +73,13 @@ class FeedbackPipelineArgs:
     dead_letter_topic: pulumi.Input[str]
     search_url: pulumi.Input[str]
     search_cluster_name: pulumi.Input[str] | None
-    search_credentials_secret_name: pulumi.Input[str]
-    search_credentials_secret_key: str
-    search_username: str
+    search_credentials: Mapping[str, SearchCredentials]
     search_ca_secret_name: pulumi.Input[str] | None
     seldon_namespaces: Sequence[pulumi.Input[str]]
     streaming_deployments: Sequence[str]
     seldon_version: str
     profile_images: Mapping[str, str] = field(default_factory=dict)
+    registry: MonitorRegistry | None = None
     kibana_url: pulumi.Input[str] | None = None
     kibana_ca_secret_name: pulumi.Input[str] | None = None
     pod_disruption_budgets: bool = False
@@ -89,9 +110,10 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
             # Only when set: the chart and the indexer own the defaults.
             **({} if s.index_shards is None else {"indexShards": s.index_shards}),
             **({} if s.retention_days is None else {"retentionDays": s.retention_days}),
-            "username": args.search_username,
-            "existingSecret": args.search_credentials_secret_name,
-            "passwordKey": args.search_credentials_secret_key,
+            **{
+                service: {"username": c.username, "existingSecret": c.secret_name, "passwordKey": c.secret_key}
+                for service, c in args.search_credentials.items()
+            },
             "tls": {
                 "verify": True,
                 "caSecret": args.search_ca_secret_name if args.search_ca_secret_name is not None else "",
@@ -176,6 +198,23 @@ def network_policy_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
             "namespace": args.namespace,
             "podLabels": {"elasticsearch.k8s.elastic.co/cluster-name": args.search_cluster_name},
         },
+        **object_store_policy_values(args.registry),
+    }
+
+
+def object_store_policy_values(registry: MonitorRegistry | None) -> dict[str, Any]:
+    """The monitor's egress to the registry: the MinIO pods the platform makes, or any address on the endpoint's port
+    for objectstore:existing."""
+    if registry is None:
+        return {}
+    if registry.pod_labels is None:
+        return {"objectStore": {"port": registry.port, "anywhere": True}}
+    return {
+        "objectStore": {
+            "namespace": registry.pod_namespace,
+            "podLabels": dict(registry.pod_labels),
+            "port": registry.port,
+        }
     }
 
 
@@ -201,6 +240,14 @@ def monitor_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
         values["settleSeconds"] = s.monitor_settle_seconds
     if s.monitor_thresholds:
         values["thresholds"] = dict(s.monitor_thresholds)
+    if args.registry is not None:
+        values["registry"] = {
+            "bucket": args.registry.bucket,
+            "endpoint": args.registry.endpoint,
+            "existingSecret": args.registry.secret_name,
+            "accessKeyKey": "accessKey",
+            "secretKeyKey": "secretKey",
+        }
     return values
 
 

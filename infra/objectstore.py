@@ -1,4 +1,5 @@
-"""Object store: MinIO (pinned chart and images) with the batch bucket, credentials from Pulumi secrets.
+"""Object store: MinIO (pinned chart and images) with the batch bucket and the flow back's registry bucket,
+credentials from Pulumi secrets.
 
 MinIO's server is AGPL-3.0: it runs as an unmodified service in the cluster, never inside our code or tests.
 """
@@ -6,6 +7,7 @@ MinIO's server is AGPL-3.0: it runs as an unmodified service in the cluster, nev
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -28,6 +30,7 @@ class ObjectStoreArgs:
     settings: validated objectstore:* config (versions, mode, sizing, bucket, root credentials).
     namespace: namespace of MinIO.
     client_namespace: namespace of the batch workflow, which gets its own copy of the credentials Secret.
+    registry_bucket: the flow back's bucket (datasets/ and registry/, flowback:bucket), beside the batch bucket.
     protect: protect the MinIO release (and its volumes) from deletion.
     pod_disruption_budgets: let the chart create a PodDisruptionBudget (distributed mode).
     mirrors: where the MinIO chart and images come from (platform:chartSources, platform:imageRegistry).
@@ -36,20 +39,28 @@ class ObjectStoreArgs:
     settings: ObjectStoreSettings
     namespace: pulumi.Input[str] | None
     client_namespace: pulumi.Input[str]
+    registry_bucket: str = "flowback"
     protect: bool = False
     pod_disruption_budgets: bool = False
     mirrors: Mirrors = field(default_factory=Mirrors)
 
 
 class ObjectStore(pulumi.ComponentResource):
-    """MinIO with one bucket and a client credentials Secret in the application namespace; with
-    objectstore:existing nothing but the wiring (the endpoint and the Secret the deployer made)."""
+    """MinIO with the batch bucket, the registry bucket and a client credentials Secret in the application
+    namespace; with objectstore:existing nothing but the wiring (the endpoint and the Secret the deployer made; both
+    buckets must exist there)."""
 
     release: k8s.helm.v3.Release | None
     endpoint: pulumi.Output[str]
     bucket: pulumi.Output[str]
+    registry_bucket: pulumi.Output[str]
     credentials_secret_name: pulumi.Output[str]
     pod_selector: str | None
+    # Where clients' NetworkPolicies let them go: the MinIO pods (namespace, labels) and the S3 port; for
+    # objectstore:existing no pods of ours (pod_labels None) and the endpoint's port.
+    pod_namespace: pulumi.Input[str] | None
+    pod_labels: dict[str, str] | None
+    api_port: int
 
     def __init__(self, name: str, args: ObjectStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("feedback:objectstore:ObjectStore", name, None, opts)
@@ -59,8 +70,12 @@ class ObjectStore(pulumi.ComponentResource):
         if s.existing is not None:
             self.endpoint = pulumi.Output.from_input(s.existing.endpoint)
             self.bucket = pulumi.Output.from_input(s.bucket)
+            self.registry_bucket = pulumi.Output.from_input(args.registry_bucket)
             self.credentials_secret_name = pulumi.Output.from_input(s.existing.secret)
             self.pod_selector = None
+            self.pod_namespace, self.pod_labels = None, None
+            url = urlsplit(s.existing.endpoint)
+            self.api_port = url.port or (443 if url.scheme == "https" else 80)
         else:
             self._install_minio(name, args, child)
         self.register_outputs(
@@ -68,6 +83,7 @@ class ObjectStore(pulumi.ComponentResource):
                 "pod_selector": self.pod_selector,
                 "endpoint": self.endpoint,
                 "bucket": self.bucket,
+                "registry_bucket": self.registry_bucket,
                 "credentials_secret_name": self.credentials_secret_name,
             }
         )
@@ -92,7 +108,12 @@ class ObjectStore(pulumi.ComponentResource):
             "existingSecret": metadata_name(root),
             "persistence": {"enabled": True, "size": s.storage},
             "resources": {"requests": s.resources.requests()},
-            "buckets": [{"name": s.bucket, "policy": "none", "purge": False}],
+            # The registry keeps versions immutable itself (registration.json records every file's sha256); MinIO
+            # object versioning stays off so that a re-upload of a partial version does not pile up old copies.
+            "buckets": [
+                {"name": s.bucket, "policy": "none", "purge": False},
+                {"name": args.registry_bucket, "policy": "none", "purge": False},
+            ],
             # The chart's default user list ships a fixed password ("console123"): create no extra users.
             "users": [],
             "podDisruptionBudget": {"enabled": args.pod_disruption_budgets},
@@ -114,6 +135,8 @@ class ObjectStore(pulumi.ComponentResource):
             f":{API_PORT}",
         )
         self.bucket = self.release.status.apply(lambda _st: s.bucket)
+        # An Output of the release: what uses the registry bucket waits for the hook Job that made it.
+        self.registry_bucket = self.release.status.apply(lambda _st: args.registry_bucket)
         client = k8s.core.v1.Secret(
             f"{name}-client-credentials",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="objectstore-credentials", namespace=args.client_namespace),
@@ -128,3 +151,8 @@ class ObjectStore(pulumi.ComponentResource):
         )
         self.credentials_secret_name = metadata_name(client)
         self.pod_selector = f"app=minio,release={FULLNAME}"  # the minio chart's pod labels
+        self.pod_namespace, self.pod_labels, self.api_port = (
+            args.namespace,
+            {"app": "minio", "release": FULLNAME},
+            API_PORT,
+        )

@@ -1,7 +1,10 @@
-"""Search: the ECK operator chart, an Elasticsearch cluster and Kibana.
+"""Search: the ECK operator chart, an Elasticsearch cluster and Kibana, with one user per service.
 
 Credentials are never read: ECK writes the `elastic` user's password into the Secret `<name>-es-elastic-user`,
-and consumers get that Secret's name and key (a `secretKeyRef`), not its value.
+and consumers get that Secret's name and key (a `secretKeyRef`), not its value. Only the setup Job (and the Kibana
+import) gets `elastic`: the indexer and the monitor log in as file-realm users of their own (`spec.auth.fileRealm`,
+basic-auth Secrets with the passwords of search:indexerPassword and search:monitorPassword) whose roles
+(`spec.auth.roles`, infra/search_roles.py) reach their indices only.
 """
 
 from __future__ import annotations
@@ -14,12 +17,23 @@ import pulumi_kubernetes as k8s
 from infra.charts import upstream_chart
 from infra.config import ExistingSearch, Mirrors, SearchSettings
 from infra.refs import metadata_name, service_host
+from infra.search_roles import INDEXER_ROLE, INDEXER_USER, MONITOR_ROLE, MONITOR_USER, elasticsearch_roles, roles_yaml
 
 ELASTIC_REPO = "https://helm.elastic.co"
 ES_API_VERSION = "elasticsearch.k8s.elastic.co/v1"
 KIBANA_API_VERSION = "kibana.k8s.elastic.co/v1"
 ELASTIC_USER = "elastic"
 ECK_OPERATOR_IMAGE = "docker.elastic.co/eck/eck-operator"  # the chart's image.repository
+SERVICES = ("setup", "indexer", "monitor")  # who logs in to the search engine, each with its own credentials
+
+
+@dataclass(frozen=True)
+class SearchCredentials:
+    """One service's user: its name and the Secret (and key) holding its password, by reference."""
+
+    username: str
+    secret_name: pulumi.Output[str]
+    secret_key: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,9 +46,13 @@ class SearchPlatformArgs:
     protect: protect the Elasticsearch cluster from deletion.
     pod_disruption_budgets: an explicit budget allowing one node down at a time; off means no budget at all.
     mirrors: where the operator chart and the images come from (platform:chartSources, platform:imageRegistry).
+    capture_index, monitor_index: the indices the indexer's and the monitor's roles reach (feedback:index,
+        feedback:monitorIndex).
     """
 
     settings: SearchSettings
+    capture_index: str
+    monitor_index: str
     operator_namespace: pulumi.Input[str] | None
     namespace: pulumi.Input[str]
     protect: bool = False
@@ -57,6 +75,7 @@ class SearchPlatform(pulumi.ComponentResource):
     username: str
     credentials_secret_name: pulumi.Output[str]
     credentials_secret_key: str
+    credentials: dict[str, SearchCredentials]
     ca_secret_name: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: SearchPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -80,6 +99,10 @@ class SearchPlatform(pulumi.ComponentResource):
                 "username": self.username,
                 "credentials_secret_name": self.credentials_secret_name,
                 "credentials_secret_key": self.credentials_secret_key,
+                "credentials": {
+                    service: {"username": c.username, "secret": c.secret_name, "secretKey": c.secret_key}
+                    for service, c in self.credentials.items()
+                },
                 "ca_secret_name": self.ca_secret_name,
             }
         )
@@ -94,6 +117,16 @@ class SearchPlatform(pulumi.ComponentResource):
         self.credentials_secret_name = pulumi.Output.from_input(existing.secret)
         self.credentials_secret_key = existing.secret_key
         self.ca_secret_name = pulumi.Output.from_input(existing.ca_secret) if existing.ca_secret else None
+        key = existing.secret_key
+        self.credentials = {
+            "setup": SearchCredentials(existing.username, self.credentials_secret_name, key),
+            "indexer": SearchCredentials(
+                existing.indexer_username, pulumi.Output.from_input(existing.indexer_secret), key
+            ),
+            "monitor": SearchCredentials(
+                existing.monitor_username, pulumi.Output.from_input(existing.monitor_secret), key
+            ),
+        }
 
     def _make_cluster(self, name: str, args: SearchPlatformArgs, child: pulumi.ResourceOptions) -> None:
         s = args.settings
@@ -164,6 +197,11 @@ class SearchPlatform(pulumi.ComponentResource):
         }
         if http:
             es_spec["http"] = http
+        users = self._make_users(name, args, child)
+        es_spec["auth"] = {
+            "roles": [{"secretName": users["roles"]}],
+            "fileRealm": [{"secretName": users["indexer"]}, {"secretName": users["monitor"]}],
+        }
         self.elasticsearch = k8s.apiextensions.CustomResource(
             f"{name}-elasticsearch",
             api_version=ES_API_VERSION,
@@ -206,3 +244,42 @@ class SearchPlatform(pulumi.ComponentResource):
         self.credentials_secret_name = pulumi.Output.concat(es_name, "-es-elastic-user")
         self.credentials_secret_key = ELASTIC_USER
         self.ca_secret_name = pulumi.Output.concat(es_name, "-es-http-certs-public") if s.tls else None
+        self.credentials = {
+            "setup": SearchCredentials(ELASTIC_USER, self.credentials_secret_name, ELASTIC_USER),
+            "indexer": SearchCredentials(INDEXER_USER, users["indexer"], "password"),
+            "monitor": SearchCredentials(MONITOR_USER, users["monitor"], "password"),
+        }
+
+    def _make_users(
+        self, name: str, args: SearchPlatformArgs, child: pulumi.ResourceOptions
+    ) -> dict[str, pulumi.Output[str]]:
+        """The roles Secret (`roles.yml`) and one basic-auth Secret per service user (ECK's file realm reads
+        username, password and roles from it); returns their names, which the Elasticsearch resource references."""
+        s = args.settings
+        names: dict[str, pulumi.Output[str]] = {}
+        roles = k8s.core.v1.Secret(
+            f"{name}-roles",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{s.cluster_name}-feedback-roles", namespace=args.namespace),
+            string_data={"roles.yml": roles_yaml(elasticsearch_roles(args.capture_index, args.monitor_index))},
+            opts=child,
+        )
+        names["roles"] = metadata_name(roles)
+        for service, user, role, password in (
+            ("indexer", INDEXER_USER, INDEXER_ROLE, s.indexer_password),
+            ("monitor", MONITOR_USER, MONITOR_ROLE, s.monitor_password),
+        ):
+            secret = k8s.core.v1.Secret(
+                f"{name}-{service}-user",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"{s.cluster_name}-feedback-{service}-user", namespace=args.namespace
+                ),
+                type="kubernetes.io/basic-auth",
+                string_data={
+                    "username": user,
+                    "password": password if password is not None else pulumi.Output.secret(""),
+                    "roles": role,
+                },
+                opts=child,
+            )
+            names[service] = metadata_name(secret)
+        return names

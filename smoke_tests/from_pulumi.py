@@ -42,6 +42,7 @@ from smoke_tests.target import (
     ClusterComponent,
     ClusterInfo,
     CollectorTarget,
+    FlowbackTarget,
     KafkaTarget,
     ObjectStoreTarget,
     RealtimeTarget,
@@ -145,6 +146,7 @@ def build_target(
         app_ns, str(store["credentialsSecret"]), "secretKey"
     )
     batch = outputs.get("batch") or {}
+    flowback = outputs.get("flowback") or {}
     streaming_name = prediction.get("streamingDeployment")
     rest_url = str(_need(outputs, "prediction.restUrl"))
     components = {
@@ -190,6 +192,14 @@ def build_target(
             workflow_namespace=str(batch.get("namespace") or app_ns),
         )
         if batch.get("workflowTemplate")
+        else None,
+        flowback=FlowbackTarget(
+            bucket=str(flowback["bucket"]),
+            model_name=str(flowback.get("modelName") or "text-classifier"),
+            workflow_template=str(flowback.get("workflowTemplate") or ""),
+            workflow_namespace=str(flowback.get("namespace") or app_ns),
+        )
+        if flowback.get("bucket")
         else None,
         cluster=ClusterInfo(context=context, components=components),
     )

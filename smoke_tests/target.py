@@ -53,6 +53,11 @@ batch:                             # optional
   executor: true                   # false: the processor calls the bare model (its requests are not captured)
   input_prefix: smoke/input/
   output_prefix: smoke/output/
+flowback:                          # optional: the flow back (Pulumi output `flowback`)
+  bucket: flowback                 # the registry bucket (datasets/, registry/), in the object store above
+  model_name: text-classifier      # registry/<model_name>/<version>/
+  workflow_template: flowback-workflow  # cluster: the WorkflowTemplate ("" = none installed)
+  workflow_namespace: seldon
 limits:                            # sizes and time limits (seconds); all optional
   realtime_count: 50
   grpc_count: 10
@@ -178,6 +183,14 @@ class BatchTarget:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FlowbackTarget:
+    bucket: str
+    model_name: str = "text-classifier"
+    workflow_template: str = ""
+    workflow_namespace: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Limits:
     realtime_count: int = 50
     grpc_count: int = 10
@@ -221,6 +234,7 @@ class Target:
     batch: BatchTarget | None = None
     collector: CollectorTarget | None = None
     monitor: MonitorTarget | None = None
+    flowback: FlowbackTarget | None = None
     limits: Limits = field(default_factory=Limits)
     local: LocalInfo | None = None
     cluster: ClusterInfo | None = None
@@ -427,6 +441,7 @@ def parse(raw: Mapping[str, Any]) -> Target:
         batch=batch,
         collector=_section(CollectorTarget, "collector", raw["collector"]) if raw.get("collector") else None,
         monitor=_section(MonitorTarget, "monitor", raw["monitor"]) if raw.get("monitor") else None,
+        flowback=_section(FlowbackTarget, "flowback", raw["flowback"]) if raw.get("flowback") else None,
         limits=_section(Limits, "limits", raw.get("limits") or {}),
         local=local,
         cluster=cluster,

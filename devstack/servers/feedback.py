@@ -73,6 +73,7 @@ class _Service:
     name = "service"
     module = ""
     needs_protos = True  # the collector and the indexer decode gRPC payloads; the monitor reads the index only
+    has_setup = False  # the indexer and the monitor: `python -m <module> setup` prepares the search engine first
 
     def __init__(
         self,
@@ -86,6 +87,7 @@ class _Service:
         self.run_dir = run_dir
         self.port = port
         self.ops_port = port if ops_port is None else ops_port  # where /metrics, /healthz and /readyz are served
+        self.setup_env: dict[str, str] = {}  # added to the setup's environment (e.g. a secured engine's admin)
         self.process = ManagedProcess(
             self.name,
             [sys.executable, "-m", self.module],
@@ -111,9 +113,27 @@ class _Service:
     def log_path(self) -> Path:
         return self.process.log_path
 
+    def setup(self) -> None:
+        """`python -m <module> setup` (idempotent): what a Kubernetes setup Job does before the service starts,
+        with the service's own environment (the local engine has no users) plus `setup_env` (a secured engine's
+        admin credentials: the service's own user may not install anything)."""
+        result = subprocess.run(
+            [sys.executable, "-m", self.module, "setup"],
+            env={**self.process.env, **self.setup_env},
+            cwd=PACKAGE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise DevstackError(f"{self.module} setup failed ({result.returncode}): {result.stderr.strip()[-800:]}")
+
     def start(self, timeout: float = START_TIMEOUT_S) -> Any:
         if self.needs_protos:
             ensure_seldon_protos(self.process.env)
+        if self.has_setup:
+            self.setup()
         self.process.start()
         self.process.wait_ready(lambda: _get_ok(f"{self.ops_url}/readyz"), timeout)
         log.info("%s ready at %s", self.name, self.base_url)
@@ -200,6 +220,7 @@ class IndexerServer(_Service):
 
     name = "indexer"
     module = "feedback.indexer"
+    has_setup = True
 
     def __init__(
         self,
@@ -240,6 +261,7 @@ class MonitorServer(_Service):
     name = "monitor"
     module = "feedback.monitor"
     needs_protos = False
+    has_setup = True
 
     def __init__(
         self,

@@ -211,7 +211,7 @@ class SearchServer:
         self._started_once = True
         self._write_config()
         began = time.monotonic()
-        env = java_process_env(os.pathsep.join([str(launcher_dir()), classpath_string(RUNNER_ARTIFACT)]))
+        env = java_process_env(self._classpath())
         self.process = ManagedProcess("search", self._argv(), self.log_dir, env=env, ports=[self.port]).start()
         try:
             self.process.wait_ready(self._ready, timeout)
@@ -220,17 +220,25 @@ class SearchServer:
         log.info("search ready at %s in %.1f s (data %s)", self.url, time.monotonic() - began, self.node_home)
         return self
 
+    def _classpath(self) -> str:
+        return os.pathsep.join([str(launcher_dir()), classpath_string(RUNNER_ARTIFACT)])
+
+    def _request_options(self) -> dict[str, Any]:
+        """What a readiness request needs besides the URL (the secured server adds credentials and its CA)."""
+        return {}
+
     def _ready(self) -> bool:
         if not is_listening(self.port):
             return False
-        info = requests.get(self.url, timeout=5).json()
+        options = self._request_options()
+        info = requests.get(self.url, timeout=5, **options).json()
         if info.get("cluster_name") != self.cluster_name:
             raise DevstackError(
                 f"search: port {self.port} is answered by another cluster ({info.get('cluster_name')!r}); "
                 "stop it or leave the port unset so a free one is chosen"
             )
         health = requests.get(
-            f"{self.url}/_cluster/health", params={"wait_for_status": "yellow", "timeout": "2s"}, timeout=10
+            f"{self.url}/_cluster/health", params={"wait_for_status": "yellow", "timeout": "2s"}, timeout=10, **options
         )
         return health.status_code == 200 and health.json().get("status") in ("green", "yellow")
 

@@ -2,7 +2,7 @@
 
 Every key the program understands is declared once in `keys.KEYS` (name, type, default, description). `load()`
 (`readers.py`) reads the stack config, rejects unknown keys in our namespaces, runs one reader per namespace
-(platform, kafka, search, objectstore, workflows, seldon, classifier, feedback, batch) that parses and
+(platform, kafka, search, objectstore, workflows, seldon, classifier, feedback, batch, flowback) that parses and
 range-checks its keys, then the rules across namespaces (replication factor at most the broker count, what the
 chosen Seldon version can do, ...), and returns a frozen `StackConfig` (`settings.py`). All problems are reported
 together in one ConfigError, each naming the full key, the bad value, what is allowed and how to fix it, before
@@ -25,6 +25,7 @@ from infra.config.settings import (
     ExistingObjectStore,
     ExistingSearch,
     FeedbackSettings,
+    FlowbackSettings,
     Image,
     KafkaSettings,
     Mirrors,
@@ -53,6 +54,7 @@ __all__ = [
     "ExistingObjectStore",
     "ExistingSearch",
     "FeedbackSettings",
+    "FlowbackSettings",
     "Image",
     "KafkaSettings",
     "Key",

@@ -11,7 +11,18 @@ from dataclasses import dataclass
 from typing import Any
 
 # Namespaces this program owns: every key in them must be declared in KEYS.
-NAMESPACES = ("platform", "kafka", "search", "objectstore", "workflows", "seldon", "classifier", "feedback", "batch")
+NAMESPACES = (
+    "platform",
+    "kafka",
+    "search",
+    "objectstore",
+    "workflows",
+    "seldon",
+    "classifier",
+    "feedback",
+    "batch",
+    "flowback",
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +53,20 @@ MESHES = ("none", "istio")
 UPSTREAM_CHARTS = ("strimzi-kafka-operator", "eck-operator", "minio", "argo-workflows", "seldon-core-operator")
 CHART_SOURCE_FIELDS = ("repository", "archive")
 EXISTING_KAFKA_FIELDS = ("bootstrap", "tlsSecret", "saslSecret", "saslMechanism")
-EXISTING_SEARCH_FIELDS = ("url", "engine", "username", "secret", "secretKey", "caSecret")
+EXISTING_SEARCH_FIELDS = (
+    "url",
+    "engine",
+    "username",
+    "secret",
+    "secretKey",
+    "caSecret",
+    "indexerUsername",
+    "indexerSecret",
+    "monitorUsername",
+    "monitorSecret",
+)
 EXISTING_OBJECTSTORE_FIELDS = ("endpoint", "secret")
+FLOWBACK_RULE_FIELDS = ("confidence", "heldOutMaxDrop", "feedbackMinGain", "feedbackSignificant", "minFeedbackRows")
 MONITOR_THRESHOLD_FIELDS = (
     "fdr",
     "multipleTesting",
@@ -224,9 +247,11 @@ KEYS: tuple[Key, ...] = (
         "search:existing",
         "object",
         {},
-        "An existing search engine instead of ECK's: {url, engine: elasticsearch|opensearch, username, secret: "
-        "<Secret with the password>, secretKey (default password), caSecret: <Secret with ca.crt>}; Secrets in "
-        "platform:appNamespace. Empty: ECK makes Elasticsearch and Kibana.",
+        "An existing search engine instead of ECK's: {url, engine: elasticsearch|opensearch, username and secret: the "
+        "admin user the setup Job uses (and the Kibana import), indexerUsername and indexerSecret, monitorUsername and "
+        "monitorSecret: the users of the indexer and the monitor with the roles of docs/search-privileges.md, "
+        "secretKey (the password's key in every one of those Secrets, default password), caSecret: <Secret with "
+        "ca.crt>}; Secrets in platform:appNamespace. Empty: ECK makes Elasticsearch and Kibana.",
         fields=EXISTING_SEARCH_FIELDS,
     ),
     _k("search:operatorNamespace", "str", "elastic-system", "Namespace of the ECK operator."),
@@ -256,6 +281,20 @@ KEYS: tuple[Key, ...] = (
     ),
     _k("search:tls", "bool", False, "Serve Elasticsearch and Kibana over HTTPS with ECK's self-signed certificates."),
     _k("search:kibana", "bool", True, "Deploy Kibana next to Elasticsearch."),
+    _k(
+        "search:indexerPassword",
+        "secret",
+        None,
+        "Password of the indexer's Elasticsearch user (file realm, role seldon-feedback-indexer), at least 12 "
+        "characters (required unless search:existing).",
+    ),
+    _k(
+        "search:monitorPassword",
+        "secret",
+        None,
+        "Password of the monitor's Elasticsearch user (file realm, role seldon-feedback-monitor), at least 12 "
+        "characters (required unless search:existing).",
+    ),
     _k("search:kibanaReplicas", "int", 1, "Kibana replicas."),
     # object store
     _k(
@@ -371,7 +410,7 @@ KEYS: tuple[Key, ...] = (
         "classifier:canaryModelVersion",
         "str",
         None,
-        "A version of the flow back's registry (registry/text-classifier/<version>/ in the object store's bucket) "
+        "A version of the flow back's registry (registry/text-classifier/<version>/ in the flowback:bucket) "
         "served by a canary predictor beside the main one of the real-time SeldonDeployment; unset: no canary.",
     ),
     _k("classifier:canaryTraffic", "int", 10, "Percent of real-time requests the canary predictor gets, 1 to 99."),
@@ -527,6 +566,44 @@ KEYS: tuple[Key, ...] = (
     # batch
     _k("batch:workers", "int", 4, "Parallel seldon-batch-processor workers."),
     _k("batch:retries", "int", 3, "Retries of each batch request."),
+    # flow back (docs/flowback.md)
+    _k(
+        "flowback:enabled",
+        "bool",
+        True,
+        "Install the flow back's Argo WorkflowTemplate (charts/flowback-workflow: export, train, evaluate, register) "
+        "in platform:appNamespace.",
+    ),
+    _k(
+        "flowback:bucket",
+        "str",
+        "flowback",
+        "Bucket of the flow back's datasets/ and model registry/ (the canary fetches its model there); another "
+        "bucket than objectstore:bucket. Made in the installed MinIO; with objectstore:existing it must exist.",
+    ),
+    _k(
+        "flowback:schedule",
+        "str",
+        "",
+        "Five-field cron expression of a CronWorkflow running the WorkflowTemplate (e.g. '0 3 * * *'); empty: no "
+        "schedule, runs are submitted with `argo submit`.",
+    ),
+    _k("flowback:timezone", "str", "", "IANA time zone of flowback:schedule (e.g. Europe/Berlin); empty: UTC."),
+    _k(
+        "flowback:lookback",
+        "str",
+        "24h",
+        "Window each scheduled run exports, ending at its scheduled time: a number and s, m, h or d (e.g. 24h, 7d).",
+    ),
+    _k(
+        "flowback:rule",
+        "object",
+        {},
+        "Promotion rule of the evaluate step; each field left out keeps the chart's default: confidence (0.95), "
+        "heldOutMaxDrop (0.01), feedbackMinGain (0.02), feedbackSignificant (true), minFeedbackRows (30) "
+        "(docs/flowback.md).",
+        fields=FLOWBACK_RULE_FIELDS,
+    ),
 )
 
 KEYS_BY_NAME: dict[str, Key] = {key.name: key for key in KEYS}

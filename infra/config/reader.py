@@ -94,13 +94,19 @@ class Reader:
             self.error(f"{key.name}={text!r} {exc}")
             return key.default
 
-    def secret(self, name: str, *, required: bool, why: str) -> pulumi.Output[str] | None:
+    def secret(self, name: str, *, required: bool, why: str, min_length: int = 0) -> pulumi.Output[str] | None:
         key = KEYS_BY_NAME[name]
         config, short = self._config(key)
-        if config.get(short) is None:
+        value = config.get(short)
+        if value is None:
             if required:
                 self.error(f"{key.name} is required {why}; set it with `pulumi config set --secret {key.name} <value>`")
             return None
+        if len(value) < min_length:
+            self.error(
+                f"{key.name} is {len(value)} characters long, at least {min_length} are required; set a longer one "
+                f"with `pulumi config set --secret {key.name} <value>`"
+            )
         full_key = config.full_key(short)
         if not (runtime_config.is_config_secret(full_key) or full_key in runtime_config.get_config_secret_keys_env()):
             self.error(

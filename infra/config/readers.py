@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from infra.config.settings import (
     ExistingObjectStore,
     ExistingSearch,
     FeedbackSettings,
+    FlowbackSettings,
     KafkaSettings,
     Mirrors,
     ObjectStoreSettings,
@@ -69,6 +71,7 @@ def load(stack: str | None = None) -> StackConfig:
         classifier=read_classifier(reader),
         feedback=read_feedback(reader),
         batch=read_batch(reader),
+        flowback=read_flowback(reader),
     )
     check_across_namespaces(reader, settings)
     reader.raise_errors()
@@ -221,12 +224,26 @@ def read_existing_search(reader: Reader) -> ExistingSearch | None:
     if value.get("caSecret"):
         _secret_name(reader, "search:existing.caSecret", value["caSecret"])
     _conflicts(reader, "search:existing", ("search:tls",), "its TLS is its URL and caSecret")
+    for service in ("indexer", "monitor"):
+        field_name = f"{service}Secret"
+        if not value.get(field_name):
+            reader.error(
+                f"search:existing.{field_name} is required: the Secret (in platform:appNamespace) with the password "
+                f"of the {service}'s own user ({service}Username, role seldon-feedback-{service} of "
+                f"docs/search-privileges.md); the {service} no longer uses the admin user"
+            )
+        else:
+            _secret_name(reader, f"search:existing.{field_name}", value[field_name])
     return ExistingSearch(
         url=url,
         engine=engine,
         username=value.get("username", "elastic" if engine == "elasticsearch" else "admin"),
         secret=secret,
         secret_key=value.get("secretKey", "password"),
+        indexer_username=value.get("indexerUsername", "seldon-feedback-indexer"),
+        indexer_secret=value.get("indexerSecret", ""),
+        monitor_username=value.get("monitorUsername", "seldon-feedback-monitor"),
+        monitor_secret=value.get("monitorSecret", ""),
         ca_secret=value.get("caSecret", ""),
     )
 
@@ -338,6 +355,11 @@ def read_search(reader: Reader) -> SearchSettings:
     reader.quantity("search:storage", get("search:storage"))
     reader.at_least("search:kibanaReplicas", get("search:kibanaReplicas"), 1)
     existing = read_existing_search(reader)
+    why = "(the indexer's and the monitor's own Elasticsearch users; search:existing brings its own)"
+    indexer_password = reader.secret("search:indexerPassword", required=existing is None, why=why, min_length=12)
+    monitor_password = reader.secret("search:monitorPassword", required=existing is None, why=why, min_length=12)
+    if existing is not None:  # the existing engine's users are its own (search:existing.indexerSecret, ...)
+        indexer_password = monitor_password = None
     return SearchSettings(
         operator=get("search:operator"),
         existing=existing,
@@ -352,6 +374,8 @@ def read_search(reader: Reader) -> SearchSettings:
         tls=get("search:tls") if existing is None else existing.url.startswith("https://"),
         kibana=get("search:kibana"),
         kibana_replicas=get("search:kibanaReplicas"),
+        indexer_password=indexer_password,
+        monitor_password=monitor_password,
     )
 
 
@@ -606,6 +630,65 @@ def read_batch(reader: Reader) -> BatchSettings:
     return settings
 
 
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]+")
+_LOOKBACK = re.compile(r"[1-9][0-9]*[smhd]")
+# Each rule field: (type, low, high), as charts/flowback-workflow/values.schema.json bounds the chart's `rule`.
+FLOWBACK_RULE_RANGES: dict[str, tuple[type, float, float]] = {
+    "confidence": (float, 0.5, 0.999),
+    "heldOutMaxDrop": (float, 0.0, 1.0),
+    "feedbackMinGain": (float, -1.0, 1.0),
+    "minFeedbackRows": (int, 1, 100_000),
+}
+
+
+def read_flowback(reader: Reader) -> FlowbackSettings:
+    get = reader.get
+    bucket = get("flowback:bucket")
+    if not _BUCKET.fullmatch(bucket):
+        reader.error(f"flowback:bucket={bucket!r} is not a valid S3 bucket name (3-63 lower-case letters, digits)")
+    schedule = get("flowback:schedule").strip()
+    fields = schedule.split()
+    if schedule and (len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields)):
+        reader.error(
+            f"flowback:schedule={schedule!r} is not a five-field cron expression (minute hour day month weekday), "
+            "e.g. '0 3 * * *'; leave it empty for no schedule"
+        )
+    timezone = get("flowback:timezone").strip()
+    if timezone:
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            reader.error(f"flowback:timezone={timezone!r} is not an IANA time zone such as Europe/Berlin or UTC")
+        if not schedule:
+            reader.error("flowback:timezone is set but flowback:schedule is empty; set a schedule or remove it")
+    lookback = get("flowback:lookback").strip()
+    if not _LOOKBACK.fullmatch(lookback):
+        reader.error(f"flowback:lookback={lookback!r} must be a number and one of s, m, h, d, such as 24h or 7d")
+    return FlowbackSettings(
+        enabled=get("flowback:enabled"),
+        bucket=bucket,
+        schedule=schedule,
+        timezone=timezone,
+        lookback=lookback,
+        rule=read_flowback_rule(reader),
+    )
+
+
+def read_flowback_rule(reader: Reader) -> dict[str, float | int | bool]:
+    rule = dict(reader.get("flowback:rule"))
+    for name, value in rule.items():
+        if name == "feedbackSignificant":
+            if not isinstance(value, bool):
+                reader.error(f"flowback:rule.feedbackSignificant={value!r} must be true or false")
+            continue
+        kind, low, high = FLOWBACK_RULE_RANGES[name]
+        number_ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number_ok or (kind is int and not float(value).is_integer()) or not low <= value <= high:
+            what = "a whole number" if kind is int else "a number"
+            reader.error(f"flowback:rule.{name}={value!r} must be {what} from {low:g} to {high:g}")
+    return rule
+
+
 # ---- rules across namespaces -----------------------------------------------------------------------------------
 
 
@@ -633,6 +716,11 @@ def check_across_namespaces(reader: Reader, cfg: StackConfig) -> None:
                     f"every node drain); raise {name} or turn budgets off"
                 )
     check_mesh(reader, cfg)
+    if cfg.flowback.bucket == cfg.objectstore.bucket:
+        reader.error(
+            f"flowback:bucket={cfg.flowback.bucket} equals objectstore:bucket: the registry gets a bucket of its own "
+            "(its own access policy and no lifecycle rules that expire batch files); choose another name"
+        )
     installs_strimzi = cfg.kafka.operator == "install" and cfg.kafka.existing is None
     if installs_strimzi and cfg.kafka.operator_namespace == cfg.platform.app_namespace:
         reader.error(

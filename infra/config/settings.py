@@ -123,9 +123,13 @@ class ExistingSearch:
 
     url: str
     engine: str
-    username: str
+    username: str  # the admin user of the setup Job (and the Kibana import)
     secret: str
-    secret_key: str
+    secret_key: str  # the password's key in every Secret below
+    indexer_username: str
+    indexer_secret: str
+    monitor_username: str
+    monitor_secret: str
     ca_secret: str = ""
 
 
@@ -193,6 +197,8 @@ class SearchSettings:
     tls: bool
     kibana: bool
     kibana_replicas: int
+    indexer_password: pulumi.Output[str] | None = None  # the file-realm users ECK creates (None with search:existing)
+    monitor_password: pulumi.Output[str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -285,6 +291,18 @@ class BatchSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FlowbackSettings:
+    """flowback:* config: the WorkflowTemplate (on or off), its registry bucket, an optional schedule, the rule."""
+
+    enabled: bool
+    bucket: str
+    schedule: str = ""  # empty: no CronWorkflow
+    timezone: str = ""  # empty: UTC
+    lookback: str = "24h"
+    rule: dict[str, float | int | bool] = field(default_factory=dict)  # only the fields set
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackConfig:
     """Everything the program needs, validated."""
 
@@ -297,3 +315,4 @@ class StackConfig:
     classifier: ClassifierSettings
     feedback: FeedbackSettings
     batch: BatchSettings
+    flowback: FlowbackSettings

@@ -113,6 +113,40 @@ def test_the_monitor_reaches_only_dns_search_and_kafka(chart_render: RenderFn) -
     assert egress_ports(dev) == [("kube-system", (53, 53)), ("search", (9200,))], "without offsets: no Kafka"
 
 
+def test_the_registry_reaches_the_monitor_settings_and_its_network_policy(
+    chart_render: RenderFn, mounts: dict[str, Path]
+) -> None:
+    objects = chart_render(CHART, profile=PROD)
+    env = container_env(objects, "monitor", mounts)
+    registry = MonitorSettings.from_env(env).registry
+    assert registry is not None
+    assert (registry.store.bucket, registry.store.endpoint, registry.model_name) == (
+        "flowback", "http://minio.minio.svc.cluster.local:9000", "text-classifier",
+    )  # fmt: skip
+    assert env["AWS_ACCESS_KEY_ID"] == "secret:objectstore-credentials/accessKey"
+    assert env["AWS_SECRET_ACCESS_KEY"] == "secret:objectstore-credentials/secretKey"
+    policy = one(objects, "NetworkPolicy", f"{FULLNAME}-monitor")
+    assert ("minio", (9000,)) in egress_ports(policy)
+    [rule] = [r for r in policy["spec"]["egress"] if r["ports"][0]["port"] == 9000]
+    assert rule["to"][0]["podSelector"] == {"matchLabels": {"app": "minio", "release": "minio"}}
+    outside = {
+        "monitor": {"registry": {"bucket": "b", "retrySeconds": 60}},
+        "networkPolicy": {"objectStore": {"port": 443, "anywhere": True}},
+    }
+    objects = chart_render(CHART, outside)
+    policy = one(objects, "NetworkPolicy", f"{FULLNAME}-monitor")
+    assert {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]} in policy["spec"][
+        "egress"
+    ]
+    settings = MonitorSettings.from_env(container_env(objects, "monitor", mounts))
+    assert (
+        settings.registry is not None and settings.registry.retry_s == 60.0 and settings.registry.store.endpoint is None
+    )
+    assert "AWS_ACCESS_KEY_ID" not in container_env(objects, "monitor", mounts), "no Secret: the pod's own identity"
+    default = container_env(chart_render(CHART), "monitor", mounts)
+    assert MonitorSettings.from_env(default).registry is None and "MONITOR_REGISTRY_BUCKET" not in default
+
+
 def test_the_prometheus_rule_is_the_rules_file_and_the_monitor_is_scraped(chart_render: RenderFn) -> None:
     assert not by_kind(chart_render(CHART), "PrometheusRule")
     objects = chart_render(CHART, profile=PROD)
@@ -143,10 +177,14 @@ def test_refused_monitor_values(chart_render_error: Any) -> None:
     assert "- at '/monitor/thresholds/multipleTesting': value must be one of 'bh', 'bonferroni'" in error
 
 
+def kibana_jobs(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [job for job in by_kind(objects, "Job") if "-kibana-import-" in job["metadata"]["name"]]
+
+
 def test_a_job_imports_the_kibana_dashboards_when_kibana_is_given(chart_render: RenderFn) -> None:
-    assert not by_kind(chart_render(CHART), "Job"), "no Kibana URL, no import Job"
+    assert not kibana_jobs(chart_render(CHART)), "no Kibana URL, no import Job"
     values = {"dashboard": {"kibana": {"url": "https://kb:5601", "caSecret": "kb-ca"}}}
-    [job] = by_kind(chart_render(CHART, values), "Job")
+    [job] = kibana_jobs(chart_render(CHART, values))
     assert job["metadata"]["name"].startswith(f"{FULLNAME}-kibana-import-")
     pod = job["spec"]["template"]["spec"]
     [container] = pod["containers"]
@@ -157,7 +195,7 @@ def test_a_job_imports_the_kibana_dashboards_when_kibana_is_given(chart_render: 
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["dashboards"]["configMap"]["name"] == f"{FULLNAME}-kibana-dashboard"
     assert container["securityContext"]["runAsNonRoot"] is True and pod["restartPolicy"] == "Never"
-    other = by_kind(chart_render(CHART, {**values, "monitor": {"index": "watch"}}), "Job")[0]
+    other = kibana_jobs(chart_render(CHART, {**values, "monitor": {"index": "watch"}}))[0]
     assert other["metadata"]["name"] != job["metadata"]["name"], "other dashboards, another Job"
 
 

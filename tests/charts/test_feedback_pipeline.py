@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +170,23 @@ def test_the_proto_version_reaches_both_services_only_when_set(
     assert env["SELDON_PROTO_VERSION"] == "1.16.0"
 
 
-SEARCH_SECRETS = {"opensearch": ("opensearch-admin", "password")}
+# profile -> service -> (Secret, key) of its search password; the admin's only in the setup and Kibana Jobs
+SEARCH_SECRETS = {
+    "defaults": {
+        "setup": ("seldon-search-es-elastic-user", "elastic"),
+        "indexer": ("seldon-search-feedback-indexer-user", "password"),
+        "monitor": ("seldon-search-feedback-monitor-user", "password"),
+    },
+    "opensearch": {
+        "setup": ("opensearch-admin", "password"),
+        "indexer": ("opensearch-feedback-indexer", "password"),
+        "monitor": ("opensearch-feedback-monitor", "password"),
+    },
+}
+
+
+def search_secrets(profile: Path | None) -> dict[str, tuple[str, str]]:
+    return SEARCH_SECRETS.get(profile_id(profile), SEARCH_SECRETS["defaults"])
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=profile_id)
@@ -181,9 +198,63 @@ def test_credentials_are_secret_references_never_values(chart_render: RenderFn, 
         # a *_FILE variable names where a mounted Secret is, never its content
         leaked = [key for key in leaked if not (key.endswith("_FILE") and config_map["data"][key].startswith("/etc/"))]
         assert not leaked, f"{config_map['metadata']['name']} carries credentials: {leaked}"
-    indexer = one(objects, "Deployment", f"{FULLNAME}-indexer")["spec"]["template"]["spec"]["containers"][0]
-    secret, key = SEARCH_SECRETS.get(profile_id(profile), ("seldon-search-es-elastic-user", "elastic"))
-    assert env_of(indexer)["INDEXER_SEARCH_PASSWORD"] == {"secretKeyRef": {"name": secret, "key": key}}
+    secrets = search_secrets(profile)
+    deployments = {o["metadata"]["name"] for o in by_kind(objects, "Deployment")}
+    for service, prefix in (("indexer", "INDEXER"), ("monitor", "MONITOR")):
+        if f"{FULLNAME}-{service}" not in deployments:
+            continue  # the monitor is off in some profiles
+        container = one(objects, "Deployment", f"{FULLNAME}-{service}")["spec"]["template"]["spec"]["containers"][0]
+        secret, key = secrets[service]
+        assert env_of(container)[f"{prefix}_SEARCH_PASSWORD"] == {"secretKeyRef": {"name": secret, "key": key}}
+
+
+def setup_job(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (job,) = [o for o in by_kind(objects, "Job") if o["metadata"]["name"].startswith(f"{FULLNAME}-search-setup-")]
+    return job
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=profile_id)
+def test_the_admin_password_reaches_only_the_setup_job_which_runs_both_setups(
+    chart_render: RenderFn, profile: Path | None
+) -> None:
+    objects = chart_render(CHART, profile=profile)
+    admin, key = search_secrets(profile)["setup"]
+    holders = sorted(
+        f"{o['kind']}/{o['metadata']['name']}"
+        for o in objects
+        if o["kind"] in ("Deployment", "Job") and f'"name": "{admin}"' in json.dumps(o)
+    )
+    job = setup_job(objects)
+    allowed = {f"Job/{job['metadata']['name']}"} | {
+        f"Job/{o['metadata']['name']}" for o in by_kind(objects, "Job") if "kibana-import" in o["metadata"]["name"]
+    }
+    assert set(holders) <= allowed and f"Job/{job['metadata']['name']}" in holders, holders
+    pod = job["spec"]["template"]["spec"]
+    steps = [*pod.get("initContainers", []), *pod["containers"]]
+    monitor = any(o["metadata"]["name"] == f"{FULLNAME}-monitor" for o in by_kind(objects, "Deployment"))
+    modules = ["feedback.indexer", "feedback.monitor"] if monitor else ["feedback.indexer"]
+    assert [step["command"] for step in steps] == [["python", "-m", module, "setup"] for module in modules]
+    for step, prefix in zip(steps, ("INDEXER", "MONITOR")[: len(modules)], strict=True):
+        env = env_of(step)
+        assert env[f"{prefix}_SEARCH_PASSWORD"] == {"secretKeyRef": {"name": admin, "key": key}}
+        assert step["securityContext"]["runAsNonRoot"] is True and step["resources"]["limits"]["memory"]
+
+
+def test_the_setup_job_is_renamed_when_its_inputs_change_and_can_be_left_out(chart_render: RenderFn) -> None:
+    name = setup_job(chart_render(CHART))["metadata"]["name"]
+    assert setup_job(chart_render(CHART, values={"search": {"indexShards": 3}}))["metadata"]["name"] != name
+    assert setup_job(chart_render(CHART, values={"image": {"tag": "9.9.9"}}))["metadata"]["name"] != name
+    assert setup_job(chart_render(CHART, values={"collector": {"replicas": 3}}))["metadata"]["name"] == name
+    monitorless = setup_job(chart_render(CHART, values={"monitor": {"enabled": False}}))["spec"]["template"]["spec"]
+    assert "initContainers" not in monitorless
+    assert monitorless["containers"][0]["command"] == ["python", "-m", "feedback.indexer", "setup"]
+    off = chart_render(CHART, values={"searchSetup": {"enabled": False}})
+    assert not [o for o in by_kind(off, "Job") if "search-setup" in o["metadata"]["name"]]
+
+
+def test_the_old_single_search_user_keys_are_rejected_by_name(chart_render_error: Callable[..., str]) -> None:
+    message = chart_render_error(CHART, {"search": {"existingSecret": "seldon-search-es-elastic-user"}})
+    assert "additional properties 'existingSecret' not allowed" in message
 
 
 def test_sasl_credentials_are_referenced_in_both_services(chart_render: RenderFn) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from feedback.flowback.__main__ import _parser
+from feedback.flowback.export import parse_range
 from feedback.flowback.promotion import PromotionRule
 
 from tests.fixtures.charts import NAMESPACE, RELEASES, RenderFn, by_kind, env_of, one
@@ -143,6 +144,55 @@ def test_credentials_are_secret_references_and_search_auth_only_when_given(chart
     assert default_env["FLOWBACK_INDEX"] == "seldon-feedback"
 
 
+def test_search_tls_ca_and_a_plain_username_reach_only_the_export(chart_render: RenderFn) -> None:
+    """ECK's elastic user: the name is a value, the password a Secret key; its HTTP CA mounted into the export."""
+    values = {
+        "search": {
+            "url": "https://feedback-es-http:9200",
+            "existingSecret": "feedback-es-elastic-user",
+            "username": "elastic",
+            "passwordKey": "elastic",
+            "caSecret": "feedback-es-http-certs-public",
+        }
+    }
+    wf = workflow(chart_render, values)
+    export = template(wf, "export")["container"]
+    env = env_of(export)
+    assert env["FLOWBACK_SEARCH_USERNAME"] == "elastic"
+    assert env["FLOWBACK_SEARCH_PASSWORD"] == {"secretKeyRef": {"name": "feedback-es-elastic-user", "key": "elastic"}}
+    assert env["FLOWBACK_SEARCH_CA_CERTS"] == "/search-ca/ca.crt"
+    [volume] = [v for v in wf["spec"]["volumes"] if v["name"] == "search-ca"]
+    assert volume["secret"]["secretName"] == "feedback-es-http-certs-public"
+    assert {"name": "search-ca", "mountPath": "/search-ca", "readOnly": True} in export["volumeMounts"]
+    mounted = [
+        t["name"] for t in wf["spec"]["templates"] if "search-ca" in repr(t.get("container", {}).get("volumeMounts"))
+    ]
+    assert mounted == ["export"], "only the export reads the search cluster"
+    assert not [v for v in workflow(chart_render)["spec"]["volumes"] if v["name"] == "search-ca"]
+
+
+def test_a_schedule_runs_the_template_over_the_latest_window(chart_render: RenderFn) -> None:
+    assert not by_kind(chart_render(CHART), "CronWorkflow"), "no schedule by default"
+    objects = chart_render(CHART, profile=helm.CHARTS_DIR / CHART / "ci" / "prod-values.yaml")
+    cron = one(objects, "CronWorkflow")
+    spec = cron["spec"]
+    assert (spec["schedules"], spec["timezone"], spec["concurrencyPolicy"]) == (
+        ["0 3 * * *"],
+        "Europe/Berlin",
+        "Forbid",
+    )
+    assert spec["workflowSpec"]["workflowTemplateRef"] == {"name": one(objects, "WorkflowTemplate")["metadata"]["name"]}
+    params = {p["name"]: p["value"] for p in spec["workflowSpec"]["arguments"]["parameters"]}
+    assert params == {"start": "-7d", "end": "{{workflow.scheduledTime}}"}
+    # what the export step then receives parses to a seven-day range ending at the scheduled time
+    start, end = parse_range(params["start"], "2026-12-02T02:00:00Z")
+    assert (end - start).days == 7
+    parsed = _parser().parse_args(
+        ["export", f"--start={params['start']}", "--end=2026-12-02T02:00:00Z", "--deployment=d"]
+    )
+    assert parsed.start == "-7d"
+
+
 def test_rbac_is_least_privilege(chart_render: RenderFn) -> None:
     objects = chart_render(CHART)
     assert not by_kind(objects, "ClusterRole") and not by_kind(objects, "ClusterRoleBinding")
@@ -174,8 +224,10 @@ SCHEMA_ERRORS = (
             "- at '/images/classifier/tag': value must be 'a fixed version such as 0.1.0 (latest is not allowed), "
             "or set the digest'",
         ),
+        ({"schedule": {"lookback": "1 week"}}, "- at '/schedule/lookback': "),
+        ({"schedule": {"cron": "daily"}}, "- at '/schedule/cron': "),
     ],
-    ids=["sample-rate", "held-out", "engine", "confidence", "rule-key", "no-secret", "latest"],
+    ids=["sample-rate", "held-out", "engine", "confidence", "rule-key", "no-secret", "latest", "lookback", "cron"],
 )
 def test_schema_rejects_bad_values(chart_render_error: Any, values: dict[str, Any], message: str) -> None:
     assert SCHEMA_ERRORS + message in chart_render_error(CHART, values)

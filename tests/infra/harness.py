@@ -30,6 +30,8 @@ TEST_SECRETS = {
     "objectstore:rootPassword": "test-root-password-1",
     "kafka:feedbackPassword": "test-feedback-password",
     "kafka:executorPassword": "test-executor-password",
+    "search:indexerPassword": "test-indexer-password",
+    "search:monitorPassword": "test-monitor-password",
 }
 # Secrets that turn a feature on (not set by default, so the default runs keep the feature off); test values only.
 OPTIONAL_TEST_SECRETS = {

@@ -132,6 +132,36 @@ def config_error(env: str = "dev", **kwargs: Any) -> str:
         ({"seldon:namespace": "Seldon System"}, "seldon:namespace='Seldon System' is not a DNS label"),
         ({"search:storage": "ten gigs"}, "search:storage='ten gigs' is not a Kubernetes quantity"),
         ({"kafka:operatorNamespace": "seldon"}, "kafka:operatorNamespace=seldon equals platform:appNamespace"),
+        ({"flowback:enabled": "yes"}, "flowback:enabled='yes' is not a boolean; use true or false"),
+        ({"flowback:bucket": "Registry"}, "flowback:bucket='Registry' is not a valid S3 bucket name"),
+        (
+            {"flowback:bucket": "seldon-batch"},
+            "flowback:bucket=seldon-batch equals objectstore:bucket: the registry gets a bucket of its own",
+        ),
+        (
+            {"flowback:schedule": "nightly"},
+            "flowback:schedule='nightly' is not a five-field cron expression (minute hour day month weekday)",
+        ),
+        ({"flowback:schedule": "0 3 * *"}, "flowback:schedule='0 3 * *' is not a five-field cron expression"),
+        (
+            {"flowback:schedule": "0 3 * * *", "flowback:timezone": "Mars/Olympus"},
+            "flowback:timezone='Mars/Olympus' is not an IANA time zone such as Europe/Berlin or UTC",
+        ),
+        (
+            {"flowback:timezone": "Europe/Berlin"},
+            "flowback:timezone is set but flowback:schedule is empty; set a schedule or remove it",
+        ),
+        ({"flowback:lookback": "1 week"}, "flowback:lookback='1 week' must be a number and one of s, m, h, d"),
+        ({"flowback:rule": {"margin": 0.1}}, "flowback:rule='{\"margin\": 0.1}' has unknown field(s) margin; allowed:"),
+        ({"flowback:rule": {"confidence": 1.5}}, "flowback:rule.confidence=1.5 must be a number from 0.5 to 0.999"),
+        (
+            {"flowback:rule": {"minFeedbackRows": 2.5}},
+            "flowback:rule.minFeedbackRows=2.5 must be a whole number from 1 to 100000",
+        ),
+        (
+            {"flowback:rule": {"feedbackSignificant": "no"}},
+            "flowback:rule.feedbackSignificant='no' must be true or false",
+        ),
     ],
 )
 def test_bad_config_is_rejected_with_the_key_and_the_fix(overrides: dict[str, Any], expected: str) -> None:
@@ -155,6 +185,7 @@ ONE_PROBLEM_PER_NAMESPACE = {
     "classifier:replicas": 0,
     "feedback:index": "Bad Index",
     "batch:workers": 0,
+    "flowback:lookback": "forever",
 }
 
 
@@ -314,9 +345,10 @@ def test_a_canary_reaches_only_the_real_time_deployment_with_the_registry_of_the
     run = run_program("dev", overrides={"classifier:canaryModelVersion": "1.0.0+abc"})
     canary = run.one("kubernetes:helm.sh/v4:Chart", "classifier-realtime").inputs["values"]["canary"]
     assert (canary["enabled"], canary["traffic"], canary["modelVersion"]) == (True, 10, "1.0.0+abc")
-    batch = run.one("kubernetes:helm.sh/v4:Chart", "batch-workflow").inputs["values"]["objectStore"]
-    assert canary["registry"]["bucket"] == batch["bucket"]
-    assert canary["registry"]["existingSecret"] == batch["existingSecret"]
+    flowback = run.one("kubernetes:helm.sh/v4:Chart", "flowback-workflow").inputs["values"]["objectStore"]
+    # the bucket the workflow registers versions in (flowback:bucket), not the batch bucket
+    assert canary["registry"]["bucket"] == flowback["bucket"] == "flowback"
+    assert canary["registry"]["existingSecret"] == flowback["existingSecret"]
     assert "canary" not in run.one("kubernetes:helm.sh/v4:Chart", "classifier-streaming").inputs["values"]
 
 

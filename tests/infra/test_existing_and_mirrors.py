@@ -27,7 +27,13 @@ EXISTING_SERVICES = {
         "tlsSecret": "corp-kafka-ca",
         "saslSecret": "corp-kafka",
     },
-    "search:existing": {"url": "https://search.corp.example:9200", "secret": "corp-search", "caSecret": "corp-ca"},
+    "search:existing": {
+        "url": "https://search.corp.example:9200",
+        "secret": "corp-search",
+        "indexerSecret": "corp-search-indexer",
+        "monitorSecret": "corp-search-monitor",
+        "caSecret": "corp-ca",
+    },
     "objectstore:existing": {"endpoint": "https://s3.corp.example", "secret": "corp-s3"},
 }
 UPSTREAM = {
@@ -48,13 +54,19 @@ def kinds(run: Run) -> set[str]:
 
 
 def test_existing_operators_skip_their_charts_but_keep_every_custom_resource() -> None:
-    run = run_program("dev", overrides=OPERATORS_EXISTING, secrets={"objectstore:rootPassword": "a-long-password"})
+    secrets = {
+        "objectstore:rootPassword": "a-long-password",
+        "search:indexerPassword": "an-indexer-password",
+        "search:monitorPassword": "a-monitor-password",
+    }
+    run = run_program("dev", overrides=OPERATORS_EXISTING, secrets=secrets)
     assert {r.name for r in run.charts()} == {
         "objectstore-minio",
         "feedback-pipeline",
         "classifier-realtime",
         "classifier-streaming",
         "batch-workflow",
+        "flowback-workflow",
     }
     assert {"Kafka", "KafkaNodePool", "KafkaTopic", "Elasticsearch", "Kibana"} <= kinds(run)
     namespaces = {r.inputs["metadata"]["name"] for r in run.of_type("kubernetes:core/v1:Namespace")}
@@ -76,7 +88,15 @@ def test_existing_services_are_wired_by_reference_and_nothing_of_theirs_is_made(
     assert feedback["kafka"]["sasl"]["existingSecret"] == "corp-kafka"
     assert feedback["kafka"]["sasl"]["mechanism"] == "SCRAM-SHA-512"
     assert feedback["search"]["url"] == "https://search.corp.example:9200"
-    assert (feedback["search"]["existingSecret"], feedback["search"]["passwordKey"]) == ("corp-search", "password")
+    search = feedback["search"]
+    assert (search["setup"]["existingSecret"], search["setup"]["passwordKey"]) == ("corp-search", "password")
+    assert search["indexer"] == {
+        "username": "seldon-feedback-indexer",
+        "existingSecret": "corp-search-indexer",
+        "passwordKey": "password",
+    }
+    assert search["monitor"]["existingSecret"] == "corp-search-monitor"
+    assert not any(r.typ.endswith("Secret") and r.name.startswith("search-") for r in run.resources), "no users made"
     assert feedback["search"]["tls"]["caSecret"] == "corp-ca"
     assert feedback["networkPolicy"] == {"enabled": False}, "policies only know pods of services we make"
     for chart in ("classifier-realtime", "classifier-streaming"):
@@ -84,6 +104,16 @@ def test_existing_services_are_wired_by_reference_and_nothing_of_theirs_is_made(
         assert values(run, chart)["kafka"]["securityProtocol"] == "SASL_SSL"
     batch = values(run, "batch-workflow")["objectStore"]
     assert (batch["endpoint"], batch["existingSecret"]) == ("https://s3.corp.example", "corp-s3")
+    flowback = values(run, "flowback-workflow")
+    assert (flowback["objectStore"]["endpoint"], flowback["objectStore"]["existingSecret"]) == (
+        "https://s3.corp.example",
+        "corp-s3",
+    )
+    assert (flowback["search"]["url"], flowback["search"]["existingSecret"], flowback["search"]["caSecret"]) == (
+        "https://search.corp.example:9200",
+        "corp-search",
+        "corp-ca",
+    )
     outputs = run.outputs
     assert outputs["kafka"]["bootstrap"] == "kafka.corp.example:9093"
     assert outputs["kafka"]["caSecret"] == "corp-kafka-ca"
@@ -152,11 +182,17 @@ def test_the_image_registry_reaches_every_image_the_platform_runs() -> None:
     assert seldon["storageInitializer"]["image"] == f"{registry}/seldonio/rclone-storage-initializer:1.17.1"
     repositories = [
         value
-        for chart in ("feedback-pipeline", "classifier-realtime", "classifier-streaming", "batch-workflow")
+        for chart in (
+            "feedback-pipeline",
+            "classifier-realtime",
+            "classifier-streaming",
+            "batch-workflow",
+            "flowback-workflow",
+        )
         for path, value in walk(values(run, chart))
         if path[-1] == "repository"
     ]
-    assert len(repositories) == 5
+    assert len(repositories) == 7
     assert all(value.startswith(f"{registry}/") for value in repositories), repositories
 
 
@@ -189,6 +225,11 @@ def test_mirrored_image_reference(reference: str, registry: str, expected: str) 
         ),
         ({"search:existing": {"url": "search:9200", "secret": "s"}}, "search:existing.url='search:9200' must be"),
         ({"search:existing": {"url": "http://s:9200"}}, "search:existing.secret is required"),
+        ({"search:existing": {"url": "http://s:9200", "secret": "s"}}, "search:existing.indexerSecret is required"),
+        (
+            {"search:existing": {"url": "http://s:9200", "secret": "s", "indexerSecret": "i"}},
+            "search:existing.monitorSecret is required",
+        ),
         ({"search:existing": {"url": "http://s:9200", "secret": "s", "engine": "solr"}}, "engine='solr' is not"),
         ({"objectstore:existing": {"endpoint": "http://s3"}}, "objectstore:existing.secret is required"),
         ({"platform:chartRepository": "charts.example"}, "platform:chartRepository='charts.example' is not a chart"),
@@ -205,7 +246,17 @@ def test_bad_existing_and_mirror_settings_name_the_key(overrides: dict[str, Any]
     assert message in str(error.value)
 
 
+def test_the_search_users_need_long_passwords_unless_the_engine_exists() -> None:
+    short = {"search:indexerPassword": "short", "search:monitorPassword": "a-monitor-password"}
+    with pytest.raises(config.ConfigError) as error:
+        run_program("dev", secrets={"objectstore:rootPassword": "a-long-password", **short})
+    assert "search:indexerPassword is 5 characters long, at least 12 are required" in str(error.value)
+    with pytest.raises(config.ConfigError, match="search:monitorPassword is required"):
+        run_program("dev", secrets={"objectstore:rootPassword": "a-long-password", "search:indexerPassword": "x" * 12})
+
+
 def test_an_existing_object_store_needs_no_root_password() -> None:
-    run_program("dev", overrides={"objectstore:existing": EXISTING_SERVICES["objectstore:existing"]}, secrets={})
+    users = {"search:indexerPassword": "an-indexer-password", "search:monitorPassword": "a-monitor-password"}
+    run_program("dev", overrides={"objectstore:existing": EXISTING_SERVICES["objectstore:existing"]}, secrets=users)
     with pytest.raises(config.ConfigError, match="objectstore:rootPassword is required"):
         run_program("dev", secrets={})

@@ -14,6 +14,7 @@ so each assertion also proves that the key, not a default, produced the value.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from tests.infra.rendering import (
     workflow_container,
 )
 
-OUR_CHARTS = ("feedback-pipeline", "classifier-realtime", "classifier-streaming", "batch-workflow")
+OUR_CHARTS = ("feedback-pipeline", "classifier-realtime", "classifier-streaming", "batch-workflow", "flowback-workflow")
 WALK: dict[str, Any] = {
     "platform:appNamespace": "walk-apps",
     "platform:podDisruptionBudgets": True,
@@ -83,9 +84,18 @@ WALK: dict[str, Any] = {
     "feedback:metricsPodLabels": {"app": "walk-prometheus"},
     "batch:workers": 9,
     "batch:retries": 5,
+    "flowback:bucket": "walk-registry",
+    "flowback:schedule": "15 4 * * 1",
+    "flowback:timezone": "Europe/Paris",
+    "flowback:lookback": "36h",
+    "flowback:rule": {"heldOutMaxDrop": 0.02, "minFeedbackRows": 77},
 }
 # a canary predictor is its own scenario: the walk's executor hops read the one predictor of the SeldonDeployment
-CANARY = {"classifier:canaryModelVersion": "1.0.0+walkcanary01", "classifier:canaryTraffic": 33}
+CANARY = {
+    "classifier:canaryModelVersion": "1.0.0+walkcanary01",
+    "classifier:canaryTraffic": 33,
+    "flowback:bucket": "walk-registry",
+}
 # Existing services (kafka:existing, search:existing, objectstore:existing) and a registry mirror each walk from a
 # stack of their own: they replace what WALK's keys configure.
 EXISTING: dict[str, Any] = {
@@ -96,6 +106,10 @@ EXISTING: dict[str, Any] = {
         "username": "walker",
         "secret": "walk-search-user",
         "secretKey": "pw",
+        "indexerUsername": "walk-indexer",
+        "indexerSecret": "walk-search-indexer",
+        "monitorUsername": "walk-monitor",
+        "monitorSecret": "walk-search-monitor",
         "caSecret": "walk-search-ca",
     },
     "objectstore:existing": {"endpoint": "https://s3.walk.example", "secret": "walk-s3"},
@@ -155,6 +169,16 @@ def env(component: str, variable: str, expected: Any) -> Lands:
     )
 
 
+def setup_env(variable: str, expected: Any) -> Lands:
+    """The indexer's setup command in the search setup Job (`<fullname>-search-setup-<hash>`, its init container)."""
+
+    def read(objects: Objects) -> Any:
+        (job,) = [o for o in objects if o["kind"] == "Job" and "-search-setup-" in o["metadata"]["name"]]
+        return container_env(objects, job["spec"]["template"]["spec"]["initContainers"][0]).get(variable)
+
+    return Lands(f"search setup Job env {variable}", read, expected)
+
+
 def executor(variable: str, expected: Any) -> Lands:
     return Lands(f"executor env {variable}", lambda objects: executor_env(objects).get(variable), expected)
 
@@ -167,6 +191,22 @@ def workflow(template: str, path: str, expected: Any) -> Lands:
     return Lands(
         f"WorkflowTemplate step {template} {path}",
         lambda objects: at(workflow_container(objects, template), path),
+        expected,
+    )
+
+
+def flowback_env(variable: str, expected: Any) -> Lands:
+    return Lands(
+        f"flowback export step env {variable}",
+        lambda objects: container_env(objects, workflow_container(objects, "export")).get(variable),
+        expected,
+    )
+
+
+def rule_json(field: str, expected: Any) -> Lands:
+    return Lands(
+        f"rule ConfigMap rule.json {field}",
+        lambda objects: json.loads(only(objects, "ConfigMap", "-rule")["data"]["rule.json"])[field],
         expected,
     )
 
@@ -359,10 +399,20 @@ HOPS: tuple[Hop, ...] = (
     Hop(
         "search:clusterName",
         "feedback-pipeline",
-        "search.existingSecret",
-        "walk-search-es-elastic-user",
+        "search.indexer.existingSecret",
+        "walk-search-feedback-indexer-user",
         env(
             "indexer",
+            "INDEXER_SEARCH_PASSWORD",
+            {"secretKeyRef": {"name": "walk-search-feedback-indexer-user", "key": "password"}},
+        ),
+    ),
+    Hop(
+        "search:clusterName",
+        "feedback-pipeline",
+        "search.setup.existingSecret",
+        "walk-search-es-elastic-user",
+        setup_env(
             "INDEXER_SEARCH_PASSWORD",
             {"secretKeyRef": {"name": "walk-search-es-elastic-user", "key": "elastic"}},
         ),
@@ -433,17 +483,25 @@ HOPS: tuple[Hop, ...] = (
     Hop(
         "search:existing",
         "feedback-pipeline",
-        "search.username",
-        "walker",
-        env("indexer", "INDEXER_SEARCH_USERNAME", "walker"),
+        "search.indexer.username",
+        "walk-indexer",
+        env("indexer", "INDEXER_SEARCH_USERNAME", "walk-indexer"),
         "existing",
     ),
     Hop(
         "search:existing",
         "feedback-pipeline",
-        "search.existingSecret",
-        "walk-search-user",
-        env("indexer", "INDEXER_SEARCH_PASSWORD", {"secretKeyRef": {"name": "walk-search-user", "key": "pw"}}),
+        "search.indexer.existingSecret",
+        "walk-search-indexer",
+        env("indexer", "INDEXER_SEARCH_PASSWORD", {"secretKeyRef": {"name": "walk-search-indexer", "key": "pw"}}),
+        "existing",
+    ),
+    Hop(
+        "search:existing",
+        "feedback-pipeline",
+        "search.monitor.existingSecret",
+        "walk-search-monitor",
+        env("monitor", "MONITOR_SEARCH_PASSWORD", {"secretKeyRef": {"name": "walk-search-monitor", "key": "pw"}}),
         "existing",
     ),
     Hop(
@@ -827,6 +885,61 @@ HOPS: tuple[Hop, ...] = (
     # batch
     Hop("batch:workers", "batch-workflow", "batch.workers", 9, parameter("workers", "9")),
     Hop("batch:retries", "batch-workflow", "batch.retries", 5, parameter("retries", "5")),
+    # flow back
+    Hop(
+        "flowback:bucket",
+        "flowback-workflow",
+        "objectStore.bucket",
+        "walk-registry",
+        flowback_env("FLOWBACK_BUCKET", "walk-registry"),
+    ),
+    Hop(
+        "flowback:bucket",
+        "classifier-realtime",
+        "canary.registry.bucket",
+        "walk-registry",
+        Lands(
+            "canary fetch-model init container FLOWBACK_BUCKET",
+            lambda objects: {
+                e["name"]: e.get("value")
+                for e in only(objects, "SeldonDeployment")["spec"]["predictors"][1]["componentSpecs"][0]["spec"][
+                    "initContainers"
+                ][0]["env"]
+            }["FLOWBACK_BUCKET"],
+            "walk-registry",
+        ),
+        scenario="canary",
+    ),
+    Hop(
+        "flowback:bucket",
+        "feedback-pipeline",
+        "monitor.registry.bucket",
+        "walk-registry",
+        env("monitor", "MONITOR_REGISTRY_BUCKET", "walk-registry"),
+    ),
+    Hop(
+        "flowback:schedule",
+        "flowback-workflow",
+        "schedule.cron",
+        "15 4 * * 1",
+        rendered("CronWorkflow", "spec.schedules.0", "15 4 * * 1"),
+    ),
+    Hop(
+        "flowback:timezone",
+        "flowback-workflow",
+        "schedule.timezone",
+        "Europe/Paris",
+        rendered("CronWorkflow", "spec.timezone", "Europe/Paris"),
+    ),
+    Hop(
+        "flowback:lookback",
+        "flowback-workflow",
+        "schedule.lookback",
+        "36h",
+        rendered("CronWorkflow", "spec.workflowSpec.arguments.parameters.0.value", "-36h"),
+    ),
+    Hop("flowback:rule", "flowback-workflow", "rule.heldOutMaxDrop", 0.02, rule_json("held_out_max_drop", 0.02)),
+    Hop("flowback:rule", "flowback-workflow", "rule.minFeedbackRows", 77, rule_json("min_feedback_rows", 77)),
 )
 
 
@@ -872,6 +985,8 @@ ELSEWHERE: tuple[Elsewhere, ...] = (
     Elsewhere("kafka:retentionHours", 48, "kafka-topic-capture"),
     Elsewhere("kafka:feedbackPassword", "walk-feedback-password", "kafka-credentials-feedback", WALK),
     Elsewhere("kafka:executorPassword", "walk-executor-password", "kafka-credentials-executor", WALK),
+    Elsewhere("search:indexerPassword", "walk-indexer-password", "search-indexer-user"),
+    Elsewhere("search:monitorPassword", "walk-monitor-password", "search-monitor-user"),
     Elsewhere("search:operatorNamespace", "walk-elastic", "search-operator"),
     Elsewhere("search:operatorChartVersion", "3.4.0", "search-operator"),
     Elsewhere("search:version", "8.18.0", "search-elasticsearch"),
@@ -910,6 +1025,7 @@ ELSEWHERE: tuple[Elsewhere, ...] = (
         "feedback-pipeline",
         secrets={"feedback:producerToken": PRODUCER_TOKEN},
     ),
+    Elsewhere("flowback:enabled", False, "flowback-workflow"),
 )
 
 SECRETS = {key.name for key in config.KEYS if key.kind == "secret"}

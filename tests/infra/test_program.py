@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from infra import config
+from infra.search_roles import elasticsearch_roles
 from tests.infra.harness import ENVIRONMENTS, REPO_ROOT, TEST_SECRETS, Run, run_program, stack_config, walk
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value in serialized inputs
@@ -136,15 +137,45 @@ def test_topics_in_use_exist_as_kafka_topics(run: Run) -> None:
     assert run.one(KAFKA).inputs["spec"]["kafka"]["config"]["auto.create.topics.enable"] is False
 
 
-def test_search_credentials_are_handed_on_by_reference(run: Run) -> None:
-    es = run.one(ES).inputs["metadata"]
+def test_search_credentials_are_handed_on_by_reference_one_user_per_service(run: Run) -> None:
+    """The admin (`elastic`, ECK's Secret) reaches only the chart's setup Job; the indexer and the monitor get users
+    of their own from the file realm, with the roles of infra/search_roles.py on their indices only."""
+    es = run.one(ES)
+    meta = es.inputs["metadata"]
     search = values(run, "feedback-pipeline")["search"]
-    assert search["existingSecret"] == f"{es['name']}-es-elastic-user"
-    assert search["passwordKey"] == search["username"] == "elastic"
+    assert search["setup"] == {
+        "username": "elastic",
+        "existingSecret": f"{meta['name']}-es-elastic-user",
+        "passwordKey": "elastic",
+    }
+    auth = es.inputs["spec"]["auth"]
+    roles = run.one(SECRET, "search-roles").inputs
+    assert auth["roles"] == [{"secretName": roles["metadata"]["name"]}]
+    data = roles["stringData"].get("value", roles["stringData"])  # every Secret's data is a Pulumi secret
+    definitions = yaml.safe_load(data["roles.yml"])
+    index, monitor_index = run.outputs["search"]["index"], values(run, "feedback-pipeline")["monitor"]["index"]
+    assert definitions == elasticsearch_roles(index, monitor_index)
+    for service in ("indexer", "monitor"):
+        user = run.one(SECRET, f"search-{service}-user").inputs
+        assert user["type"] == "kubernetes.io/basic-auth"
+        assert SECRET_SIG in user["stringData"], f"{service}: the password must stay a Pulumi secret"
+        credentials = user["stringData"]["value"]
+        assert (credentials["username"], credentials["roles"]) == (
+            f"seldon-feedback-{service}",
+            f"seldon-feedback-{service}",
+        )
+        assert credentials["password"] == TEST_SECRETS[f"search:{service}Password"]
+        assert {"secretName": user["metadata"]["name"]} in auth["fileRealm"]
+        assert user["metadata"]["namespace"] == meta["namespace"]
+        assert search[service] == {
+            "username": f"seldon-feedback-{service}",
+            "existingSecret": user["metadata"]["name"],
+            "passwordKey": "password",
+        }
+        assert run.outputs["search"]["serviceCredentials"][service]["secret"] == user["metadata"]["name"]
     assert search["url"] == run.outputs["search"]["url"]
-    assert search["url"].endswith(f"{es['name']}-es-http.{es['namespace']}.svc.cluster.local:9200")
+    assert search["url"].endswith(f"{meta['name']}-es-http.{meta['namespace']}.svc.cluster.local:9200")
     assert run.calls == [], "the program must not read anything from the cluster (e.g. the ECK password)"
-    assert not any(r.name.startswith("search-") and r.typ == SECRET for r in run.resources)
 
 
 def test_object_store_wiring(run: Run) -> None:
@@ -152,7 +183,9 @@ def test_object_store_wiring(run: Run) -> None:
     batch = values(run, "batch-workflow")["objectStore"]
     client = run.one(SECRET, "objectstore-client-credentials").inputs
     root = run.one(SECRET, "objectstore-root-credentials").inputs
-    assert [b["name"] for b in minio["buckets"]] == [run.outputs["objectStore"]["bucket"]] == [batch["bucket"]]
+    registry = run.outputs["flowback"]["bucket"]
+    assert [b["name"] for b in minio["buckets"]] == [run.outputs["objectStore"]["bucket"], registry]
+    assert batch["bucket"] == run.outputs["objectStore"]["bucket"] != registry
     assert batch["endpoint"] == run.outputs["objectStore"]["endpoint"]
     assert batch["existingSecret"] == client["metadata"]["name"] == run.outputs["objectStore"]["credentialsSecret"]
     assert client["metadata"]["namespace"] == run.outputs["namespaces"]["app"]
@@ -168,6 +201,7 @@ def test_namespaces_and_watch_lists(run: Run) -> None:
             assert resource.inputs["metadata"]["namespace"] == app, resource.name
     for chart in ("feedback-pipeline", "classifier-realtime", "classifier-streaming", "batch-workflow"):
         assert run.one(CHART, chart).inputs["namespace"] == app
+    assert run.one(CHART, "flowback-workflow").inputs["namespace"] == app
     assert values(run, "kafka-operator")["watchNamespaces"] == [app]
     assert values(run, "search-operator")["managedNamespaces"] == [app]
     assert values(run, "workflows-argo")["controller"]["workflowNamespaces"] == [app]
@@ -374,6 +408,7 @@ def test_custom_resources_wait_for_their_operator(run: Run) -> None:
             assert operator in depends_on(run, resource.name), f"{resource.name} does not wait for {operator}"
     assert "seldon" in depends_on(run, "classifier"), "SeldonDeployments must wait for the Seldon operator"
     assert {"workflows", "classifier"} <= depends_on(run, "batch"), "the WorkflowTemplate needs Argo's CRDs"
+    assert {"workflows", "feedback", "classifier"} <= depends_on(run, "flowback"), "Argo's CRDs, the index"
 
 
 def test_stateful_resources_are_protected_only_where_the_stack_asks(run: Run) -> None:
@@ -413,11 +448,31 @@ def test_transforms_reach_every_kubernetes_object(run: Run) -> None:
 OUTPUT_SHAPE = {
     "prediction": {"restUrl", "grpcAddress", "deployment", "streamingDeployment", "predictor", "namespace"},
     "kafka": {"bootstrap", "securityProtocol", "caSecret", "topics"},
-    "search": {"url", "kibanaUrl", "index", "indexPattern", "username", "credentialsSecret", "credentialsSecretKey"},
+    "search": {
+        "url",
+        "kibanaUrl",
+        "index",
+        "indexPattern",
+        "username",
+        "credentialsSecret",
+        "credentialsSecretKey",
+        "serviceCredentials",
+    },
     "objectStore": {"endpoint", "bucket", "credentialsSecret"},
     "namespaces": {"app", "kafkaOperator", "searchOperator", "objectStore", "workflows", "seldonOperator"},
     "collector": {"url", "executorDefaultEndpoint"},
     "batch": {"workflowTemplate", "namespace"},
+    "flowback": {
+        "enabled",
+        "workflowTemplate",
+        "cronWorkflow",
+        "namespace",
+        "bucket",
+        "modelName",
+        "registryPrefix",
+        "datasetsPrefix",
+        "credentialsSecret",
+    },
     "components": {"collector", "indexer", "classifier", "classifierStreaming", "kafka", "elasticsearch", "minio"},
     "seldonVersion": None,
 }
@@ -492,3 +547,104 @@ def test_one_explicit_provider_takes_the_stack_kubernetes_settings() -> None:
         providers = component.opts.providers
         given = list(providers.values()) if isinstance(providers, dict) else list(providers or [])
         assert [p for p in given if getattr(p, "package", None) == "kubernetes"], component.name
+
+
+# ---- the flow back (charts/flowback-workflow) -------------------------------------------------------------------
+
+
+def test_the_flowback_workflow_reads_the_index_and_writes_the_registry_bucket(run: Run) -> None:
+    flowback = values(run, "flowback-workflow")
+    pipeline = values(run, "feedback-pipeline")["search"]
+    outputs = run.outputs
+    assert flowback["search"]["url"] == outputs["search"]["url"] == pipeline["url"]
+    assert flowback["search"]["index"] == outputs["search"]["index"]
+    assert flowback["search"]["engine"] == pipeline["engine"]
+    # the search user by reference: the ECK user's name as a value, its password as a Secret key
+    assert (flowback["search"]["existingSecret"], flowback["search"]["passwordKey"]) == (
+        pipeline["existingSecret"],
+        pipeline["passwordKey"],
+    )
+    assert flowback["search"]["username"] == pipeline["username"]
+    assert flowback["search"]["caSecret"] == (pipeline["tls"]["caSecret"] if pipeline.get("tls") else "")
+    store = flowback["objectStore"]
+    assert store["bucket"] == outputs["flowback"]["bucket"] == "flowback"
+    assert store["endpoint"] == outputs["objectStore"]["endpoint"]
+    assert (
+        store["existingSecret"]
+        == outputs["objectStore"]["credentialsSecret"]
+        == outputs["flowback"]["credentialsSecret"]
+    )
+    assert (store["accessKeyKey"], store["secretKeyKey"]) == ("accessKey", "secretKey")
+    assert flowback["export"]["deployment"] == outputs["prediction"]["deployment"]
+    assert outputs["flowback"]["workflowTemplate"] == flowback["fullnameOverride"]
+    assert outputs["flowback"]["registryPrefix"] == f"registry/{flowback['model']['name']}/"
+    cfg = run.globals["cfg"]
+    images = flowback["images"]
+    assert (
+        images["flowback"]["tag"] == cfg.feedback.image.tag and images["classifier"]["tag"] == cfg.classifier.image.tag
+    )
+
+
+def test_the_canary_fetches_from_the_registry_bucket() -> None:
+    run = run_program("dev", overrides={"classifier:canaryModelVersion": "1.0.0+0123456789ab"})
+    canary = values(run, "classifier-realtime")["canary"]["registry"]
+    assert (
+        canary["bucket"]
+        == run.outputs["flowback"]["bucket"]
+        == values(run, "flowback-workflow")["objectStore"]["bucket"]
+    )
+    assert canary["bucket"] != run.outputs["objectStore"]["bucket"]
+
+
+def test_prod_schedules_the_flowback_with_its_stricter_rule(prod: Run, dev: Run) -> None:
+    flowback = values(prod, "flowback-workflow")
+    assert flowback["schedule"] == {"cron": "0 3 * * *", "timezone": "Europe/Berlin", "lookback": "7d"}
+    assert flowback["rule"] == {"heldOutMaxDrop": 0.005, "minFeedbackRows": 200}
+    assert prod.outputs["flowback"]["cronWorkflow"] == flowback["fullnameOverride"]
+    assert "schedule" not in values(dev, "flowback-workflow") and dev.outputs["flowback"]["cronWorkflow"] == ""
+    assert "rule" not in values(dev, "flowback-workflow"), "unset rule fields keep the chart's defaults"
+
+
+def test_the_flowback_can_be_switched_off() -> None:
+    run = run_program("dev", overrides={"flowback:enabled": False})
+    assert not [r for r in run.charts() if r.name == "flowback-workflow"]
+    assert run.outputs["flowback"]["enabled"] is False and run.outputs["flowback"]["workflowTemplate"] == ""
+    # the registry bucket stays: the canary and `python -m feedback.flowback` use it without the workflow
+    assert "flowback" in [b["name"] for b in values(run, "objectstore-minio")["buckets"]]
+
+
+def test_an_existing_object_store_gets_no_bucket_but_the_same_wiring() -> None:
+    run = run_program(
+        "dev",
+        overrides={
+            "objectstore:existing": {"endpoint": "https://s3.example", "secret": "s3-keys"},
+            "flowback:bucket": "acme-registry",
+        },
+    )
+    store = values(run, "flowback-workflow")["objectStore"]
+    assert (store["endpoint"], store["bucket"], store["existingSecret"]) == (
+        "https://s3.example",
+        "acme-registry",
+        "s3-keys",
+    )
+    assert run.outputs["flowback"]["bucket"] == "acme-registry"
+
+
+def test_the_monitor_reads_canary_profiles_from_the_registry_bucket(run: Run) -> None:
+    monitor = values(run, "feedback-pipeline")["monitor"]["registry"]
+    outputs = run.outputs
+    assert (monitor["bucket"], monitor["endpoint"], monitor["existingSecret"]) == (
+        outputs["flowback"]["bucket"],
+        outputs["objectStore"]["endpoint"],
+        outputs["objectStore"]["credentialsSecret"],
+    )
+    policy = values(run, "feedback-pipeline")["networkPolicy"]["objectStore"]
+    minio = outputs["components"]["minio"]
+    assert policy["namespace"] == minio["namespace"] and policy["port"] == 9000
+    assert ",".join(f"{k}={v}" for k, v in sorted(policy["podLabels"].items())) == minio["selector"]
+
+
+def test_an_object_store_outside_the_cluster_is_reached_on_its_port() -> None:
+    run = run_program("dev", overrides={"objectstore:existing": {"endpoint": "https://s3.example", "secret": "keys"}})
+    policy = values(run, "feedback-pipeline")["networkPolicy"]["objectStore"]
+    assert policy == {"port": 443, "anywhere": True}

@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
 
 STACK_FILE = Path(__file__).parent / "data" / "Pulumi.cluster.yaml"
 APP = "fb-engine"
-SECRETS = {key: value for key, value in TEST_SECRETS.items() if key.startswith("kafka:")}
+SECRETS = {key: value for key, value in TEST_SECRETS.items() if key.startswith(("kafka:", "search:"))}
 PART_OF = "app.kubernetes.io/part-of"
 STACK_LABEL = "seldon-feedback/stack"
 
@@ -46,6 +46,8 @@ OBJECTS = {
     ("/apis/machinelearning.seldon.io/v1", "seldondeployments", "text-classifier"),
     ("/apis/machinelearning.seldon.io/v1", "seldondeployments", "text-classifier-streaming"),
     ("/apis/argoproj.io/v1alpha1", "workflowtemplates", "batch-workflow"),
+    ("/apis/argoproj.io/v1alpha1", "workflowtemplates", "flowback-workflow"),
+    ("/apis/argoproj.io/v1alpha1", "cronworkflows", "flowback-workflow"),
 }
 
 
@@ -112,6 +114,24 @@ def test_up_creates_every_object_labelled_in_its_namespace(deployed: Deployed) -
     # no object of the operators' charts: they are "existing"
     for namespace_name in ("strimzi-system", "elastic-system", "argo", "seldon-system", "minio"):
         assert cluster.get(f"/api/v1/namespaces/{namespace_name}") is None, namespace_name
+
+
+def test_the_flowback_workflow_reads_the_registry_bucket_on_a_schedule(deployed: Deployed) -> None:
+    """The WorkflowTemplate as the API server holds it: the registry bucket and the credentials by reference, the
+    CronWorkflow of flowback:schedule running it over flowback:lookback; the outputs name both."""
+    cluster, outputs = deployed.cluster, deployed.engine.outputs()
+    template = named(cluster, "/apis/argoproj.io/v1alpha1", "workflowtemplates", "flowback-workflow")
+    cron = named(cluster, "/apis/argoproj.io/v1alpha1", "cronworkflows", "flowback-workflow")
+    assert template is not None and cron is not None
+    assert outputs["flowback"]["workflowTemplate"] == outputs["flowback"]["cronWorkflow"] == "flowback-workflow"
+    export = next(t["container"] for t in template["spec"]["templates"] if t["name"] == "export")
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in export["env"]}
+    assert env["FLOWBACK_BUCKET"] == outputs["flowback"]["bucket"] == "flowback"
+    assert env["FLOWBACK_S3_ENDPOINT"] == "http://s3.storage.svc.cluster.local:9000"
+    assert env["AWS_SECRET_ACCESS_KEY"] == {"secretKeyRef": {"name": "objectstore-credentials", "key": "secretKey"}}
+    assert cron["spec"]["schedules"] == ["30 2 * * *"]
+    parameters = {p["name"]: p["value"] for p in cron["spec"]["workflowSpec"]["arguments"]["parameters"]}
+    assert parameters == {"start": "-24h", "end": "{{workflow.scheduledTime}}"}
 
 
 def test_secrets_reach_the_api_server_but_never_plain_config_or_state(deployed: Deployed) -> None:

@@ -47,7 +47,13 @@ def deployed(request: pytest.FixtureRequest, chart_render: Any) -> Deployed:
             release=chart.inputs["name"],
             namespace=chart.inputs["namespace"],
         )
-    assert set(rendered) == {"feedback-pipeline", "classifier-realtime", "classifier-streaming", "batch-workflow"}
+    assert set(rendered) == {
+        "feedback-pipeline",
+        "classifier-realtime",
+        "classifier-streaming",
+        "batch-workflow",
+        "flowback-workflow",
+    }
     return Deployed(run, rendered)
 
 
@@ -199,6 +205,35 @@ def test_batch_workflow_calls_the_realtime_deployment_and_reads_the_bucket(deplo
     assert prediction["deployment"] in text
     assert deployed.run.outputs["objectStore"]["bucket"] in text
     assert deployed.run.outputs["objectStore"]["endpoint"] in text
+
+
+def test_flowback_workflow_exports_the_realtime_deployment_into_the_registry_bucket(deployed: Deployed) -> None:
+    outputs = deployed.run.outputs
+    (template,) = deployed.objects("flowback-workflow", "WorkflowTemplate")
+    assert template["metadata"]["name"] == outputs["flowback"]["workflowTemplate"]
+    assert template["metadata"]["namespace"] == outputs["flowback"]["namespace"]
+    parameters = {p["name"]: p.get("value") for p in template["spec"]["arguments"]["parameters"]}
+    assert parameters["deployment"] == outputs["prediction"]["deployment"]
+    export = next(t["container"] for t in template["spec"]["templates"] if t["name"] == "export")
+    env = container_env(deployed.rendered["flowback-workflow"], export)
+    assert env["FLOWBACK_BUCKET"] == outputs["flowback"]["bucket"] != outputs["objectStore"]["bucket"]
+    assert env["FLOWBACK_S3_ENDPOINT"] == outputs["objectStore"]["endpoint"]
+    assert env["FLOWBACK_SEARCH_URL"] == outputs["search"]["url"]
+    assert env["FLOWBACK_INDEX"] == outputs["search"]["index"]
+    assert env["FLOWBACK_SEARCH_USERNAME"] == outputs["search"]["username"]
+    assert env["FLOWBACK_SEARCH_PASSWORD"] == {
+        "secretKeyRef": {
+            "name": outputs["search"]["credentialsSecret"],
+            "key": outputs["search"]["credentialsSecretKey"],
+        }
+    }
+    assert env["AWS_ACCESS_KEY_ID"]["secretKeyRef"]["name"] == outputs["flowback"]["credentialsSecret"]
+    tls = deployed.run.globals["cfg"].search.tls
+    assert ("FLOWBACK_SEARCH_CA_CERTS" in env) == tls, "the export trusts the ECK CA exactly when search TLS is on"
+    crons = deployed.objects("flowback-workflow", "CronWorkflow")
+    assert [c["metadata"]["name"] for c in crons] == ([outputs["flowback"]["cronWorkflow"]] if crons else [])
+    if crons:
+        assert crons[0]["spec"]["workflowSpec"]["workflowTemplateRef"]["name"] == template["metadata"]["name"]
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

@@ -84,7 +84,8 @@ def deep_merge(base: Any, override: Any) -> Any:
 
 
 @pytest.mark.parametrize(
-    "chart_resource", ["feedback-pipeline", "classifier-realtime", "classifier-streaming", "batch-workflow"]
+    "chart_resource",
+    ["feedback-pipeline", "classifier-realtime", "classifier-streaming", "batch-workflow", "flowback-workflow"],
 )
 def test_values_passed_to_our_charts_exist_and_pass_their_schema(run: Run, chart_resource: str) -> None:
     chart = run.one("kubernetes:helm.sh/v4:Chart", chart_resource)

@@ -129,7 +129,12 @@ def test_an_offset_the_topic_no_longer_has_is_counted_as_an_offset_reset(feedbac
     assert "lag_seconds" in requests.get(indexer.metrics_url, timeout=5).text
 
 
-def test_a_deleted_merge_script_is_installed_again_and_late_events_land(feedback_pipeline: FeedbackPipeline) -> None:
+def test_a_deleted_merge_script_names_the_setup_and_late_events_land_once_it_reran(
+    feedback_pipeline: FeedbackPipeline,
+) -> None:
+    """The indexer may not store scripts (the setup step does): a script deleted under a running indexer makes it
+    not ready, naming `python -m feedback.indexer setup`, and the late feedback waits (retried, not dead-lettered)
+    until the setup has run again."""
     request_id = f"{feedback_pipeline.name}-s"
     pair = [
         direct_record("request", request_id, {"data": {"ndarray": ["text"]}}, 1_714_564_800_000),
@@ -141,11 +146,18 @@ def test_a_deleted_merge_script_is_installed_again_and_late_events_land(feedback
     indexer = feedback_pipeline.indexer()
     feedback_pipeline.wait_for(feedback_pipeline.committed_to_end, 120, "the prediction written")
     indexer.stop()  # the restarted indexer has no copy of the document: the late feedback takes the scripted merge
+    indexer.start()  # (its devstack start runs the setup first, as the chart's Job does before the rollout)
     requests.delete(f"{feedback_pipeline.search.url}/_scripts/{MERGE_SCRIPT_ID}", timeout=30).raise_for_status()
-    indexer.start()
-    requests.delete(f"{feedback_pipeline.search.url}/_scripts/{MERGE_SCRIPT_ID}", timeout=30)  # after its start-up
     feedback = {"truth": {"data": {"ndarray": [1]}}, "reward": 1}
     feedback_pipeline.produce([direct_record("feedback", request_id, feedback, 1_714_564_805_000)])
+
+    def names_the_setup() -> bool:
+        answer = requests.get(f"{indexer.base_url}/readyz", timeout=5)
+        return answer.status_code == 503 and "python -m feedback.indexer setup" in answer.text
+
+    feedback_pipeline.wait_for(names_the_setup, 120, "readiness naming the setup")
+    assert feedback_pipeline.by_key()[(request_id, 0)].get("truth") is None
+    indexer.setup()  # the setup step again: the script is back
     feedback_pipeline.wait_for(
         lambda: feedback_pipeline.by_key()[(request_id, 0)].get("truth") == "1", 120, "the feedback merged"
     )

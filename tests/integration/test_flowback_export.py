@@ -25,8 +25,10 @@ import pytest
 from feedback.collector.core import sampled_in
 from feedback.flowback import dataset
 from feedback.flowback.errors import FlowbackError
-from feedback.flowback.export import ExportRequest, export
+from feedback.flowback.export import PAGE_SIZE, ExportRequest, build, export
+from feedback.indexer.search_io import SearchBackend
 from feedback.redaction import Redactor, build_redactor
+from opensearchpy import OpenSearch, helpers
 
 from tests.flowback_data import (
     DEPLOYMENT,
@@ -273,3 +275,75 @@ def test_the_command_line_prints_the_dataset_and_fails_with_the_reason(
         timeout=120,
     )
     assert "has no time zone; add Z (UTC)" in naive.stderr
+
+
+class WritesBetweenPages:
+    """The export's search backend, with the indexer's kind of writes done between its first and second page."""
+
+    def __init__(self, inner: SearchBackend, write: Any) -> None:
+        self.inner, self.write, self.pages = inner, write, 0
+        self.engine = inner.engine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def search_point_in_time(self, pit_id: str, keep_alive: str, body: dict[str, Any]) -> dict[str, Any]:
+        answer = self.inner.search_point_in_time(pit_id, keep_alive, body)
+        if "search_after" not in body and body.get("size") == PAGE_SIZE:  # the first page has been read
+            self.write()
+        self.pages += 1
+        return answer
+
+
+def test_documents_written_during_an_export_do_not_change_it(search: Any, s3: Any, index: str):
+    """The indexer keeps writing while an export pages through the range: new documents with truth, new truth on
+    old documents, deletions (retention). The export reads one point in time, so its rows, counts and hash are the
+    range as it was when it began; the next export sees the writes."""
+    count = 2 * PAGE_SIZE + 300  # three pages
+    docs = [document(f"req-{i:05d}", i * 59 / count, f"comment {i} on the topic", i % 2) for i in range(count)]
+    assert index_documents(search.url, index, docs) == count
+    before, _ = build(backend(search.url), index, request(), NO_REDACTION)
+    assert before["counts"]["rows"] == count
+
+    client = OpenSearch(hosts=[search.url], timeout=120)
+    written: list[int] = []
+
+    def indexer_writes() -> None:
+        actions: list[dict[str, Any]] = [  # new documents sorting before and after the first page's last id
+            {"_index": index, "_id": f"{d['request_id']}:classifier:0", "_source": d}
+            for d in (document(f"req-{i:05d}x", 30, f"late comment {i}", 1) for i in range(0, count, 10))
+        ]
+        actions += [  # a ground truth changed on a document of a later page
+            {
+                "_op_type": "update",
+                "_index": index,
+                "_id": f"req-{i:05d}:classifier:0",
+                "doc": {"truth": "1", "truth_index": 1},
+            }
+            for i in range(PAGE_SIZE + 1, count, 7)
+        ]
+        actions += [  # deleted (retention) on a later page
+            {"_op_type": "delete", "_index": index, "_id": f"req-{i:05d}:classifier:0"}
+            for i in range(count - 50, count)
+        ]
+        ok, errors = helpers.bulk(client, actions, raise_on_error=False, refresh="true")
+        assert not errors, errors[:3]
+        written.append(ok)
+
+    try:
+        store = new_store(s3)
+        during = WritesBetweenPages(backend(search.url), indexer_writes)
+        result = export(during, store, index, request(), NO_REDACTION)  # type: ignore[arg-type]
+        assert written and written[0] > 0 and during.pages == 3, "the writes happened between the pages"
+        assert result.content_hash == before["content_hash"]
+        assert result.manifest["counts"] == before["counts"]
+        assert result.manifest["counts"]["rows"] == count
+        # the writes are real: the next export (a new point in time) sees them
+        after, _ = build(backend(search.url), index, request(), NO_REDACTION)
+        assert after["counts"]["rows"] == count + len(range(0, count, 10)) - 50
+        assert after["content_hash"] != before["content_hash"]
+        assert not client.transport.perform_request("GET", "/_search/point_in_time/_all").get("pits"), (
+            "every point in time the exports opened is closed"
+        )
+    finally:
+        client.close()

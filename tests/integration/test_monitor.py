@@ -31,7 +31,7 @@ from feedback.indexer.settings import SearchSettings
 from feedback.monitor.main import Monitor
 from feedback.monitor.metrics import MonitorMetrics
 from feedback.monitor.search_io import MonitorStore
-from feedback.monitor.settings import MonitorSettings, Thresholds
+from feedback.monitor.settings import MonitorSettings, RegistrySettings, Thresholds
 
 from tests.monitor_data import MODEL_VERSION, profile_data, window_documents
 
@@ -94,7 +94,7 @@ class Setup:
         self.sent[index] += len(docs)
         return ids
 
-    def monitor(self, now: float, **thresholds: Any) -> Monitor:
+    def monitor(self, now: float, registry: RegistrySettings | None = None, **thresholds: Any) -> Monitor:
         settings = MonitorSettings(
             search=SearchSettings(engine="opensearch", urls=(self.url,), request_timeout_s=120),
             profiles_dir=self.profiles,
@@ -108,6 +108,7 @@ class Setup:
             retry_initial_s=0.2,
             retry_max_s=1.0,
             thresholds=Thresholds(domain_permutations=10, **thresholds),
+            registry=registry,
         )
         monitor = Monitor(
             settings,
@@ -116,7 +117,8 @@ class Setup:
             threading.Event(),
             clock=lambda: now,
         )
-        monitor.install()
+        assert monitor.store.install(settings.index_shards, settings.index_replicas) is not None  # the setup step
+        monitor.wait_for_setup()
         return monitor
 
     def after(self, windows: int) -> float:

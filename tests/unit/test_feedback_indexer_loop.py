@@ -17,7 +17,8 @@ from feedback.indexer.core import TEMPLATE_VERSION
 from feedback.indexer.main import Indexer
 from feedback.indexer.metrics import IndexerMetrics
 from feedback.indexer.search_io import RequestTooLarge, SearchAuthFailed, SearchTimeout, SearchUnavailable
-from feedback.indexer.settings import IndexerSettings
+from feedback.indexer.settings import IndexerSettings, SetupSettings
+from feedback.indexer.setup import install
 
 TOPIC = "seldon-capture"
 TYPES = {
@@ -310,7 +311,9 @@ def test_413_halves_the_requests_and_a_message_too_large_alone_is_dead_lettered(
     assert indexer.chunk_items > 1  # each accepted request doubles the size again, up to the settings
 
 
-def test_a_deleted_merge_script_is_installed_again() -> None:
+def test_a_deleted_merge_script_is_not_reinstalled_by_the_indexer_but_names_the_setup() -> None:
+    """The indexer has no right to store scripts: a deleted script makes it not ready with the setup command as the
+    reason, and the document is retried (never dead-lettered) until the setup has run again."""
     missing = lambda op, info, source: (  # noqa: E731
         404,
         {"type": "resource_not_found_exception", "reason": "unable to find script [seldon-feedback-merge-x]"},
@@ -318,10 +321,24 @@ def test_a_deleted_merge_script_is_installed_again() -> None:
     conflict = lambda op, info, source: (409, {"type": "version_conflict_engine_exception"})  # noqa: E731
     backend = ScriptedBackend(conflict, missing)
     indexer, consumer, dead_letters = make_indexer(backend)
-    feed(indexer, consumer, *pair("a", 0))
-    assert backend.scripts == 1 and dead_letters.records == []
-    assert backend.calls[-1][0][0] == "update" and consumer.stored[-1] == 1
+    feed(indexer, consumer, *pair("a", 0), rounds=6)
+    assert backend.scripts == 0 and dead_letters.records == []
+    assert backend.calls[-1][0][0] == "update" and consumer.stored[-1] == 1  # retried after the setup reran
     assert sample(indexer, "feedback_indexer_search_refusals_total", reason="script_missing") == 1
+    assert "python -m feedback.indexer setup" in indexer.metrics.not_ready["search_refuses"]
+
+
+def test_a_write_the_indexers_role_forbids_is_retried_never_dead_lettered() -> None:
+    forbidden = lambda op, info, source: (  # noqa: E731
+        403,
+        {"type": "security_exception", "reason": "action [indices:data/write/bulk[s]] is unauthorized for user"},
+    )
+    backend = ScriptedBackend(*[forbidden] * 6)
+    indexer, consumer, dead_letters = make_indexer(backend)
+    feed(indexer, consumer, *pair("a", 0), rounds=6)
+    assert dead_letters.records == [] and consumer.stored == []
+    assert sample(indexer, "feedback_indexer_search_refusals_total", reason="forbidden") >= 1
+    assert "may not write" in indexer.metrics.not_ready["search_refuses"]
 
 
 def test_a_cluster_that_refuses_scripts_is_not_ready_and_dead_letters_nothing() -> None:
@@ -395,9 +412,11 @@ def test_a_timed_out_request_is_resent_in_smaller_requests() -> None:
 
 
 class TemplateBackend(ScriptedBackend):
-    def __init__(self, installed: dict[str, Any] | None) -> None:
+    """The calls the setup makes; `meta` is the capture index's mapping `_meta` (None: no index)."""
+
+    def __init__(self, installed: dict[str, Any] | None, meta: dict[str, Any] | None = None) -> None:
         super().__init__()
-        self.installed, self.puts = installed, 0
+        self.installed, self.puts, self.meta, self.mappings, self.created = installed, 0, meta, 0, 0
 
     def get_index_template(self, name: str) -> dict[str, Any] | None:
         return self.installed
@@ -405,15 +424,30 @@ class TemplateBackend(ScriptedBackend):
     def put_index_template(self, name: str, template: dict[str, Any]) -> None:
         self.puts += 1
 
-    def put_mapping(self, index: str, properties: dict[str, Any]) -> None:
-        return None
+    def create_index(self, index: str) -> bool:
+        self.created += 1
+        if self.meta is None:
+            self.meta = {}
+            return True
+        return False
+
+    def mapping_meta(self, index: str) -> dict[str, Any] | None:
+        return self.meta
+
+    def put_mapping(self, index: str, properties: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
+        self.mappings += 1
+        if meta is not None:
+            self.meta = meta
+
+
+SETUP = SetupSettings.from_env({"INDEXER_SEARCH_URL": "http://127.0.0.1:9"})
 
 
 @pytest.mark.parametrize(
     ("version", "settings", "puts"),
     [
         (None, None, 1),  # none installed
-        (TEMPLATE_VERSION - 1, None, 1),  # an older indexer's
+        (TEMPLATE_VERSION - 1, None, 1),  # an older setup's
         (
             TEMPLATE_VERSION,
             {"index": {"number_of_shards": "1", "number_of_replicas": "1", "refresh_interval": "1s"}},
@@ -424,14 +458,30 @@ class TemplateBackend(ScriptedBackend):
             {"index": {"number_of_shards": "3", "number_of_replicas": "1", "refresh_interval": "1s"}},
             1,
         ),
-        (TEMPLATE_VERSION + 1, None, 0),  # a newer indexer's: a rollback must not undo it
+        (TEMPLATE_VERSION + 1, None, 0),  # a newer setup's: a rollback must not undo it
     ],
 )
-def test_the_template_is_installed_only_over_an_older_or_different_one(
+def test_the_setup_installs_the_template_only_over_an_older_or_different_one(
     version: int | None, settings: dict[str, Any] | None, puts: int
 ) -> None:
     installed = None if version is None else {"version": version, "template": {"settings": settings or {}}}
     backend = TemplateBackend(installed)
-    indexer, _, _ = make_indexer(backend)
-    assert indexer._install_template() is None
+    install(SETUP, backend)
     assert backend.puts == puts
+    assert backend.scripts == 1 and backend.created == 1  # the script every time, the index when missing
+
+
+def test_the_indexer_starts_only_on_an_index_set_up_for_its_version_and_names_the_setup_command() -> None:
+    backend = TemplateBackend(None, meta=None)
+    indexer, _, _ = make_indexer(backend)
+    assert "does not exist" in (indexer._check_setup() or "")
+    backend.meta = {}  # made by an indexer of before the setup step
+    assert "no setup marker" in (indexer._check_setup() or "")
+    backend.meta = {"setup_version": TEMPLATE_VERSION - 1}
+    problem = indexer._check_setup() or ""
+    assert f"version {TEMPLATE_VERSION - 1}" in problem and "`python -m feedback.indexer setup`" in problem
+    assert install(SETUP, backend)  # the setup writes the marker: the indexer may start
+    assert indexer._check_setup() is None
+    backend.meta = {"setup_version": TEMPLATE_VERSION + 1}  # a newer setup: an older indexer still runs
+    assert indexer._check_setup() is None
+    assert backend.puts == 1 and backend.mappings == 1 and backend.scripts == 1  # all by the setup, none by the indexer

@@ -72,8 +72,17 @@ class FakeElasticsearch8(BaseHTTPRequestHandler):
             error = {"type": "index_not_found_exception", "reason": f"no such index [{self.missing_index}]"}
             self._answer(404, {"error": error, "status": 404})
             return
+        if self.path.startswith(f"/{self.missing_index}/_pit"):
+            self._answer(404, {"error": {"type": "index_not_found_exception"}, "status": 404})
+            return
+        if "/_pit" in self.path:  # POST /<index>/_pit?keep_alive=...
+            self._answer(200, {"id": "pit-1"})
+            return
         if "/_search" in self.path:
-            self._answer(200, {"took": 1, "hits": {"total": {"value": 1}, "hits": [{"_id": "a", "_source": {}}]}})
+            answer: dict[str, Any] = {"took": 1, "hits": {"total": {"value": 1}, "hits": [{"_id": "a", "_source": {}}]}}
+            if body and "pit" in json.loads(body):
+                answer["pit_id"] = "pit-2"  # Elasticsearch may hand out a new id with every page
+            self._answer(200, answer)
             return
         if not self.path.startswith("/_bulk"):
             self._answer(200, {"acknowledged": True})
@@ -93,6 +102,11 @@ class FakeElasticsearch8(BaseHTTPRequestHandler):
                 }
             items.append({op: item})
         self._answer(200, {"took": 1, "errors": any(i[next(iter(i))]["status"] >= 300 for i in items), "items": items})
+
+    def do_DELETE(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.requests.append(("DELETE", self.path, body))
+        self._answer(200, {"succeeded": True, "num_freed": 1})
 
     def log_message(self, format: str, *args: object) -> None:
         return
@@ -189,6 +203,30 @@ def test_elasticsearch8_adapter_searches_refreshes_and_extends_the_mapping(fake_
     assert backend.search(missing, query) == {"hits": {"hits": []}}
     backend.refresh(missing)
     backend.put_mapping(missing, {"outcome": {"type": "keyword"}})
+    backend.close()
+
+
+def test_elasticsearch8_adapter_pages_a_point_in_time(fake_es: str) -> None:
+    """What the official 8.x client sends for an export's snapshot: POST /<index>/_pit, searches without an index
+    carrying {"pit": {"id", "keep_alive"}}, DELETE /_pit with the latest id."""
+    from feedback.flowback.export import Snapshot
+
+    backend = ElasticsearchBackend(SearchSettings(engine="elasticsearch", urls=(fake_es,)))
+    with Snapshot(backend, "seldon-feedback", keep_alive="2m") as snapshot:
+        assert snapshot.pit_id == "pit-1"
+        method, path, _ = FakeElasticsearch8.requests[-1]
+        assert (method, path.split("?")[0]) == ("POST", "/seldon-feedback/_pit") and "keep_alive=2m" in path
+        snapshot.search({"size": 5, "sort": [{"request_id": "asc"}]})
+        method, path, body = FakeElasticsearch8.requests[-1]
+        assert (method, path.split("?")[0]) == ("POST", "/_search"), "a point in time names its index itself"
+        assert json.loads(body)["pit"] == {"id": "pit-1", "keep_alive": "2m"}
+        assert snapshot.pit_id == "pit-2"
+        snapshot.search({"size": 5})
+        assert json.loads(FakeElasticsearch8.requests[-1][2])["pit"]["id"] == "pit-2"
+    method, path, body = FakeElasticsearch8.requests[-1]
+    assert (method, path, json.loads(body)) == ("DELETE", "/_pit", {"id": "pit-2"})
+    with Snapshot(backend, FakeElasticsearch8.missing_index) as missing:  # no index yet: an empty snapshot
+        assert missing.pit_id is None and missing.search({"size": 5})["hits"]["hits"] == []
     backend.close()
 
 

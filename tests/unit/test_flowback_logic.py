@@ -14,7 +14,7 @@ import pytest
 from feedback.config import SettingsError
 from feedback.flowback import dataset, settings, statistics
 from feedback.flowback.errors import FlowbackError
-from feedback.flowback.export import ExportRequest, parse_time, search_body
+from feedback.flowback.export import ExportRequest, parse_range, parse_time, search_body
 from feedback.flowback.promotion import PromotionRule, decide
 from feedback.flowback.report_html import render
 from feedback.redaction import Redactor
@@ -183,6 +183,29 @@ def test_times_need_a_zone(value: str, message: str):
         parse_time(value, "--start")
     assert message in str(raised.value)
     assert parse_time("2026-12-01T01:00:00+01:00", "--start") == parse_time("2026-12-01T00:00:00Z", "--end")
+
+
+@pytest.mark.parametrize(
+    ("start", "expected"),
+    [
+        ("-24h", "2026-12-01T03:00:00+00:00"),
+        ("-7d", "2026-11-25T03:00:00+00:00"),
+        ("-90m", "2026-12-02T01:30:00+00:00"),
+        ("-30s", "2026-12-02T02:59:30+00:00"),
+        ("2026-12-01T00:00:00Z", "2026-12-01T00:00:00+00:00"),
+    ],
+)
+def test_a_start_may_be_a_lookback_before_the_end(start: str, expected: str):
+    """The scheduled workflow passes `--start=-<lookback> --end=<scheduled time>`: a fixed range per run."""
+    begin, end = parse_range(start, "2026-12-02T03:00:00Z")
+    assert (begin.isoformat(), end.isoformat()) == (expected, "2026-12-02T03:00:00+00:00")
+
+
+@pytest.mark.parametrize("start", ["-24", "-0h", "-1w", "-h", "- 24h"])
+def test_a_bad_lookback_says_how_to_write_one(start: str):
+    with pytest.raises(FlowbackError) as raised:
+        parse_range(start, "2026-12-02T03:00:00Z")
+    assert "is neither an ISO-8601 time nor a lookback; write e.g. 2026-12-01T00:00:00Z or -24h" in str(raised.value)
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,22 @@ def test_kafka_offsets_take_the_capture_topic_and_the_indexer_group(base: dict[s
         ({"MONITOR_RETRY_INITIAL_S": "10", "MONITOR_RETRY_MAX_S": "1"}, "MONITOR_RETRY_MAX_S=1 must be at least"),
         ({"MONITOR_SEARCH_URL": None}, "MONITOR_SEARCH_URL is required but not set"),
         ({"MONITOR_SEARCH_URL": "search:9200"}, "MONITOR_SEARCH_URL: 'search:9200' is not an http(s) URL"),
+        (
+            {"MONITOR_REGISTRY_BUCKET": "flowback", "MONITOR_REGISTRY_S3_ENDPOINT": "minio:9000"},
+            "MONITOR_REGISTRY_S3_ENDPOINT='minio:9000' must be an http(s) URL",
+        ),
+        (
+            {"MONITOR_REGISTRY_BUCKET": "flowback", "AWS_ACCESS_KEY_ID": "a"},
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together (registry credentials)",
+        ),
+        (
+            {"MONITOR_REGISTRY_BUCKET": "flowback", "MONITOR_REGISTRY_MODEL": "text classifier"},
+            "MONITOR_REGISTRY_MODEL='text classifier' must be 1-128 letters",
+        ),
+        (
+            {"MONITOR_REGISTRY_BUCKET": "flowback", "MONITOR_REGISTRY_RETRY_S": "0"},
+            "MONITOR_REGISTRY_RETRY_S='0' must be a number from 1 to 86400",
+        ),
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(base: dict[str, str], change: dict, message: str) -> None:
@@ -52,3 +68,19 @@ def test_bad_values_are_refused_naming_the_variable(base: dict[str, str], change
     env = {k: v for k, v in env.items() if v is not None}
     with pytest.raises(SettingsError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
         MonitorSettings.from_env(env)
+
+
+def test_the_registry_is_a_second_source_of_profiles_only_when_its_bucket_is_set(base: dict[str, str]) -> None:
+    assert MonitorSettings.from_env(base).registry is None
+    env = {
+        **base,
+        "MONITOR_REGISTRY_BUCKET": "flowback",
+        "MONITOR_REGISTRY_S3_ENDPOINT": "http://minio.minio:9000",
+        "AWS_ACCESS_KEY_ID": "a",
+        "AWS_SECRET_ACCESS_KEY": "s",
+    }
+    registry = MonitorSettings.from_env(env).registry
+    assert registry is not None
+    assert (registry.store.bucket, registry.store.endpoint, registry.model_name, registry.retry_s) == (
+        "flowback", "http://minio.minio:9000", "text-classifier", 300.0,
+    )  # fmt: skip

@@ -39,6 +39,17 @@ OUTPUTS = {
     },
     "collector": {"url": "http://feedback-pipeline-collector.seldon.svc.cluster.local:8080/"},
     "batch": {"workflowTemplate": "batch-workflow", "namespace": "seldon"},
+    "flowback": {
+        "enabled": True,
+        "workflowTemplate": "flowback-workflow",
+        "cronWorkflow": "",
+        "namespace": "seldon",
+        "bucket": "flowback",
+        "modelName": "text-classifier",
+        "registryPrefix": "registry/text-classifier/",
+        "datasetsPrefix": "datasets/",
+        "credentialsSecret": "objectstore-credentials",
+    },
     "components": {"collector": {"namespace": "seldon", "selector": "app.kubernetes.io/component=collector"}},
 }
 
@@ -75,7 +86,15 @@ def test_outputs_fill_every_section_and_credentials_come_from_the_named_secrets(
     assert target.batch is not None and target.batch.runner == "argo"
     assert target.batch.workflow_template == "batch-workflow"
     assert target.cluster is not None and target.cluster.components["collector"].namespace == "seldon"
+    assert target.flowback is not None
+    assert (target.flowback.bucket, target.flowback.workflow_template, target.flowback.workflow_namespace) == (
+        "flowback",
+        "flowback-workflow",
+        "seldon",
+    )
     assert parse(to_dict(target)) == target  # what `write` saves reads back unchanged
+    without = {key: value for key, value in OUTPUTS.items() if key != "flowback"}  # a stack from before the flow back
+    assert from_pulumi.build_target(without, SecretsFromDict(SECRETS), {}, name="dev").flowback is None
 
 
 def test_variables_replace_secret_lookups() -> None:

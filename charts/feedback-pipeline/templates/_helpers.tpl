@@ -297,3 +297,62 @@ spec:
               - {{ .port | toString | quote }}
     {{- end }}
 {{- end }}
+
+{{/*
+feedback-pipeline.searchSetupContainer: one setup command of the search setup Job (`python -m <module> setup`), with
+the engine's URL and TLS from search.*, the index settings of that service and the admin user of search.setup (the
+only pod that gets its password).
+Usage: include "feedback-pipeline.searchSetupContainer" (dict "ctx" . "setup" (dict "name" .. "module" .. "prefix" ..))
+*/}}
+{{- define "feedback-pipeline.searchSetupContainer" -}}
+{{- $ctx := .ctx }}
+{{- $p := .setup.prefix }}
+- name: {{ .setup.name }}
+  image: {{ include "feedback-pipeline.image" $ctx | quote }}
+  imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
+  command: ["python", "-m", {{ .setup.module | quote }}, "setup"]
+  env:
+    - name: LOG_LEVEL
+      value: {{ $ctx.Values.logLevel | quote }}
+    - name: {{ $p }}_SEARCH_ENGINE
+      value: {{ $ctx.Values.search.engine | quote }}
+    - name: {{ $p }}_SEARCH_URL
+      value: {{ $ctx.Values.search.url | quote }}
+    - name: {{ $p }}_SEARCH_VERIFY_CERTS
+      value: {{ $ctx.Values.search.tls.verify | quote }}
+    {{- if $ctx.Values.search.tls.caSecret }}
+    - name: {{ $p }}_SEARCH_CA_CERTS
+      value: /etc/feedback/search-ca/ca.crt
+    {{- end }}
+    - name: {{ $p }}_INDEX
+      value: {{ ternary $ctx.Values.search.index $ctx.Values.monitor.index (eq $p "INDEXER") | quote }}
+    - name: {{ $p }}_INDEX_SHARDS
+      value: {{ $ctx.Values.search.indexShards | quote }}
+    - name: {{ $p }}_INDEX_REPLICAS
+      value: {{ $ctx.Values.search.indexReplicas | quote }}
+    {{- if eq $p "INDEXER" }}
+    - name: INDEXER_INDEX_REFRESH_INTERVAL
+      value: {{ $ctx.Values.search.refreshInterval | quote }}
+    {{- end }}
+    - name: {{ $p }}_SETUP_TIMEOUT_S
+      value: {{ $ctx.Values.searchSetup.timeoutSeconds | quote }}
+    {{- with $ctx.Values.search.setup.existingSecret }}
+    - name: {{ $p }}_SEARCH_USERNAME
+      value: {{ $ctx.Values.search.setup.username | quote }}
+    - name: {{ $p }}_SEARCH_PASSWORD
+      valueFrom:
+        secretKeyRef:
+          name: {{ . | quote }}
+          key: {{ $ctx.Values.search.setup.passwordKey | quote }}
+    {{- end }}
+  resources:
+    {{- toYaml $ctx.Values.searchSetup.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml $ctx.Values.securityContext | nindent 4 }}
+  {{- if $ctx.Values.search.tls.caSecret }}
+  volumeMounts:
+    - name: search-ca
+      mountPath: /etc/feedback/search-ca
+      readOnly: true
+  {{- end }}
+{{- end }}

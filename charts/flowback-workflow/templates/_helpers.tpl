@@ -102,16 +102,25 @@ Usage: {{- include "flowback-workflow.env" . | nindent 10 }}
 - name: FLOWBACK_INDEX
   value: {{ .Values.search.index | quote }}
 {{- with .Values.search.existingSecret }}
+{{- if $.Values.search.username }}
+- name: FLOWBACK_SEARCH_USERNAME
+  value: {{ $.Values.search.username | quote }}
+{{- else }}
 - name: FLOWBACK_SEARCH_USERNAME
   valueFrom:
     secretKeyRef:
       name: {{ . | quote }}
       key: {{ $.Values.search.usernameKey | quote }}
+{{- end }}
 - name: FLOWBACK_SEARCH_PASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ . | quote }}
       key: {{ $.Values.search.passwordKey | quote }}
+{{- end }}
+{{- if .Values.search.caSecret }}
+- name: FLOWBACK_SEARCH_CA_CERTS
+  value: /search-ca/{{ .Values.search.caCertKey }}
 {{- end }}
 - name: FLOWBACK_S3_ENDPOINT
   value: {{ .Values.objectStore.endpoint | quote }}

@@ -19,7 +19,7 @@ from feedback.config import SettingsError
 from feedback.flowback import aliases, dataset, evaluation, settings, training
 from feedback.flowback.compare import compare
 from feedback.flowback.errors import FlowbackError
-from feedback.flowback.export import ExportRequest, export, parse_time
+from feedback.flowback.export import ExportRequest, export, parse_range, parse_time
 from feedback.flowback.metrics import RunMetrics
 from feedback.flowback.promotion import PromotionRule
 from feedback.flowback.registry import Registry
@@ -31,7 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     ex = commands.add_parser("export", help="documents with ground truth of a time range -> dataset in the store")
-    ex.add_argument("--start", required=True, help="ISO-8601 with a zone, inclusive (request time)")
+    ex.add_argument(
+        "--start",
+        required=True,
+        help="ISO-8601 with a zone, inclusive (request time), or a lookback before --end: -24h",
+    )
     ex.add_argument("--end", required=True, help="ISO-8601 with a zone, exclusive")
     ex.add_argument("--deployment", required=True, help="the SeldonDeployment's name")
     ex.add_argument("--namespace", help="only this namespace")
@@ -114,9 +118,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if command == "export":
         from feedback.indexer.search_io import create_backend
 
+        start, end = parse_range(args.start, args.end)
         request = ExportRequest(
-            start=parse_time(args.start, "--start"),
-            end=parse_time(args.end, "--end"),
+            start=start,
+            end=end,
             deployment=args.deployment,
             namespace=args.namespace,
             predictor=args.predictor,

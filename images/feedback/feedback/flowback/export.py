@@ -4,7 +4,8 @@
         --deployment text-classifier [--model-version V] [--sample-rate 0.5] [--held-out-percent 20]
 
 Reads every document of the range (`@timestamp`, the request time, start inclusive, end exclusive) that has a
-`truth`, in the order of its natural key (request id, node, instance) with `search_after`, turns each into a row
+`truth`, from one point in time of the index (so concurrent indexing cannot change a running export), in the order
+of its natural key (request id, node, instance) with `search_after`, turns each into a row
 (`dataset.row_from_document`), splits rows into train and held-out by a hash of the text, and writes
 `datasets/<deployment>/<hash>/{train.csv,held_out.csv,manifest.json}`: the data files first, the manifest last, so
 a dataset whose manifest exists is complete. The same range gives the same files and the same hash; exporting it
@@ -18,22 +19,24 @@ were redacted by the collector (or the indexer, for direct Kafka logging); the e
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from feedback.collector.core import sampled_in
 from feedback.flowback import dataset
 from feedback.flowback.errors import FlowbackError
 from feedback.flowback.store import ObjectStore
-from feedback.indexer.search_io import SearchBackend
+from feedback.indexer.search_io import SearchBackend, SearchUnavailable
 from feedback.redaction import Redactor
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
+PIT_KEEP_ALIVE = "5m"  # how long the snapshot lives after each page (an export reads the next page well before)
 SORT = [{"request_id": "asc"}, {"node": "asc"}, {"instance": "asc"}]
 SOURCE_FIELDS = [
     "request_id",
@@ -62,6 +65,27 @@ def parse_time(value: str, flag: str) -> datetime:
     if parsed.tzinfo is None:
         raise FlowbackError(f"{flag} {value!r} has no time zone; add Z (UTC) or an offset such as +01:00")
     return parsed.astimezone(UTC)
+
+
+LOOKBACK = re.compile(r"^-([1-9][0-9]*)([smhd])$")
+LOOKBACK_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def parse_range(start: str, end: str) -> tuple[datetime, datetime]:
+    """`--start` and `--end` as UTC times; a start written as a lookback before the end (`-24h`, `-7d`; units s, m,
+    h, d) is resolved against the end, so a scheduled run passing its scheduled time as the end exports a fixed
+    range however often a step is retried."""
+    end_time = parse_time(end, "--end")
+    lookback = LOOKBACK.match(start.strip())
+    if lookback is None:
+        if start.strip().startswith("-"):
+            raise FlowbackError(
+                f"--start {start!r} is neither an ISO-8601 time nor a lookback; write e.g. 2026-12-01T00:00:00Z or "
+                "-24h (a number and one of s, m, h, d)"
+            )
+        return parse_time(start, "--start"), end_time
+    amount, unit = int(lookback.group(1)), lookback.group(2)
+    return end_time - timedelta(seconds=amount * LOOKBACK_UNITS[unit]), end_time
 
 
 def iso(moment: datetime) -> str:
@@ -133,11 +157,46 @@ def search_body(request: ExportRequest, after: Sequence[Any] | None) -> dict[str
     return body
 
 
-def documents(backend: SearchBackend, index: str, request: ExportRequest) -> Iterator[dict[str, Any]]:
-    """Every matching document's `_source`, in natural-key order, one page at a time."""
+class Snapshot:
+    """A point in time of the index (Elasticsearch `_pit`, OpenSearch `_search/point_in_time`): every page and
+    count of one export reads the index as it was when the export began, so documents indexed, updated or deleted
+    meanwhile (the indexer keeps writing) cannot shift `search_after` pages or change the dataset. Closed on exit;
+    if closing fails the engine drops it after `keep_alive` anyway."""
+
+    def __init__(self, backend: SearchBackend, index: str, keep_alive: str = PIT_KEEP_ALIVE) -> None:
+        self.backend = backend
+        self.index = index
+        self.keep_alive = keep_alive
+        self.pit_id: str | None = None
+
+    def __enter__(self) -> Snapshot:
+        self.pit_id = self.backend.open_point_in_time(self.index, self.keep_alive)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.pit_id is None:
+            return
+        try:
+            self.backend.close_point_in_time(self.pit_id)
+        except SearchUnavailable as exc:
+            log.warning(
+                "could not close the point in time of %s (it expires after %s): %s", self.index, self.keep_alive, exc
+            )
+        self.pit_id = None
+
+    def search(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.pit_id is None:  # the index does not exist: nothing was there when the export began
+            return {"hits": {"hits": [], "total": {"value": 0}}}
+        answer = self.backend.search_point_in_time(self.pit_id, self.keep_alive, body)
+        self.pit_id = str(answer.get("pit_id") or self.pit_id)  # an engine may hand out a new id per search
+        return answer
+
+
+def documents(snapshot: Snapshot, request: ExportRequest) -> Iterator[dict[str, Any]]:
+    """Every matching document's `_source` in the snapshot, in natural-key order, one page at a time."""
     after: list[Any] | None = None
     while True:
-        hits = backend.search(index, search_body(request, after))["hits"]["hits"]
+        hits = snapshot.search(search_body(request, after))["hits"]["hits"]
         for hit in hits:
             yield hit["_source"]
         if len(hits) < PAGE_SIZE:
@@ -145,9 +204,9 @@ def documents(backend: SearchBackend, index: str, request: ExportRequest) -> Ite
         after = hits[-1]["sort"]
 
 
-def count(backend: SearchBackend, index: str, request: ExportRequest, with_truth: bool) -> int:
+def count(snapshot: Snapshot, request: ExportRequest, with_truth: bool) -> int:
     body = {"size": 0, "track_total_hits": True, "query": {"bool": {"filter": request.filters(with_truth)}}}
-    total = backend.search(index, body)["hits"].get("total", {"value": 0})
+    total = snapshot.search(body)["hits"].get("total", {"value": 0})
     return int(total["value"] if isinstance(total, dict) else total)
 
 
@@ -167,13 +226,19 @@ def dataset_prefix(deployment: str, content_hash: str) -> str:
 
 
 def build(backend: SearchBackend, index: str, request: ExportRequest, redactor: Redactor) -> tuple[dict, dict]:
-    """(manifest, files) of the range, or FlowbackError saying why there is nothing to export."""
+    """(manifest, files) of the range as the index was when the export began, or FlowbackError saying why there is
+    nothing to export."""
+    with Snapshot(backend, index) as snapshot:
+        return _build(snapshot, index, request, redactor)
+
+
+def _build(snapshot: Snapshot, index: str, request: ExportRequest, redactor: Redactor) -> tuple[dict, dict]:
     rows: list[dataset.FeedbackRow] = []
     skipped: Counter[str] = Counter()
     unknown_examples: list[str] = []
     redacted = 0
     seen = 0
-    for source in documents(backend, index, request):
+    for source in documents(snapshot, request):
         seen += 1
         if request.sample_rate < 1.0 and not sampled_in(str(source.get("request_id", "")), request.sample_rate):
             skipped[dataset.SAMPLED_OUT] += 1
@@ -188,7 +253,7 @@ def build(backend: SearchBackend, index: str, request: ExportRequest, redactor: 
         rows.append(row)
     where = f"index {index!r}, deployment {request.deployment!r}, {iso(request.start)} to {iso(request.end)}"
     if seen == 0:
-        total = count(backend, index, request, with_truth=False)
+        total = count(snapshot, request, with_truth=False)
         if total == 0:
             raise FlowbackError(f"no documents at all in {where}: check the range, the deployment and FLOWBACK_INDEX")
         raise FlowbackError(

@@ -34,6 +34,11 @@ REPORT_FILES = ("evaluation.json", "evaluation.html")  # added after registratio
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 
 
+def is_name(value: str) -> bool:
+    """Whether `value` can be a model name or version in the registry's keys."""
+    return bool(_SAFE.match(value))
+
+
 def _check_name(value: str, what: str) -> str:
     if not _SAFE.match(value):
         raise FlowbackError(f"{what} {value!r} must be 1-128 letters, digits, '.', '_', '+' or '-'")
@@ -55,6 +60,10 @@ class Registry:
 
     def _prefix(self, version: str) -> str:
         return f"{REGISTRY_PREFIX}/{self.model}/{_check_name(version, 'model version')}"
+
+    def file_key(self, version: str, name: str) -> str:
+        """The object key of file `name` of `version`."""
+        return f"{self._prefix(version)}/{name}"
 
     def describe(self, version: str) -> str:
         return self.store.describe(self._prefix(version))

@@ -139,6 +139,7 @@ class ItemOutcome(Enum):
     PERMANENT = "permanent"  # the document itself is wrong: dead-letter it
     SCRIPT_MISSING = "script_missing"  # the stored merge script was deleted: reinstall it, then retry
     REFUSED = "refused"  # the cluster refuses our kind of write (e.g. scripts forbidden): not the document's fault
+    FORBIDDEN = "forbidden"  # 403 security_exception: the indexer's user lacks a privilege (its role, not the document)
     UNKNOWN = "unknown"  # another 4xx: retried a bounded number of times, then dead-lettered
 
 
@@ -187,6 +188,8 @@ def classify_item(status: int, error: Any, op: Op = Op.UPDATE) -> ItemOutcome:
         return ItemOutcome.SCRIPT_MISSING
     if any(marker in reasons for marker in SCRIPT_REFUSALS) and "script" in reasons:
         return ItemOutcome.REFUSED
+    if status == 403 and "security_exception" in types:
+        return ItemOutcome.FORBIDDEN
     if status == 403 and "cluster_block_exception" in types:
         return ItemOutcome.RETRY  # read-only index (disk watermark): cleared by the operator
     if status == 413:

@@ -648,7 +648,16 @@ def bulk_action(part: DocumentPart, index: str, *, create: bool = True) -> dict[
 # change of `index_template` or `mapping_properties`.
 # 4: two branches each made a version 3 (the monitor's model_version; the write path's shards, refresh, retention);
 # 4 has both, so an indexer of either replaces it.
-TEMPLATE_VERSION = 4
+# 5: the mapping carries the setup's marker (`_meta.setup_version`), which the indexer checks at start instead of
+# installing anything itself (`python -m feedback.indexer setup` installs).
+TEMPLATE_VERSION = 5
+SETUP_MANAGED_BY = "seldon-feedback-indexer"
+
+
+def setup_meta() -> dict[str, Any]:
+    """The mapping's `_meta` the setup writes (template and existing index alike); the indexer reads it back with
+    only the right to view its index's metadata."""
+    return {"managed_by": SETUP_MANAGED_BY, "setup_version": TEMPLATE_VERSION, "merge_script": MERGE_SCRIPT_ID}
 
 
 def mapping_properties() -> dict[str, Any]:
@@ -713,13 +722,13 @@ def index_template(index: str, shards: int, replicas: int, refresh_interval: str
         "index_patterns": [index, f"{index}-*"],
         "priority": 200,
         "version": TEMPLATE_VERSION,
-        "_meta": {"managed_by": "seldon-feedback-indexer"},
+        "_meta": {"managed_by": SETUP_MANAGED_BY},
         "template": {
             "settings": {
                 "number_of_shards": shards,
                 "number_of_replicas": replicas,
                 "refresh_interval": refresh_interval,
             },
-            "mappings": {"dynamic": False, "properties": mapping_properties()},
+            "mappings": {"dynamic": False, "_meta": setup_meta(), "properties": mapping_properties()},
         },
     }

@@ -39,14 +39,10 @@ from feedback.indexer.bulk import (
 )
 from feedback.indexer.core import (
     MERGE_SCRIPT_ID,
-    TEMPLATE_VERSION,
     CaptureEvent,
     PoisonMessage,
     decode_message,
     document_parts,
-    index_template,
-    mapping_properties,
-    stored_script,
 )
 from feedback.indexer.join import JoinBuffer, MessageRef, PendingDocument, RecentDocuments, Written, merged
 from feedback.indexer.kafka_io import (
@@ -70,6 +66,7 @@ from feedback.indexer.search_io import (
     create_backend,
 )
 from feedback.indexer.settings import IndexerSettings
+from feedback.indexer.setup import SETUP_HINT, setup_problem
 from feedback.indexer.sweeper import Sweeper
 
 log = logging.getLogger("feedback.indexer")
@@ -174,33 +171,10 @@ class Indexer:
             backoff.wait(self.metrics.beat)
         return False
 
-    def _install_template(self) -> str | None:
-        name = f"{self.settings.index}-template"
-        template = index_template(
-            self.settings.index,
-            self.settings.index_shards,
-            self.settings.index_replicas,
-            self.settings.index_refresh_interval,
-        )
-        installed = self.backend.get_index_template(name)
-        installed_version = int((installed or {}).get("version") or 0)
-        if installed_version > TEMPLATE_VERSION:
-            log.warning(
-                "index template %s has version %d, newer than this indexer's %d: kept as it is",
-                name,
-                installed_version,
-                TEMPLATE_VERSION,
-            )
-        elif installed is not None and _same_template(installed, template):
-            log.info("index template %s version %d is installed already", name, installed_version)
-        else:
-            self.backend.put_index_template(name, template)
-            log.info(
-                "index template %s installed (version %d over %s)", name, TEMPLATE_VERSION, installed_version or "none"
-            )
-        self.backend.put_mapping(self.settings.index, mapping_properties())
-        self.backend.put_script(MERGE_SCRIPT_ID, stored_script())
-        return None
+    def _check_setup(self) -> str | None:
+        """The setup (`python -m feedback.indexer setup`, a separate privileged step) must have prepared the index
+        for this version: the indexer installs nothing itself and needs no right to."""
+        return setup_problem(self.settings.index, self.backend)
 
     def _canary(self) -> str | None:
         """Prove the engine accepts our three kinds of writes before consuming: a create of a complete document, a
@@ -224,6 +198,13 @@ class Indexer:
         for item, what in zip(answer.items, ("create", "scripted merge", "delete"), strict=False):
             if not (200 <= item.status < 300 or (what == "create" and item.status == 409)):
                 self.metrics.search_refusals.labels("canary_failed").inc()
+                if classify_item(item.status, item.error) is ItemOutcome.SCRIPT_MISSING:
+                    return f"the stored merge script {MERGE_SCRIPT_ID} is missing: {SETUP_HINT}"
+                if classify_item(item.status, item.error) is ItemOutcome.FORBIDDEN:
+                    return (
+                        f"the indexer's search user may not {what} documents in {index} ({item.status}: "
+                        f"{error_reason(item.error)}); give it the indexer role (docs/search-privileges.md)"
+                    )
                 return (
                     f"the search cluster refused the indexer's {what} of a test document ({item.status}: "
                     f"{error_reason(item.error)}); allow stored painless scripts in the update context and "
@@ -234,7 +215,7 @@ class Indexer:
         return None
 
     def run(self) -> None:
-        if not self._until_ok("template", self._install_template):
+        if not self._until_ok("setup", self._check_setup):
             return
         if not self._until_ok("canary", self._canary):
             return
@@ -501,12 +482,18 @@ class Indexer:
             return [update_op(op.doc_id, index, MERGE_SCRIPT_ID, op.sources, op.parts, op.mode_hint)]
         if outcome is ItemOutcome.SCRIPT_MISSING:
             self.metrics.search_refusals.labels("script_missing").inc()
-            log.warning("the stored merge script %s is missing from the cluster: installing it again", MERGE_SCRIPT_ID)
-            try:
-                self.backend.put_script(MERGE_SCRIPT_ID, stored_script())
-            except SearchUnavailable as exc:
-                log.warning("cannot reinstall the merge script yet: %s", exc)
+            problem = f"the stored merge script {MERGE_SCRIPT_ID} is missing from the cluster: {SETUP_HINT}"
+            self.metrics.set_problem("search_refuses", problem)
+            log.error("%s (document %s retried)", problem, op.doc_id)
             self._later(op, "script_missing")
+            return []
+        if outcome is ItemOutcome.FORBIDDEN:
+            self.metrics.search_refusals.labels("forbidden").inc()
+            detail = error_reason(item.error)
+            problem = f"the indexer's search user may not write {op.index}: {detail} (check its role)"
+            self.metrics.set_problem("search_refuses", problem)
+            log.error("document %s refused (%s; retried, never dead-lettered)", op.doc_id, problem)
+            self._later(op, "item_rejected")
             return []
         if outcome is ItemOutcome.REFUSED:
             self.metrics.search_refusals.labels("scripts_refused").inc()
@@ -776,16 +763,6 @@ def _seconds(interval: str) -> float:
         if interval.endswith(suffix):
             return float(interval[: -len(suffix)]) * factor
     return 1.0
-
-
-def _same_template(installed: dict[str, Any], ours: dict[str, Any]) -> bool:
-    """True when the installed template is ours, same version and same settings (shards, replicas, refresh)."""
-    if int(installed.get("version") or 0) != ours["version"]:
-        return False
-    settings = (installed.get("template") or {}).get("settings") or {}
-    index_settings = settings.get("index", settings)
-    wanted = ours["template"]["settings"]
-    return all(str(index_settings.get(name)) == str(value) for name, value in wanted.items())
 
 
 def configure_logging(level: str) -> None:

@@ -62,7 +62,11 @@ class SearchBackend(Protocol):
 
     def put_script(self, script_id: str, script: dict[str, Any]) -> None: ...
 
-    def put_mapping(self, index: str, properties: dict[str, Any]) -> None: ...
+    def put_mapping(self, index: str, properties: dict[str, Any], meta: dict[str, Any] | None = None) -> None: ...
+
+    def create_index(self, index: str) -> bool: ...
+
+    def mapping_meta(self, index: str) -> dict[str, Any] | None: ...
 
     def bulk(self, actions: list[dict[str, Any]]) -> list[ItemResult]: ...
 
@@ -74,9 +78,23 @@ class SearchBackend(Protocol):
 
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]: ...
 
+    def open_point_in_time(self, index: str, keep_alive: str) -> str | None: ...
+
+    def search_point_in_time(self, pit_id: str, keep_alive: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def close_point_in_time(self, pit_id: str) -> None: ...
+
     def refresh(self, index: str) -> None: ...
 
     def close(self) -> None: ...
+
+
+def status_of(exc: BaseException | None) -> int | None:
+    """The HTTP status of either client's error (elasticsearch: `.meta.status`; opensearch-py: `.status_code`)."""
+    status = getattr(getattr(exc, "meta", None), "status", None)
+    if not isinstance(status, int):
+        status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
 
 
 def item_result(item: dict[str, Any]) -> ItemResult:
@@ -203,6 +221,33 @@ class _ClientBackend:
                 return {"hits": {"hits": []}}
             raise
 
+    def open_point_in_time(self, index: str, keep_alive: str) -> str | None:
+        """A point in time of `index` (a snapshot that later writes do not change), kept `keep_alive` after each
+        use ("5m"); None when the index does not exist (nothing to read)."""
+        try:
+            with self._unavailable(f"open a point in time of {index}"):
+                return self._open_point_in_time(index, keep_alive)
+        except SearchUnavailable as exc:
+            if isinstance(exc.__cause__, self._not_found()):
+                return None
+            raise
+
+    def search_point_in_time(self, pit_id: str, keep_alive: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One search of the point in time (no index: the point in time names it); its answer's `pit_id` is the
+        id to use next."""
+        with self._unavailable("search a point in time"):
+            return dict(self.client.search(body={**body, "pit": {"id": pit_id, "keep_alive": keep_alive}}))
+
+    def close_point_in_time(self, pit_id: str) -> None:
+        with self._unavailable("close a point in time"):
+            self._close_point_in_time(pit_id)
+
+    def _open_point_in_time(self, index: str, keep_alive: str) -> str:
+        raise NotImplementedError
+
+    def _close_point_in_time(self, pit_id: str) -> None:
+        raise NotImplementedError
+
     def refresh(self, index: str) -> None:
         """Make every acknowledged write searchable (a missing index has nothing to refresh)."""
         try:
@@ -212,18 +257,47 @@ class _ClientBackend:
             if not isinstance(exc.__cause__, self._not_found()):
                 raise
 
-    def put_mapping(self, index: str, properties: dict[str, Any]) -> None:
+    def put_mapping(self, index: str, properties: dict[str, Any], meta: dict[str, Any] | None = None) -> None:
         """Add the fields of a newer indexer to an index created by an older one (adding fields is allowed; the
-        template only reaches new indices). A missing index is fine: the template will create it."""
+        template only reaches new indices), and replace the mapping's `_meta` (the setup's marker) when given. A
+        missing index is fine: the template will create it."""
+        body: dict[str, Any] = {"properties": properties}
+        if meta is not None:
+            body["_meta"] = meta
         try:
             with self._unavailable(f"update the mapping of {index}"):
-                self._put_mapping(index, properties)
+                self._put_mapping(index, body)
         except SearchUnavailable as exc:
             if isinstance(exc.__cause__, self._not_found()):
                 return
             raise
 
-    def _put_mapping(self, index: str, properties: dict[str, Any]) -> None:
+    def create_index(self, index: str) -> bool:
+        """Create `index` (its settings and mapping come from the matching template); False when it exists."""
+        try:
+            with self._unavailable(f"create the index {index}"):
+                self.client.indices.create(index=index)
+        except SearchUnavailable as exc:
+            if "resource_already_exists_exception" in str(exc.__cause__):
+                return False
+            raise
+        return True
+
+    def mapping_meta(self, index: str) -> dict[str, Any] | None:
+        """The `_meta` of `index`'s mapping ({} when it has none); None when the index does not exist. Needs only
+        the index privilege to read its metadata (view_index_metadata; OpenSearch indices:admin/mappings/get)."""
+        try:
+            with self._unavailable(f"read the mapping of {index}"):
+                answer = dict(self.client.indices.get_mapping(index=index))
+        except SearchUnavailable as exc:
+            if isinstance(exc.__cause__, self._not_found()):
+                return None
+            raise
+        for entry in answer.values():
+            return dict((entry.get("mappings") or {}).get("_meta") or {})
+        return None
+
+    def _put_mapping(self, index: str, body: dict[str, Any]) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -276,12 +350,19 @@ class ElasticsearchBackend(_ClientBackend):
 
         return NotFoundError
 
-    def _put_mapping(self, index: str, properties: dict[str, Any]) -> None:
-        self.client.indices.put_mapping(index=index, properties=properties)
+    def _put_mapping(self, index: str, body: dict[str, Any]) -> None:
+        kwargs = {"meta" if key == "_meta" else key: value for key, value in body.items()}
+        self.client.indices.put_mapping(index=index, **kwargs)
 
     def put_index_template(self, name: str, template: dict[str, Any]) -> None:
         with self._unavailable(f"install index template {name}"):
             self.client.indices.put_index_template(**es_template_kwargs(name, template))
+
+    def _open_point_in_time(self, index: str, keep_alive: str) -> str:
+        return str(self.client.open_point_in_time(index=index, keep_alive=keep_alive)["id"])  # POST /<index>/_pit
+
+    def _close_point_in_time(self, pit_id: str) -> None:
+        self.client.close_point_in_time(id=pit_id)  # DELETE /_pit
 
     def put_script(self, script_id: str, script: dict[str, Any]) -> None:
         with self._unavailable(f"store script {script_id}"):
@@ -332,12 +413,19 @@ class OpenSearchBackend(_ClientBackend):
 
         return NotFoundError
 
-    def _put_mapping(self, index: str, properties: dict[str, Any]) -> None:
-        self.client.indices.put_mapping(index=index, body={"properties": properties})
+    def _put_mapping(self, index: str, body: dict[str, Any]) -> None:
+        self.client.indices.put_mapping(index=index, body=body)
 
     def put_index_template(self, name: str, template: dict[str, Any]) -> None:
         with self._unavailable(f"install index template {name}"):
             self.client.indices.put_index_template(name=name, body=template)
+
+    def _open_point_in_time(self, index: str, keep_alive: str) -> str:
+        # POST /<index>/_search/point_in_time (OpenSearch 2.4+)
+        return str(self.client.create_pit(index=index, params={"keep_alive": keep_alive})["pit_id"])
+
+    def _close_point_in_time(self, pit_id: str) -> None:
+        self.client.delete_pit(body={"pit_id": [pit_id]})  # DELETE /_search/point_in_time
 
     def put_script(self, script_id: str, script: dict[str, Any]) -> None:
         with self._unavailable(f"store script {script_id}"):

@@ -90,13 +90,7 @@ class IndexerSettings:
         dead_letter = env_topic(env, "INDEXER_DEAD_LETTER_TOPIC", f"{topic}-dead-letter")
         if dead_letter == topic:
             raise SettingsError(f"INDEXER_DEAD_LETTER_TOPIC={dead_letter!r} must differ from CAPTURE_TOPIC")
-        index = env_str(env, "INDEXER_INDEX", "seldon-feedback")
-        bad_chars = any(char in index for char in ' "*\\<|,>/?#:')
-        if index != index.lower() or bad_chars or index.startswith(("-", "_", "+")):
-            raise SettingsError(
-                f"INDEXER_INDEX={index!r} is not a valid index name: use lower case letters, digits, '-', '_' or '.',"
-                " not starting with '-', '_' or '+'"
-            )
+        index = index_name(env)
         retry_initial = env_float(env, "INDEXER_RETRY_INITIAL_S", 0.5, minimum=0.01, maximum=60.0)
         retry_max = env_float(env, "INDEXER_RETRY_MAX_S", 30.0, minimum=0.01, maximum=600.0)
         if retry_max < retry_initial:
@@ -158,6 +152,45 @@ class IndexerSettings:
             sweep_interval_s=env_float(env, "INDEXER_SWEEP_INTERVAL_S", 10.0, minimum=0.1, maximum=3600.0),
             protos=load_from_env(env),
         )
+
+
+@dataclass(frozen=True)
+class SetupSettings:
+    """What `python -m feedback.indexer setup` needs: the search engine (with credentials allowed to manage index
+    templates, stored scripts and the capture index's mapping), the index and its template settings."""
+
+    search: SearchSettings
+    index: str = "seldon-feedback"
+    index_shards: int = 1
+    index_replicas: int = 1
+    index_refresh_interval: str = "1s"
+    timeout_s: float = 300.0
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SetupSettings:
+        env = os.environ if env is None else env
+        return cls(
+            search=search_settings(env),
+            index=index_name(env),
+            index_shards=env_int(env, "INDEXER_INDEX_SHARDS", 1, minimum=1, maximum=64),
+            index_replicas=env_int(env, "INDEXER_INDEX_REPLICAS", 1, minimum=0, maximum=8),
+            index_refresh_interval=refresh_interval(env),
+            timeout_s=env_float(env, "INDEXER_SETUP_TIMEOUT_S", 300.0, minimum=1.0, maximum=3600.0),
+            log_level=env_choice(env, "LOG_LEVEL", "info", LOG_LEVELS),
+        )
+
+
+def index_name(env: Mapping[str, str]) -> str:
+    """INDEXER_INDEX: the capture index (a valid index name, not a pattern)."""
+    index = env_str(env, "INDEXER_INDEX", "seldon-feedback")
+    bad_chars = any(char in index for char in ' "*\\<|,>/?#:')
+    if index != index.lower() or bad_chars or index.startswith(("-", "_", "+")):
+        raise SettingsError(
+            f"INDEXER_INDEX={index!r} is not a valid index name: use lower case letters, digits, '-', '_' or '.',"
+            " not starting with '-', '_' or '+'"
+        )
+    return index
 
 
 def refresh_interval(env: Mapping[str, str]) -> str:

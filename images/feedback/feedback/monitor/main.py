@@ -38,6 +38,7 @@ from feedback.monitor.core import (
 from feedback.monitor.kafka_io import KafkaOffsets, KafkaUnavailable
 from feedback.monitor.metrics import MonitorMetrics
 from feedback.monitor.profiles import ProfileStore
+from feedback.monitor.registry_profiles import RegistryProfiles
 from feedback.monitor.search_io import MonitorStore, State
 from feedback.monitor.settings import MonitorSettings
 
@@ -60,23 +61,32 @@ class Monitor:
         self.stop = stop
         self.kafka = kafka
         self.clock = clock
-        self.profiles = ProfileStore(settings.profiles_dir)
+        self.profiles = ProfileStore(settings.profiles_dir, registry_profiles(settings, metrics))
         self.backoff = Backoff(settings.retry_initial_s, settings.retry_max_s, stop)
         metrics.window_length.set(settings.window_s)
 
     # ------------------------------------------------------------------------------------------ the loop
 
-    def install(self) -> None:
+    def wait_for_setup(self) -> None:
+        """Until the setup (`python -m feedback.monitor setup`, a separate privileged step) has prepared the monitor
+        index for this version: not ready, with the reason naming that command; the monitor installs nothing."""
         while not self.stop.is_set():
             try:
-                self.store.install(self.settings.index_shards, self.settings.index_replicas)
-                self.metrics.set_ready()
-                return
+                problem = self.store.setup_problem()
             except SearchUnavailable as exc:
-                self._retry("install", exc)
+                self._retry("setup_check", exc)
+                continue
+            if problem is None:
+                self.metrics.set_ready()
+                self.backoff.reset()
+                return
+            self.metrics.not_ready["starting"] = problem
+            self.metrics.retries.labels("setup_missing").inc()
+            log.warning("%s (checked again in %.1f s)", problem, self.backoff.delay)
+            self.backoff.wait(self.metrics.beat)
 
     def run(self) -> None:
-        self.install()
+        self.wait_for_setup()
         while not self.stop.is_set():
             self.metrics.beat()
             try:
@@ -238,6 +248,21 @@ class Monitor:
         self.store.write_state(State(state.last_window_end, until), now)
 
 
+def registry_profiles(settings: MonitorSettings, metrics: MonitorMetrics) -> RegistryProfiles | None:
+    """The flow back's registry as a second source of profiles (MONITOR_REGISTRY_BUCKET), or None."""
+    if settings.registry is None:
+        return None
+    from feedback.flowback.registry import Registry
+    from feedback.flowback.store import ObjectStore
+
+    registry = Registry(ObjectStore(settings.registry.store), settings.registry.model_name)
+    return RegistryProfiles(
+        registry,
+        retry_s=settings.registry.retry_s,
+        on_failure=lambda reason: metrics.registry_profile_errors.labels(reason).inc(),
+    )
+
+
 def main() -> int:
     try:
         settings = MonitorSettings.from_env()
@@ -250,12 +275,15 @@ def main() -> int:
     metrics = MonitorMetrics()
     server = serve_http(metrics, settings.metrics_host, settings.metrics_port)
     log.info(
-        "monitor: %s -> %s every %d s windows (settle %g s), profiles in %s; metrics on %s:%d",
+        "monitor: %s -> %s every %d s windows (settle %g s), profiles in %s%s; metrics on %s:%d",
         settings.capture_index,
         settings.index,
         settings.window_s,
         settings.settle_s,
         settings.profiles_dir,
+        f" and s3://{settings.registry.store.bucket}/registry/{settings.registry.model_name}/"
+        if settings.registry is not None
+        else "",
         settings.metrics_host,
         settings.metrics_port,
     )

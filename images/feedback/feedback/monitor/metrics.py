@@ -125,15 +125,24 @@ class MonitorMetrics:
             GROUP,
             registry=registry,
         )
+        self.registry_profile_errors = Counter(
+            "feedback_monitor_registry_profile_errors_total",
+            "Failed lookups of a registered version's profile in the flow back's registry, by reason (store, "
+            "no_profile_file, corrupt, invalid)",
+            ["reason"],
+            registry=registry,
+        )
         self.ready = Gauge(
-            "feedback_monitor_ready", "1 once the monitor index template is installed", registry=registry
+            "feedback_monitor_ready",
+            "1 once the monitor index is set up (python -m feedback.monitor setup)",
+            registry=registry,
         )
         self.heartbeat = time.monotonic()
         # what /readyz reports (feedback.indexer.metrics.serve_http serves both services' endpoints)
-        self.not_ready: dict[str, str] = {"starting": "the monitor is installing its index template"}
+        self.not_ready: dict[str, str] = {"starting": "the monitor is checking that its index is set up"}
 
     def set_ready(self) -> None:
-        """The index template is installed: ready from now on."""
+        """The monitor index is set up: ready from now on."""
         self.not_ready.clear()
         self.ready.set(1)
 

@@ -3,7 +3,9 @@ model version a document carries.
 
 The folder holds one `profile.json` per model version, anywhere below it (the chart's init containers copy each
 model image's profile to `<dir>/<n>/profile.json`; the local stack points at the model's artifacts). A file that
-is not a valid profile is reported and skipped, never fatal: its version then has status `no_profile`.
+is not a valid profile is reported and skipped, never fatal: its version then has status `no_profile`. A version
+the folder does not know is looked up in the flow back's registry when one is configured (`registry_profiles.py`,
+MONITOR_REGISTRY_BUCKET): that is how a canary serving a registered version gets its own profile.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from feedback.monitor.registry_profiles import RegistryProfiles
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +122,12 @@ def parse_profile(data: Any, source: str) -> Profile:
 
 
 class ProfileStore:
-    """The profiles below a folder, by model version; re-read when a file changes (checked every `refresh()`)."""
+    """The profiles below a folder, by model version; re-read when a file changes (checked every `refresh()`); a
+    version the folder lacks comes from `registry` when one is given (the folder wins for a version in both)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, registry: RegistryProfiles | None = None) -> None:
         self.directory = directory
+        self.registry = registry
         self._seen: dict[Path, float] = {}
         self._by_version: dict[str, Profile] = {}
         self.errors: dict[str, str] = {}  # file -> why it was skipped
@@ -148,8 +155,12 @@ class ProfileStore:
         log.info("profiles for model versions: %s", ", ".join(sorted(by_version)) or "none")
 
     def get(self, model_version: str) -> Profile | None:
-        return self._by_version.get(model_version)
+        found = self._by_version.get(model_version)
+        if found is None and self.registry is not None:
+            found = self.registry.get(model_version)
+        return found
 
     @property
     def versions(self) -> list[str]:
-        return sorted(self._by_version)
+        registered = self.registry.versions if self.registry is not None else []
+        return sorted({*self._by_version, *registered})

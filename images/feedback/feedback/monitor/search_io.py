@@ -16,7 +16,14 @@ from feedback.indexer.search_io import SearchBackend, SearchUnavailable
 from feedback.monitor.core import UNKNOWN, CaptureCounts, Group, Window, iso, parse_time
 
 STATE_ID = "state"
-TEMPLATE_VERSION = 1
+# 2: the mapping carries the setup's marker (`_meta.setup_version`); `python -m feedback.monitor setup` installs,
+# the monitor only checks.
+TEMPLATE_VERSION = 2
+SETUP_COMMAND = "python -m feedback.monitor setup"
+SETUP_HINT = (
+    f"run `{SETUP_COMMAND}` with credentials that may manage index templates and the monitor index "
+    "(on Kubernetes the feedback-pipeline chart's setup Job does it)"
+)
 COMPOSITE_PAGE = 200
 
 
@@ -56,6 +63,10 @@ def mapping_properties() -> dict[str, Any]:
     }
 
 
+def setup_meta() -> dict[str, Any]:
+    return {"managed_by": "seldon-feedback-monitor", "setup_version": TEMPLATE_VERSION}
+
+
 def index_template(index: str, shards: int, replicas: int) -> dict[str, Any]:
     return {
         "index_patterns": [index, f"{index}-*"],
@@ -64,7 +75,7 @@ def index_template(index: str, shards: int, replicas: int) -> dict[str, Any]:
         "_meta": {"managed_by": "seldon-feedback-monitor"},
         "template": {
             "settings": {"number_of_shards": shards, "number_of_replicas": replicas},
-            "mappings": {"dynamic": False, "properties": mapping_properties()},
+            "mappings": {"dynamic": False, "_meta": setup_meta(), "properties": mapping_properties()},
         },
     }
 
@@ -98,9 +109,41 @@ class MonitorStore:
 
     # ------------------------------------------------------------------------------------- monitor index
 
-    def install(self, shards: int, replicas: int) -> None:
-        self.backend.put_index_template(f"{self.index}-template", index_template(self.index, shards, replicas))
-        self.backend.put_mapping(self.index, mapping_properties())
+    def install(self, shards: int, replicas: int) -> list[str]:
+        """The setup (privileged, idempotent): template, index, mapping and marker; returns what was changed. A
+        newer version's template or marker is kept (a rollback must not undo it)."""
+        from feedback.indexer.setup import same_template
+
+        changed: list[str] = []
+        name = f"{self.index}-template"
+        template = index_template(self.index, shards, replicas)
+        installed = self.backend.get_index_template(name)
+        installed_version = int((installed or {}).get("version") or 0)
+        if installed_version <= TEMPLATE_VERSION and not (installed is not None and same_template(installed, template)):
+            self.backend.put_index_template(name, template)
+            changed.append(f"index template {name} version {TEMPLATE_VERSION}")
+        meta = self.backend.mapping_meta(self.index)
+        if meta is None and self.backend.create_index(self.index):
+            changed.append(f"index {self.index}")
+            meta = self.backend.mapping_meta(self.index)
+        meta = meta or {}
+        if int(meta.get("setup_version") or 0) <= TEMPLATE_VERSION and installed_version <= TEMPLATE_VERSION:
+            self.backend.put_mapping(self.index, mapping_properties(), setup_meta())
+            if meta != setup_meta():
+                changed.append(f"mapping of {self.index} (setup version {TEMPLATE_VERSION})")
+        return changed
+
+    def setup_problem(self) -> str | None:
+        """Why the monitor must not start yet (None: set up for this version or a newer one); reads the index's
+        mapping only, which the monitor's role may view."""
+        meta = self.backend.mapping_meta(self.index)
+        if meta is None:
+            return f"the monitor index {self.index} does not exist (the setup has not run): {SETUP_HINT}"
+        version = int(meta.get("setup_version") or 0)
+        if version < TEMPLATE_VERSION:
+            found = f"version {version}" if version else "no setup marker"
+            return f"the monitor index {self.index} has {found}, this monitor needs {TEMPLATE_VERSION}: {SETUP_HINT}"
+        return None
 
     def write(self, documents: Iterable[tuple[str, dict[str, Any]]]) -> int:
         actions = [

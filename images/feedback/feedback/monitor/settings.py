@@ -19,6 +19,7 @@ from feedback.config import (
     env_topic,
     kafka_settings,
 )
+from feedback.flowback.store import StoreSettings
 from feedback.indexer.settings import SearchSettings, search_settings
 
 MULTIPLE_TESTING = ("bh", "bonferroni")
@@ -52,6 +53,15 @@ class DeadLetterSettings:
 
 
 @dataclass(frozen=True)
+class RegistrySettings:
+    """Optional: the flow back's registry, where the profiles of registered versions (a canary's) are looked up."""
+
+    store: StoreSettings
+    model_name: str = "text-classifier"
+    retry_s: float = 300.0  # a version not found (or a failed lookup) is asked again after this long
+
+
+@dataclass(frozen=True)
 class MonitorSettings:
     search: SearchSettings
     profiles_dir: Path
@@ -67,6 +77,7 @@ class MonitorSettings:
     max_documents: int = 5000  # documents read per window and group for the statistics (counts stay exact)
     thresholds: Thresholds = field(default_factory=Thresholds)
     dead_letters: DeadLetterSettings | None = None
+    registry: RegistrySettings | None = None
     retry_initial_s: float = 0.5
     retry_max_s: float = 30.0
     metrics_host: str = "0.0.0.0"
@@ -113,10 +124,36 @@ class MonitorSettings:
             max_documents=env_int(env, "MONITOR_MAX_DOCUMENTS", 5000, minimum=100, maximum=10_000),
             thresholds=thresholds(env),
             dead_letters=dead_letter_settings(env),
+            registry=registry_settings(env),
             retry_initial_s=retry_initial,
             retry_max_s=retry_max,
             metrics_host=env_str(env, "MONITOR_METRICS_HOST", "0.0.0.0"),
             metrics_port=env_int(env, "MONITOR_METRICS_PORT", 9091, minimum=1, maximum=65535),
+            log_level=env_choice(env, "LOG_LEVEL", "info", LOG_LEVELS),
+        )
+
+
+@dataclass(frozen=True)
+class MonitorSetupSettings:
+    """What `python -m feedback.monitor setup` needs: the search engine (credentials allowed to manage index
+    templates and the monitor index) and the monitor index with its template settings."""
+
+    search: SearchSettings
+    index: str = "seldon-monitor"
+    index_shards: int = 1
+    index_replicas: int = 1
+    timeout_s: float = 300.0
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> MonitorSetupSettings:
+        env = os.environ if env is None else env
+        return cls(
+            search=search_settings(env, prefix="MONITOR"),
+            index=env_index(env, "MONITOR_INDEX", "seldon-monitor"),
+            index_shards=env_int(env, "MONITOR_INDEX_SHARDS", 1, minimum=1, maximum=64),
+            index_replicas=env_int(env, "MONITOR_INDEX_REPLICAS", 1, minimum=0, maximum=8),
+            timeout_s=env_float(env, "MONITOR_SETUP_TIMEOUT_S", 300.0, minimum=1.0, maximum=3600.0),
             log_level=env_choice(env, "LOG_LEVEL", "info", LOG_LEVELS),
         )
 
@@ -143,6 +180,42 @@ def thresholds(env: Mapping[str, str]) -> Thresholds:
         min_samples=env_int(env, "MONITOR_MIN_SAMPLES", 50, minimum=5, maximum=100_000),
         min_labelled=env_int(env, "MONITOR_MIN_LABELLED", 30, minimum=5, maximum=100_000),
         confidence_level=env_float(env, "MONITOR_CONFIDENCE_LEVEL", 0.95, minimum=0.5, maximum=0.999),
+    )
+
+
+def registry_settings(env: Mapping[str, str]) -> RegistrySettings | None:
+    """Only when MONITOR_REGISTRY_BUCKET is set: the bucket of the flow back's registry (FLOWBACK_BUCKET)."""
+    bucket = env_optional(env, "MONITOR_REGISTRY_BUCKET")
+    if bucket is None:
+        return None
+    endpoint = env_optional(env, "MONITOR_REGISTRY_S3_ENDPOINT")
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        raise SettingsError(
+            f"MONITOR_REGISTRY_S3_ENDPOINT={endpoint!r} must be an http(s) URL such as http://minio.minio:9000 "
+            "(unset: AWS S3 of AWS_REGION)"
+        )
+    access_key = env_optional(env, "AWS_ACCESS_KEY_ID")
+    secret_key = env_optional(env, "AWS_SECRET_ACCESS_KEY")
+    if (access_key is None) != (secret_key is None):
+        raise SettingsError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together (registry credentials)")
+    model = env_str(env, "MONITOR_REGISTRY_MODEL", "text-classifier")
+    from feedback.flowback.registry import is_name
+
+    if not is_name(model):
+        raise SettingsError(
+            f"MONITOR_REGISTRY_MODEL={model!r} must be 1-128 letters, digits, '.', '_', '+' or '-' (the registry's "
+            "model name, FLOWBACK_MODEL_NAME)"
+        )
+    return RegistrySettings(
+        store=StoreSettings(
+            endpoint=endpoint,
+            bucket=bucket,
+            access_key=access_key,
+            secret_key=secret_key,
+            region=env_str(env, "AWS_REGION", "us-east-1"),
+        ),
+        model_name=model,
+        retry_s=env_float(env, "MONITOR_REGISTRY_RETRY_S", 300.0, minimum=1.0, maximum=86_400.0),
     )
 
 
