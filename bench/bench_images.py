@@ -34,7 +34,7 @@ from devstack.images.build import build_images  # noqa: E402
 from devstack.images.containers import Container, RunOptions  # noqa: E402
 from devstack.images.tools import Buildah  # noqa: E402
 from devstack.runtime.paths import new_run_dir  # noqa: E402
-from devstack.runtime.ports import free_port  # noqa: E402
+from devstack.runtime.ports import free_ports  # noqa: E402
 from devstack.servers.feedback import PACKAGE_DIR  # noqa: E402
 from devstack.servers.kafka import KafkaServer  # noqa: E402
 from devstack.servers.search import SearchServer  # noqa: E402
@@ -96,13 +96,14 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "feedback.indexer", "setup"], env=setup_env, check=True, timeout=300)
         common = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "CAPTURE_TOPIC": "bench-capture"}
         for name, module, env in (
-            ("collector", "feedback.collector", {"COLLECTOR_HOST": "127.0.0.1", "COLLECTOR_PORT": "{port}"}),
+            ("collector", "feedback.collector", {"COLLECTOR_HOST": "127.0.0.1", "COLLECTOR_PORT": "{events}",
+                                                  "COLLECTOR_METRICS_PORT": "{port}"}),  # /readyz: metrics port
             ("indexer", "feedback.indexer", {"INDEXER_SEARCH_ENGINE": "opensearch", "INDEXER_SEARCH_URL": search.url,
                                               "INDEXER_INDEX_REPLICAS": "0", "INDEXER_METRICS_HOST": "127.0.0.1",
                                               "INDEXER_METRICS_PORT": "{port}"}),
         ):  # fmt: skip
-            port = free_port()
-            settings = {**common, **{key: value.format(port=port) for key, value in env.items()}}
+            port, events = free_ports(2)
+            settings = {**common, **{key: value.format(port=port, events=events) for key, value in env.items()}}
             options = RunOptions(env=settings, read_only_root=True, writable=("/tmp",))
             box = Container(buildah, images["feedback"], run_dir, options)
             url = f"http://127.0.0.1:{port}/readyz"

@@ -154,7 +154,7 @@ class LoopStack:
         self.prometheus = PrometheusServer(
             self.run_dir,
             {
-                "collector": f"{HOST}:{self.collector.port}",
+                "collector": f"{HOST}:{self.collector.ops_port}",  # its metrics port, not the event port
                 "indexer": f"{HOST}:{self.indexer.port}",
                 "monitor": f"{HOST}:{self.monitor.port}",
             },

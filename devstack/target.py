@@ -101,6 +101,7 @@ def listeners(loop: LoopStack) -> dict[str, int]:
         "model-grpc": loop.model.server.grpc_port,
         "model-metrics": loop.model.server.metrics_port,
         "collector": loop.collector.port,
+        "collector-metrics": loop.collector.ops_port,
         "indexer-metrics": loop.indexer.port,
         "monitor-metrics": loop.monitor.port,
         "prometheus": loop.prometheus.port,

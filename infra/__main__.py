@@ -192,6 +192,8 @@ pipeline = FeedbackPipeline(
         pod_disruption_budgets=pdb,
         search_engine=search.engine,
         mirrors=mirrors,
+        mesh=cfg.platform.mesh,
+        mesh_trust_domain=cfg.platform.mesh_trust_domain,
     ),
     opts=options(app),
 )

@@ -18,6 +18,8 @@ from infra.search import SearchCredentials
 FEEDBACK_FULLNAME = "feedback-pipeline"  # release name and fullnameOverride: object names, the instance label
 COLLECTOR_SERVICE = f"{FEEDBACK_FULLNAME}-collector"  # collector.service.name: the Service executors log to
 COLLECTOR_SERVICE_PORT = 8080  # collector.service.port
+PRODUCER_TOKEN_SECRET = f"{FEEDBACK_FULLNAME}-producer-token"  # collector.producers.existingSecret
+PRODUCER_TOKEN_KEY = "token"  # collector.producers.tokenKey
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +63,7 @@ class FeedbackPipelineArgs:
     kibana_url, kibana_ca_secret_name: Kibana, when there is one: a Job imports the dashboards there.
     pod_disruption_budgets: PodDisruptionBudgets for the collector and indexer.
     mirrors: where the image comes from (platform:imageRegistry).
+    mesh: "none" or "istio" (platform:mesh); mesh_trust_domain: the first part of every principal.
     """
 
     settings: FeedbackSettings
@@ -82,6 +85,8 @@ class FeedbackPipelineArgs:
     pod_disruption_budgets: bool = False
     search_engine: str = "elasticsearch"
     mirrors: Mirrors = field(default_factory=Mirrors)
+    mesh: str = "none"
+    mesh_trust_domain: str = "cluster.local"
 
 
 def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
@@ -122,6 +127,7 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
             # COLLECTOR_SAMPLING_RATE).
             **({} if s.sampling_rate is None else {"samplingRate": s.sampling_rate}),
             "pdb": {"enabled": args.pod_disruption_budgets},
+            **producer_values(s),
         },
         "indexer": {
             "replicas": s.indexer_replicas,
@@ -133,7 +139,36 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
         **({} if args.kibana_url is None else {"dashboard": {"kibana": kibana_values(args)}}),
         "alerts": {"enabled": s.alerts},
         "networkPolicy": network_policy_values(args),
+        "mesh": mesh_values(args),
     }
+
+
+def producer_values(s: FeedbackSettings) -> dict[str, Any]:
+    """feedback:producerToken -> the collector's producer port, its token in the Secret the component makes."""
+    if s.producer_token is None:
+        return {}
+    return {
+        "producers": {
+            "enabled": True,
+            "existingSecret": PRODUCER_TOKEN_SECRET,
+            "tokenKey": PRODUCER_TOKEN_KEY,
+            "namespaces": list(s.producer_namespaces),
+        }
+    }
+
+
+def mesh_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
+    """platform:mesh=istio -> AuthorizationPolicies: the Seldon pods' ServiceAccounts (in every Seldon namespace) on
+    the event port, feedback:metricsPrincipals on the metrics ports."""
+    if args.mesh != "istio":
+        return {"type": "none"}
+    s = args.settings
+    principals = [
+        pulumi.Output.concat(args.mesh_trust_domain, "/ns/", namespace, "/sa/", account)
+        for namespace in args.seldon_namespaces
+        for account in s.seldon_service_accounts
+    ]
+    return {"type": "istio", "seldonPrincipals": principals, "metricsPrincipals": list(s.metrics_principals)}
 
 
 def indexer_sweep_values(s: FeedbackSettings) -> dict[str, float]:
@@ -153,8 +188,11 @@ def network_policy_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
     Kafka or search engine (kafka:existing, search:existing), which may live anywhere, they are off."""
     if args.kafka.cluster_name is None or args.search_cluster_name is None:
         return {"enabled": False}
+    s = args.settings
     return {
         "seldonNamespaces": list(args.seldon_namespaces),
+        "metricsNamespace": s.metrics_namespace,
+        "metricsPodLabels": dict(s.metrics_pod_labels),  # never empty (checked): Helm would merge {} with the default
         "kafka": {"namespace": args.namespace, "podLabels": {"strimzi.io/cluster": args.kafka.cluster_name}},
         "search": {
             "namespace": args.namespace,
@@ -225,6 +263,17 @@ class FeedbackPipeline(pulumi.ComponentResource):
         super().__init__("feedback:feedback:FeedbackPipeline", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         values = feedback_values(args)
+        chart_opts = child
+        if args.settings.producer_token is not None:
+            self.producer_token_secret = k8s.core.v1.Secret(
+                f"{name}-producer-token",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=PRODUCER_TOKEN_SECRET, namespace=args.namespace),
+                string_data=pulumi.Output.secret({PRODUCER_TOKEN_KEY: args.settings.producer_token}),
+                opts=child,
+            )
+            chart_opts = pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[self.producer_token_secret])
+            )
         self.chart = k8s.helm.v4.Chart(
             f"{name}-pipeline",
             name=FEEDBACK_FULLNAME,
@@ -232,7 +281,7 @@ class FeedbackPipeline(pulumi.ComponentResource):
             version=chart_version("feedback-pipeline"),
             namespace=args.namespace,
             values=values,
-            opts=child,
+            opts=chart_opts,
         )
         # The chart names the collector Service and its port from the values passed above (collector.service.*), so
         # the URL is built from those values; the Output waits for the chart.

@@ -3,6 +3,8 @@ variables exactly as in a container (see images/feedback/README.md):
 
     collector = CollectorServer(run_dir, kafka.bootstrap, "seldon-capture").start()
     requests.post(collector.url, headers={"Ce-Type": ..., "Ce-Requestid": ...}, data=payload)
+    collector.metrics_url  # /metrics, /healthz and /readyz are on the collector's own metrics port
+    CollectorServer(run_dir, ..., producer_token_file=path).producer_url  # bearer-token listener for other producers
     indexer = IndexerServer(run_dir, kafka.bootstrap, "seldon-capture", search.url, "seldon-feedback").start()
     indexer.kill(); indexer.start()  # crash test: same group, resumes from committed offsets
     monitor = MonitorServer(run_dir, search.url, "seldon-feedback", profiles_dir, window_s=60).start()
@@ -27,7 +29,7 @@ from devstack.names import CAPTURE_TOPIC, INDEX, MONITOR_INDEX
 from devstack.runtime import metrics as prometheus
 from devstack.runtime.errors import DevstackError
 from devstack.runtime.paths import REPO_ROOT
-from devstack.runtime.ports import HOST, free_port
+from devstack.runtime.ports import HOST, free_port, free_ports
 from devstack.runtime.process import ManagedProcess
 
 log = logging.getLogger(__name__)
@@ -73,9 +75,18 @@ class _Service:
     needs_protos = True  # the collector and the indexer decode gRPC payloads; the monitor reads the index only
     has_setup = False  # the indexer and the monitor: `python -m <module> setup` prepares the search engine first
 
-    def __init__(self, run_dir: Path, port: int, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        port: int,
+        env: dict[str, str],
+        *,
+        ops_port: int | None = None,
+        extra_ports: tuple[int, ...] = (),
+    ) -> None:
         self.run_dir = run_dir
         self.port = port
+        self.ops_port = port if ops_port is None else ops_port  # where /metrics, /healthz and /readyz are served
         self.setup_env: dict[str, str] = {}  # added to the setup's environment (e.g. a secured engine's admin)
         self.process = ManagedProcess(
             self.name,
@@ -83,7 +94,7 @@ class _Service:
             run_dir / self.name,
             env=env,
             cwd=PACKAGE_DIR,
-            ports=[port],
+            ports=sorted({port, self.ops_port, *extra_ports}),
         )
 
     @property
@@ -91,8 +102,12 @@ class _Service:
         return f"http://{HOST}:{self.port}"
 
     @property
+    def ops_url(self) -> str:
+        return f"http://{HOST}:{self.ops_port}"
+
+    @property
     def metrics_url(self) -> str:
-        return f"{self.base_url}/metrics"
+        return f"{self.ops_url}/metrics"
 
     @property
     def log_path(self) -> Path:
@@ -120,7 +135,7 @@ class _Service:
         if self.has_setup:
             self.setup()
         self.process.start()
-        self.process.wait_ready(lambda: _get_ok(f"{self.base_url}/readyz"), timeout)
+        self.process.wait_ready(lambda: _get_ok(f"{self.ops_url}/readyz"), timeout)
         log.info("%s ready at %s", self.name, self.base_url)
         return self
 
@@ -150,7 +165,9 @@ class _Service:
 
 
 class CollectorServer(_Service):
-    """`python -m feedback.collector` on 127.0.0.1: `.url` receives CloudEvents, `.metrics_url` serves metrics."""
+    """`python -m feedback.collector` on 127.0.0.1: `.url` receives CloudEvents (Seldon's, no token), `.metrics_url`
+    serves metrics on a port of its own (`.ops_port`, COLLECTOR_METRICS_PORT); with `producer_token_file`,
+    `.producer_url` takes other producers' feedback with "Authorization: Bearer <token>" (COLLECTOR_PRODUCER_*)."""
 
     name = "collector"
     module = "feedback.collector"
@@ -161,23 +178,41 @@ class CollectorServer(_Service):
         bootstrap: str | None = None,
         topic: str = CAPTURE_TOPIC,
         port: int | None = None,
+        *,
+        metrics_port: int | None = None,
+        producer_token_file: Path | None = None,
         **settings: Any,
     ) -> None:
         bootstrap = bootstrap or settings.pop("kafka_bootstrap")
-        port = port or free_port()
+        spare = [free for free in free_ports(5) if free not in (port, metrics_port)]  # distinct: held open together
+        port = port or spare.pop()
+        metrics_port = metrics_port or spare.pop()
         base = {
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "CAPTURE_TOPIC": topic,
             "COLLECTOR_HOST": HOST,
             "COLLECTOR_PORT": str(port),
+            "COLLECTOR_METRICS_PORT": str(metrics_port),
             "COLLECTOR_READINESS_INTERVAL_S": "1",
         }
-        super().__init__(run_dir, port, _env("COLLECTOR_", base, settings))
+        self.producer_port: int | None = None
+        if producer_token_file is not None:
+            self.producer_port = spare.pop()
+            base["COLLECTOR_PRODUCER_PORT"] = str(self.producer_port)
+            base["COLLECTOR_PRODUCER_TOKEN_FILE"] = str(producer_token_file)
+        extra = () if self.producer_port is None else (self.producer_port,)
+        super().__init__(run_dir, port, _env("COLLECTOR_", base, settings), ops_port=metrics_port, extra_ports=extra)
         self.topic = topic
 
     @property
     def url(self) -> str:
         return self.base_url + "/"
+
+    @property
+    def producer_url(self) -> str:
+        if self.producer_port is None:
+            raise DevstackError("this collector has no producer listener; start it with producer_token_file=<path>")
+        return f"http://{HOST}:{self.producer_port}/"
 
 
 class IndexerServer(_Service):

@@ -27,7 +27,8 @@ NAMESPACES = (
 
 @dataclass(frozen=True)
 class Key:
-    """One stack config key: `name` is "<namespace>:<key>", `kind` one of str|int|float|bool|object|list|secret."""
+    """One stack config key: `name` is "<namespace>:<key>", `kind` one of str|int|float|bool|object|list|secret
+    (list: a list of strings)."""
 
     name: str
     kind: str
@@ -47,6 +48,7 @@ RESOURCE_FIELDS = ("cpu", "memory")
 TOPIC_FIELDS = ("name", "partitions", "retentionHours")
 IMAGE_FIELDS = ("repository", "tag", "digest")
 OPERATOR_MODES = ("install", "existing")
+MESHES = ("none", "istio")
 # The upstream charts the program installs, by chart name (platform:chartSources is keyed by these).
 UPSTREAM_CHARTS = ("strimzi-kafka-operator", "eck-operator", "minio", "argo-workflows", "seldon-core-operator")
 CHART_SOURCE_FIELDS = ("repository", "archive")
@@ -123,6 +125,22 @@ KEYS: tuple[Key, ...] = (
         "{repository: <https:// or oci:// URL>} or {archive: <path of the chart's .tgz>}; wins over "
         "platform:chartRepository.",
         fields=UPSTREAM_CHARTS,
+    ),
+    _k(
+        "platform:mesh",
+        "str",
+        "none",
+        "Service mesh whose authorization the program configures: istio adds an AuthorizationPolicy per feedback "
+        "service (the Seldon pods' ServiceAccounts, feedback:seldonServiceAccounts, on the collector's event port; "
+        "feedback:metricsPrincipals on the metrics ports); none: NetworkPolicies only. Needs Istio >= 1.22 with "
+        "sidecars and mTLS in platform:appNamespace.",
+        enum=MESHES,
+    ),
+    _k(
+        "platform:meshTrustDomain",
+        "str",
+        "cluster.local",
+        "The mesh's trust domain, the first part of every principal (<trust domain>/ns/<namespace>/sa/<account>).",
     ),
     _k(
         "platform:imageRegistry",
@@ -501,6 +519,49 @@ KEYS: tuple[Key, ...] = (
         False,
         "Create the PrometheusRule of the pipeline's alerts (drift, quality drop, capture gaps, dead letters, lag); "
         "needs the Prometheus Operator's CRDs in the cluster.",
+    ),
+    _k(
+        "feedback:seldonServiceAccounts",
+        "list",
+        ["default"],
+        "ServiceAccounts the Seldon pods in platform:appNamespace run as (the classifier's SeldonDeployments name "
+        "none, so default); with platform:mesh=istio only their principals may use the collector's event port.",
+    ),
+    _k(
+        "feedback:metricsNamespace",
+        "str",
+        "",
+        "Namespace of the Prometheus that scrapes the collector, indexer and monitor metrics ports (NetworkPolicy); "
+        "empty: nothing may reach the metrics ports.",
+    ),
+    _k(
+        "feedback:metricsPodLabels",
+        "object",
+        {"app.kubernetes.io/name": "prometheus"},
+        "Labels of the scraper pods in feedback:metricsNamespace (all must match; at least one; the default is the "
+        "label the Prometheus Operator puts on Prometheus pods).",
+    ),
+    _k(
+        "feedback:metricsPrincipals",
+        "list",
+        [],
+        "With platform:mesh=istio, the scraper's principals (<trust domain>/ns/<namespace>/sa/<account>) allowed "
+        "on the metrics ports; empty: any source (a Prometheus outside the mesh has no principal).",
+    ),
+    _k(
+        "feedback:producerToken",
+        "secret",
+        None,
+        "Bearer token of feedback producers other than Seldon (e.g. a labelling tool), at least 32 characters, "
+        "several separated by newlines while one is rotated; set: the collector opens its producer port (8081) and "
+        "the program keeps the token in a Secret; unset: no producer port.",
+    ),
+    _k(
+        "feedback:producerNamespaces",
+        "list",
+        [],
+        "Namespaces whose pods may reach the collector's producer port (needs feedback:producerToken); empty: "
+        "platform:appNamespace.",
     ),
     # batch
     _k("batch:workers", "int", 4, "Parallel seldon-batch-processor workers."),

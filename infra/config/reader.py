@@ -157,6 +157,16 @@ class Reader:
             raise ValueError("must map strings to strings (quote numbers and booleans)")
         return value
 
+    @staticmethod
+    def _parse_list(key: Key, text: str) -> list[str]:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError("is not a list; write a YAML list of strings in the stack file") from None
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError("is not a list of strings; write a YAML list of strings in the stack file")
+        return value
+
     # ---- shapes shared by several namespaces -------------------------------------------------------------------
 
     def at_least(self, name: str, value: int, minimum: int) -> None:

@@ -89,7 +89,22 @@ def read_platform(reader: Reader, stack: str) -> PlatformSettings:
         pod_disruption_budgets=reader.get("platform:podDisruptionBudgets"),
         default_requests=reader.resources("platform:defaultRequests"),
         mirrors=Mirrors(chart_sources=read_chart_sources(reader), image_registry=read_image_registry(reader)),
+        mesh=reader.get("platform:mesh"),
+        mesh_trust_domain=read_trust_domain(reader),
     )
+
+
+_TRUST_DOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+_PRINCIPAL = re.compile(r"[^/\s]+/ns/[a-z0-9]([-a-z0-9]*[a-z0-9])?/sa/[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+
+
+def read_trust_domain(reader: Reader) -> str:
+    domain = reader.get("platform:meshTrustDomain")
+    if not _TRUST_DOMAIN.fullmatch(domain):
+        reader.error(
+            f"platform:meshTrustDomain={domain!r} is not a trust domain; write a DNS-like name such as cluster.local"
+        )
+    return domain
 
 
 def read_chart_sources(reader: Reader) -> dict[str, ChartSource]:
@@ -493,6 +508,7 @@ def read_feedback(reader: Reader) -> FeedbackSettings:
         monitor_settle_seconds=get("feedback:monitorSettleSeconds"),
         monitor_thresholds=read_monitor_thresholds(reader),
         alerts=get("feedback:alerts"),
+        **read_feedback_access(reader),
     )
     reader.at_least("feedback:collectorReplicas", settings.collector_replicas, 1)
     if settings.index_shards is not None and not 1 <= settings.index_shards <= 64:
@@ -564,6 +580,47 @@ def read_monitor_thresholds(reader: Reader) -> dict[str, float | int | str]:
             what = "a whole number" if kind is int else "a number"
             reader.error(f"feedback:monitorThresholds.{name}={value!r} must be {what} from {low:g} to {high:g}")
     return thresholds
+
+
+def read_feedback_access(reader: Reader) -> dict[str, Any]:
+    """Who may send events and read metrics: feedback:seldonServiceAccounts, feedback:metrics*, feedback:producer*."""
+    get = reader.get
+    accounts = tuple(get("feedback:seldonServiceAccounts"))
+    for account in accounts:
+        reader.dns_label("feedback:seldonServiceAccounts", account, max_len=253)
+    metrics_namespace = get("feedback:metricsNamespace")
+    if metrics_namespace:
+        reader.dns_label("feedback:metricsNamespace", metrics_namespace)
+    pod_labels = dict(get("feedback:metricsPodLabels"))
+    if not pod_labels:
+        reader.error(
+            "feedback:metricsPodLabels={} would admit every pod of feedback:metricsNamespace to the metrics ports; "
+            "name the scraper's labels, e.g. {app.kubernetes.io/name: prometheus}"
+        )
+    principals = tuple(get("feedback:metricsPrincipals"))
+    for principal in principals:
+        if not _PRINCIPAL.fullmatch(principal):
+            reader.error(
+                f"feedback:metricsPrincipals: {principal!r} is not an Istio principal; write "
+                "<trust domain>/ns/<namespace>/sa/<service account>, e.g. cluster.local/ns/monitoring/sa/prometheus"
+            )
+    namespaces = tuple(get("feedback:producerNamespaces"))
+    for namespace in namespaces:
+        reader.dns_label("feedback:producerNamespaces", namespace)
+    token = reader.secret("feedback:producerToken", required=False, why="")
+    if namespaces and token is None:
+        reader.error(
+            "feedback:producerNamespaces is set but feedback:producerToken is not: the producer port opens only with "
+            "a token; set it with `pulumi config set --secret feedback:producerToken <token>` or drop the namespaces"
+        )
+    return {
+        "seldon_service_accounts": accounts,
+        "metrics_namespace": metrics_namespace,
+        "metrics_pod_labels": pod_labels,
+        "metrics_principals": principals,
+        "producer_token": token,
+        "producer_namespaces": namespaces,
+    }
 
 
 def read_batch(reader: Reader) -> BatchSettings:
@@ -658,6 +715,7 @@ def check_across_namespaces(reader: Reader, cfg: StackConfig) -> None:
                     f"platform:podDisruptionBudgets=true needs {name} >= 2 (with {replicas} a budget would block "
                     f"every node drain); raise {name} or turn budgets off"
                 )
+    check_mesh(reader, cfg)
     if cfg.flowback.bucket == cfg.objectstore.bucket:
         reader.error(
             f"flowback:bucket={cfg.flowback.bucket} equals objectstore:bucket: the registry gets a bucket of its own "
@@ -668,6 +726,20 @@ def check_across_namespaces(reader: Reader, cfg: StackConfig) -> None:
         reader.error(
             f"kafka:operatorNamespace={cfg.kafka.operator_namespace} equals platform:appNamespace: the Strimzi chart "
             f"watches the application namespace and would create its RoleBindings twice; use a separate namespace"
+        )
+
+
+def check_mesh(reader: Reader, cfg: StackConfig) -> None:
+    """Mesh-only settings need platform:mesh=istio; with it, the Seldon pods need a ServiceAccount to be admitted."""
+    if cfg.platform.mesh == "none" and cfg.feedback.metrics_principals:
+        reader.error(
+            "feedback:metricsPrincipals is set but platform:mesh=none: principals only mean something inside a mesh; "
+            "set platform:mesh=istio or drop feedback:metricsPrincipals"
+        )
+    if cfg.platform.mesh == "istio" and not cfg.feedback.seldon_service_accounts:
+        reader.error(
+            "platform:mesh=istio needs feedback:seldonServiceAccounts (at least one): without a principal no executor "
+            "could log to the collector"
         )
 
 

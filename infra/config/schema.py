@@ -9,7 +9,14 @@ from typing import Any
 
 from infra.config.keys import KEYS, NAMESPACES
 
-_JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "object": "object"}
+_JSON_TYPES = {
+    "str": "string",
+    "int": "integer",
+    "float": "number",
+    "bool": "boolean",
+    "object": "object",
+    "list": "array",
+}
 
 
 def json_schema() -> dict[str, Any]:
@@ -31,6 +38,8 @@ def json_schema() -> dict[str, Any]:
                 prop["enum"] = list(key.enum)
             if key.kind == "object" and key.fields:
                 prop["propertyNames"] = {"enum": list(key.fields)}
+            if key.kind == "list":
+                prop["items"] = {"type": "string"}
         prop["description"] = key.doc
         properties[key.name] = prop
     namespaces = "|".join(NAMESPACES)

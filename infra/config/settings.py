@@ -103,6 +103,8 @@ class PlatformSettings:
     pod_disruption_budgets: bool
     default_requests: Resources
     mirrors: Mirrors = field(default_factory=Mirrors)
+    mesh: str = "none"  # "none" or "istio" (platform:mesh)
+    mesh_trust_domain: str = "cluster.local"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -273,6 +275,13 @@ class FeedbackSettings:
     monitor_settle_seconds: int | None = None
     monitor_thresholds: dict[str, float | int | str] = field(default_factory=dict)  # only the fields set
     alerts: bool = False
+    # who may send events and read metrics (docs/feedback-pipeline.md, "Who may send events")
+    seldon_service_accounts: tuple[str, ...] = ("default",)
+    metrics_namespace: str = ""  # "": nothing may reach the metrics ports
+    metrics_pod_labels: dict[str, str] = field(default_factory=dict)
+    metrics_principals: tuple[str, ...] = ()
+    producer_token: pulumi.Output[str] | None = None  # a secret; None: no producer port
+    producer_namespaces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

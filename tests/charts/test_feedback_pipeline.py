@@ -65,6 +65,9 @@ def ca_files(tmp_path: Path) -> dict[str, Path]:
         path = tmp_path / prefix.strip("/").replace("/", "_")
         path.write_text("-----BEGIN CERTIFICATE-----\n")
         files[prefix] = path
+    token = tmp_path / "producer-token"  # the producer port's token file (a mounted Secret)
+    token.write_text("t" * 64 + "\n")
+    files["/etc/feedback/producer-token/"] = token
     return files
 
 
@@ -87,6 +90,9 @@ def test_services_accept_the_rendered_environment(
     deployment = one(objects, "Deployment", f"{FULLNAME}-collector")
     ports = {p["name"]: p["containerPort"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
     assert collector.port == ports["http"]
+    assert collector.metrics_port == ports["metrics"] != collector.port
+    if collector.producer is not None:
+        assert collector.producer.port == ports["producers"]
     deployment = one(objects, "Deployment", f"{FULLNAME}-indexer")
     ports = {p["name"]: p["containerPort"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
     assert indexer.metrics_port == ports["metrics"]
@@ -189,6 +195,8 @@ def test_credentials_are_secret_references_never_values(chart_render: RenderFn, 
     assert not by_kind(objects, "Secret"), "the chart must reference existing Secrets, never create them"
     for config_map in by_kind(objects, "ConfigMap"):
         leaked = [key for key in config_map["data"] if re.search("PASSWORD|SECRET|TOKEN|API_KEY", key)]
+        # a *_FILE variable names where a mounted Secret is, never its content
+        leaked = [key for key in leaked if not (key.endswith("_FILE") and config_map["data"][key].startswith("/etc/"))]
         assert not leaked, f"{config_map['metadata']['name']} carries credentials: {leaked}"
     secrets = search_secrets(profile)
     deployments = {o["metadata"]["name"] for o in by_kind(objects, "Deployment")}
@@ -297,7 +305,12 @@ def test_collector_is_reachable_from_seldon_pods_only(chart_render: RenderFn) ->
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     [rule] = policy["ingress"]
     [peer] = rule["from"]
-    assert peer["podSelector"] == {"matchExpressions": [{"key": "seldon-deployment-id", "operator": "Exists"}]}
+    # the operator's labels on the predictor pods where the executor runs (seldon-core v1.17.1
+    # operator/controllers/labels.go and seldondeployment_controller.go)
+    assert peer["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/managed-by": "seldon-core"},
+        "matchExpressions": [{"key": "seldon-deployment-id", "operator": "Exists"}],
+    }
     assert peer["namespaceSelector"]["matchExpressions"][0]["values"] == ["seldon"]
     assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]
 
@@ -305,8 +318,12 @@ def test_collector_is_reachable_from_seldon_pods_only(chart_render: RenderFn) ->
     prod = one(prod_objects, "NetworkPolicy", f"{FULLNAME}-collector")
     seldon_rule, metrics_rule = prod["spec"]["ingress"]
     assert seldon_rule["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["seldon", "seldon-batch"]
-    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    monitoring = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    }
     assert metrics_rule["from"] == [monitoring]
+    assert metrics_rule["ports"] == [{"protocol": "TCP", "port": "metrics"}], "the scraper never gets the event port"
 
 
 def egress_ports(policy: dict[str, Any]) -> list[tuple[str, tuple[int | str, ...]]]:

@@ -55,8 +55,8 @@ def start_from_image(
         box = Container(container_tools, built_images["feedback"].reference, run_dir / "images", options)
         boxes.append(box)
         box.start(
-            container["command"], ready=lambda: _ready(f"{server.base_url}/readyz"), timeout=START_TIMEOUT_S,
-            ports=[server.port],
+            container["command"], ready=lambda: _ready(f"{server.ops_url}/readyz"), timeout=START_TIMEOUT_S,
+            ports=server.process.ports,
         )  # fmt: skip
         return box
 

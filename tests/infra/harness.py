@@ -33,6 +33,10 @@ TEST_SECRETS = {
     "search:indexerPassword": "test-indexer-password",
     "search:monitorPassword": "test-monitor-password",
 }
+# Secrets that turn a feature on (not set by default, so the default runs keep the feature off); test values only.
+OPTIONAL_TEST_SECRETS = {
+    "feedback:producerToken": "test-producer-token-" + "t" * 32,
+}
 
 
 UPSTREAM_ENV = "SELDON_FEEDBACK_UPSTREAM"  # the same override the chart tooling reads (the upstream/ folder itself)

@@ -24,7 +24,7 @@ import pulumi
 import pytest
 
 from infra import config
-from tests.infra.harness import Run, run_program
+from tests.infra.harness import TEST_SECRETS, Run, run_program
 from tests.infra.rendering import (
     Objects,
     at,
@@ -80,6 +80,8 @@ WALK: dict[str, Any] = {
     "feedback:monitorSettleSeconds": 33,
     "feedback:monitorThresholds": {"fdr": 0.02, "consecutiveWindows": 3},
     "feedback:alerts": True,
+    "feedback:metricsNamespace": "walk-monitoring",
+    "feedback:metricsPodLabels": {"app": "walk-prometheus"},
     "batch:workers": 9,
     "batch:retries": 5,
     "flowback:bucket": "walk-registry",
@@ -113,6 +115,14 @@ EXISTING: dict[str, Any] = {
     "objectstore:existing": {"endpoint": "https://s3.walk.example", "secret": "walk-s3"},
 }
 MIRROR = "mirror.walk.example:5000/hub"
+# an Istio mesh: AuthorizationPolicies by principal
+MESH: dict[str, Any] = {
+    "platform:mesh": "istio",
+    "platform:meshTrustDomain": "walk.example",
+    "feedback:seldonServiceAccounts": ["walk-executor"],
+    "feedback:metricsPrincipals": ["walk.example/ns/walk-monitoring/sa/walk-prometheus"],
+}
+PRODUCER_TOKEN = "walk-producer-token-" + "w" * 32
 SCENARIOS: dict[str, dict[str, Any]] = {
     "walk": WALK,
     "no-streaming": {"classifier:streaming": False},
@@ -120,6 +130,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "canary": CANARY,
     "existing": EXISTING,
     "mirror": {"platform:imageRegistry": MIRROR},
+    "mesh": MESH,
 }
 BOOTSTRAP = "walk-kafka-kafka-bootstrap.walk-apps.svc.cluster.local:9093"
 
@@ -803,6 +814,74 @@ HOPS: tuple[Hop, ...] = (
             "ghcr.io/walk/classifier:9.9.1",
         ),
     ),
+    Hop(
+        "feedback:metricsNamespace",
+        "feedback-pipeline",
+        "networkPolicy.metricsNamespace",
+        "walk-monitoring",
+        Lands(
+            "indexer NetworkPolicy: the scraper's namespace",
+            lambda o: only(o, "NetworkPolicy", "-indexer")["spec"]["ingress"][0]["from"][0]["namespaceSelector"][
+                "matchLabels"
+            ]["kubernetes.io/metadata.name"],
+            "walk-monitoring",
+        ),
+    ),
+    Hop(
+        "feedback:metricsPodLabels",
+        "feedback-pipeline",
+        "networkPolicy.metricsPodLabels",
+        {"app": "walk-prometheus"},
+        Lands(
+            "collector NetworkPolicy: the scraper's pod labels",
+            lambda o: only(o, "NetworkPolicy", "-collector")["spec"]["ingress"][-1]["from"][0]["podSelector"][
+                "matchLabels"
+            ],
+            {"app": "walk-prometheus"},
+        ),
+    ),
+    Hop(
+        "platform:mesh",
+        "feedback-pipeline",
+        "mesh.type",
+        "istio",
+        rendered("AuthorizationPolicy", "spec.action", "ALLOW", "-collector"),
+        scenario="mesh",
+    ),
+    Hop(
+        "platform:meshTrustDomain",
+        "feedback-pipeline",
+        "mesh.seldonPrincipals",
+        ["walk.example/ns/seldon/sa/walk-executor"],
+        rendered(
+            "AuthorizationPolicy",
+            "spec.rules.0.from.0.source.principals",
+            ["walk.example/ns/seldon/sa/walk-executor"],
+            "-collector",
+        ),
+        scenario="mesh",
+    ),
+    Hop(
+        "feedback:seldonServiceAccounts",
+        "feedback-pipeline",
+        "mesh.seldonPrincipals",
+        ["walk.example/ns/seldon/sa/walk-executor"],
+        rendered("AuthorizationPolicy", "spec.rules.0.to.0.operation.ports", ["8080"], "-collector"),
+        scenario="mesh",
+    ),
+    Hop(
+        "feedback:metricsPrincipals",
+        "feedback-pipeline",
+        "mesh.metricsPrincipals",
+        ["walk.example/ns/walk-monitoring/sa/walk-prometheus"],
+        rendered(
+            "AuthorizationPolicy",
+            "spec.rules.0.from.0.source.principals",
+            ["walk.example/ns/walk-monitoring/sa/walk-prometheus"],
+            "-indexer",
+        ),
+        scenario="mesh",
+    ),
     # batch
     Hop("batch:workers", "batch-workflow", "batch.workers", 9, parameter("workers", "9")),
     Hop("batch:retries", "batch-workflow", "batch.retries", 5, parameter("retries", "5")),
@@ -875,6 +954,7 @@ class Elsewhere:
     base: Mapping[str, Any] = field(default_factory=dict)
     also: Mapping[str, Any] = field(default_factory=dict)  # keys the value needs beside it (asserted at `path`)
     path: str = ""  # with `also`: the inputs path that must show `value`
+    secrets: Mapping[str, str] = field(default_factory=dict)  # optional secrets both runs set (beside TEST_SECRETS)
 
 
 ELSEWHERE: tuple[Elsewhere, ...] = (
@@ -937,6 +1017,14 @@ ELSEWHERE: tuple[Elsewhere, ...] = (
     Elsewhere("seldon:namespace", "walk-seldon", "seldon-operator"),
     Elsewhere("seldon:acceptBsl", True, "seldon-operator", {"seldon:version": "1.18.2"}),
     Elsewhere("seldon:certManager", True, "seldon-operator"),
+    # the token goes into a Secret of the program's; the chart only learns its name
+    Elsewhere("feedback:producerToken", PRODUCER_TOKEN, "feedback-producer-token"),
+    Elsewhere(
+        "feedback:producerNamespaces",
+        ["walk-labelling"],
+        "feedback-pipeline",
+        secrets={"feedback:producerToken": PRODUCER_TOKEN},
+    ),
     Elsewhere("flowback:enabled", False, "flowback-workflow"),
 )
 
@@ -1054,8 +1142,9 @@ def test_other_keys_change_the_resource_they_configure(entry: Elsewhere) -> None
         before = run_program("dev")
         after = run_program("dev", overrides={**entry.base, entry.key: entry.value})
     else:
-        before = run_program("dev", overrides=dict(entry.base))
-        after = run_program("dev", overrides={**entry.base, **entry.also, entry.key: entry.value})
+        secrets = {**TEST_SECRETS, **entry.secrets}
+        before = run_program("dev", overrides=dict(entry.base), secrets=secrets)
+        after = run_program("dev", overrides={**entry.base, **entry.also, entry.key: entry.value}, secrets=secrets)
     if entry.path:
         assert at(after.named(entry.resource).inputs, entry.path) == entry.value, f"{entry.key} -> {entry.path}"
     assert observed(after, entry.resource) is not None or observed(before, entry.resource) is not None

@@ -139,7 +139,7 @@ def test_malformed_inputs_are_rejected_or_dead_lettered_and_counted(feedback_pip
         assert answer["reason"] == reason and len(answer["error"]) > 20, (label, answer)
     for _, _, _, _, reason in cases:
         assert collector.metric("feedback_collector_events_rejected_total", reason=reason) == 1, reason
-    assert requests.get(collector.base_url + "/healthz", timeout=5).status_code == 200
+    assert requests.get(collector.ops_url + "/healthz", timeout=5).status_code == 200
     assert _post(collector.url, good.headers, good.body).status_code == 200  # still serving
 
     # Poison written straight to the capture topic (as a broken producer or direct logging might).
@@ -210,7 +210,7 @@ def test_every_event_acknowledged_while_kafka_restarts_is_indexed(feedback_pipel
     try:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            readiness.append(requests.get(collector.base_url + "/readyz", timeout=5).status_code)
+            readiness.append(requests.get(collector.ops_url + "/readyz", timeout=5).status_code)
             time.sleep(1)
     finally:
         kafka.start()

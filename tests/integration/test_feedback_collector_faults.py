@@ -22,7 +22,7 @@ import pytest
 import requests
 from aiohttp.test_utils import TestClient, TestServer
 from confluent_kafka import KafkaError
-from feedback.collector.app import PRODUCER, create_app
+from feedback.collector.app import create_apps
 from feedback.collector.kafka_io import KafkaCaptureProducer
 from feedback.collector.settings import CollectorSettings
 
@@ -54,15 +54,16 @@ async def wait_ready(producer: KafkaCaptureProducer, timeout: float = 30) -> Non
 
 async def test_a_fatal_producer_error_is_sticky_and_fails_liveness(feedback_pipeline: FeedbackPipeline) -> None:
     settings = settings_for(feedback_pipeline)
-    async with TestClient(TestServer(create_app(settings))) as client:
-        producer = client.app[PRODUCER]
+    apps = create_apps(settings)
+    async with TestClient(TestServer(apps.ops)) as ops, TestClient(TestServer(apps.events)) as client:
+        producer = apps.state.live_producer()
         assert isinstance(producer, KafkaCaptureProducer)
         await wait_ready(producer)
         producer._on_error(KafkaError(KafkaError._FATAL, "idempotent producer fenced", fatal=True))
         producer._check_broker()  # the real broker answers: this used to make the collector Ready again
         assert not producer.is_ready()
-        assert (await client.get("/readyz")).status == 503
-        health = await client.get("/healthz")
+        assert (await ops.get("/readyz")).status == 503
+        health = await ops.get("/healthz")
         assert health.status == 503 and "fatal" in (await health.json())["error"]
         event = http_event(
             "request", f"{feedback_pipeline.name}-f", {"data": {"ndarray": ["x"]}}, 1_714_564_800_000_000
@@ -75,8 +76,9 @@ async def test_a_dead_delivery_thread_answers_503_at_once_instead_of_hanging(
     feedback_pipeline: FeedbackPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = settings_for(feedback_pipeline)
-    async with TestClient(TestServer(create_app(settings))) as client:
-        producer = client.app[PRODUCER]
+    apps = create_apps(settings)
+    async with TestClient(TestServer(apps.ops)) as ops, TestClient(TestServer(apps.events)) as client:
+        producer = apps.state.live_producer()
         assert isinstance(producer, KafkaCaptureProducer)
         await wait_ready(producer)
         real_poll = producer._producer.poll
@@ -95,7 +97,7 @@ async def test_a_dead_delivery_thread_answers_503_at_once_instead_of_hanging(
         answer = await client.post("/", data=event.body, headers=event.headers)
         assert answer.status == 503 and (await answer.json())["reason"] == "producer_unhealthy"
         assert time.monotonic() - started < 3, "the request waited for a delivery that can never come"
-        assert (await client.get("/healthz")).status == 503
+        assert (await ops.get("/healthz")).status == 503
         monkeypatch.setattr(producer, "_producer", producer._producer._inner)
         assert real_poll is not None
 
@@ -131,7 +133,7 @@ def test_traffic_through_a_collector_restart_loses_no_event(feedback_pipeline: F
     def watch() -> None:  # what a Service does: stop routing to an endpoint that is not ready
         while target["url"] == first.url:
             try:
-                if requests.get(first.base_url + "/readyz", timeout=1).status_code != 200:
+                if requests.get(first.ops_url + "/readyz", timeout=1).status_code != 200:
                     target["url"] = second.url
             except requests.RequestException:
                 target["url"] = second.url

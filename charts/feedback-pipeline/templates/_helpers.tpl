@@ -218,6 +218,87 @@ Usage: {{- include "feedback-pipeline.kafkaEgress" . | nindent 4 }}
 {{- end }}
 
 {{/*
+feedback-pipeline.collectorListenersCheck: fails unless the collector's ports differ and the producer port and the
+mesh have what they need. Renders nothing.
+Usage: {{- include "feedback-pipeline.collectorListenersCheck" . }}
+*/}}
+{{- define "feedback-pipeline.collectorListenersCheck" -}}
+{{- $c := .Values.collector -}}
+{{- $ports := list (int $c.port) (int $c.metricsPort) -}}
+{{- if $c.producers.enabled }}{{ $ports = append $ports (int $c.producers.port) }}{{ end -}}
+{{- if ne (len $ports) (len (uniq $ports)) -}}
+{{- fail (printf "collector.port=%v, collector.metricsPort=%v and collector.producers.port=%v (with collector.producers.enabled) must differ: each listener has its own port" $c.port $c.metricsPort $c.producers.port) -}}
+{{- end -}}
+{{- if and $c.producers.enabled (not $c.producers.existingSecret) -}}
+{{- fail "collector.producers.enabled needs collector.producers.existingSecret: the Secret holding the producer tokens (one per line, key collector.producers.tokenKey)" -}}
+{{- end -}}
+{{- if and (eq .Values.mesh.type "istio") (empty .Values.mesh.seldonPrincipals) -}}
+{{- fail "mesh.type istio needs mesh.seldonPrincipals: the principals (<trust domain>/ns/<namespace>/sa/<service account>) of the Seldon pods that log to the collector; without them no executor could reach it" -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+feedback-pipeline.metricsIngress: the NetworkPolicy ingress rule admitting the scraper (networkPolicy.metricsNamespace
+and networkPolicy.metricsPodLabels) on the "metrics" port; renders nothing without networkPolicy.metricsNamespace.
+Usage: {{- include "feedback-pipeline.metricsIngress" . | nindent 4 }}
+*/}}
+{{- define "feedback-pipeline.metricsIngress" -}}
+{{- with .Values.networkPolicy.metricsNamespace -}}
+# The scraper (Prometheus) reads /metrics on the metrics port, nothing else.
+- from:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ . | quote }}
+      {{- with $.Values.networkPolicy.metricsPodLabels }}
+      podSelector:
+        matchLabels:
+          {{- toYaml . | nindent 10 }}
+      {{- end }}
+  ports:
+    - protocol: TCP
+      port: metrics
+{{- end -}}
+{{- end }}
+
+{{/*
+feedback-pipeline.authorizationPolicy: an Istio ALLOW AuthorizationPolicy for one component: each rule admits its
+principals (none: any source) on its port. Rendered only with mesh.type istio.
+Params: a dict with "ctx" (the root context), "component" and "rules" (a list of dicts with "port" and
+"principals").
+Usage: {{- include "feedback-pipeline.authorizationPolicy" (dict "ctx" . "component" "indexer" "rules" (list (dict "port" 9090 "principals" list))) }}
+*/}}
+{{- define "feedback-pipeline.authorizationPolicy" -}}
+{{- $ctx := .ctx -}}
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: {{ include "feedback-pipeline.fullname" $ctx }}-{{ .component }}
+  namespace: {{ include "feedback-pipeline.namespace" $ctx }}
+  labels:
+    {{- include "feedback-pipeline.labels" (dict "ctx" $ctx "component" .component) | nindent 4 }}
+spec:
+  selector:
+    matchLabels:
+      {{- include "feedback-pipeline.selectorLabels" (dict "ctx" $ctx "component" .component) | nindent 6 }}
+  action: ALLOW
+  rules:
+    {{- range .rules }}
+    - {{- with .principals }}
+      from:
+        - source:
+            principals:
+              {{- range . }}
+              - {{ . | quote }}
+              {{- end }}
+      {{- end }}
+      to:
+        - operation:
+            ports:
+              - {{ .port | toString | quote }}
+    {{- end }}
+{{- end }}
+
+{{/*
 feedback-pipeline.searchSetupContainer: one setup command of the search setup Job (`python -m <module> setup`), with
 the engine's URL and TLS from search.*, the index settings of that service and the admin user of search.setup (the
 only pod that gets its password).

@@ -1,7 +1,15 @@
-"""The collector's HTTP app: CloudEvents in (any path), Kafka out, Prometheus metrics, health and readiness.
+"""The collector's HTTP apps, one per listener, sharing one producer and one metrics registry:
 
-`create_app(settings, producer)` builds the app; with `producer=None` the real Kafka producer is created and
-flushed in the app's cleanup context, so a failed start still tears down what was created.
+- events (COLLECTOR_PORT): Seldon's CloudEvents on any path, no token; the network (NetworkPolicy, mesh
+  AuthorizationPolicy) decides who reaches it, because the executor's logger cannot send credentials.
+- ops (COLLECTOR_METRICS_PORT): /metrics, /healthz, /readyz and nothing else, so the scraper and the probes never
+  need the event port and a Seldon pod never needs the metrics port.
+- producers (COLLECTOR_PRODUCER_PORT, optional): CloudEvents from other producers (a labelling tool), each with
+  "Authorization: Bearer <token>"; only the event kinds of COLLECTOR_PRODUCER_EVENT_TYPES (default feedback).
+
+`create_apps(settings, producer)` builds them; with `producer=None` the real Kafka producer is created and flushed
+in the ops app's cleanup context (start ops first, clean it up last), so a failed start still tears down what was
+created.
 """
 
 from __future__ import annotations
@@ -10,11 +18,13 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from feedback.collector.auth import challenge, check_bearer
 from feedback.collector.core import Rejection, build_record, sampled_in
 from feedback.collector.kafka_io import CaptureProducer, DeliveryFailed, KafkaCaptureProducer
 from feedback.collector.metrics import CollectorMetrics
@@ -23,10 +33,35 @@ from feedback.seldon import EVENT_TYPES
 
 log = logging.getLogger(__name__)
 
-SETTINGS = web.AppKey("settings", CollectorSettings)
-METRICS = web.AppKey("metrics", CollectorMetrics)
-PRODUCER = web.AppKey("producer", CaptureProducer)
-DRAINING = web.AppKey("draining", asyncio.Event)
+
+@dataclass
+class CollectorState:
+    """What the listeners share; `producer` is set when the ops app starts."""
+
+    settings: CollectorSettings
+    metrics: CollectorMetrics = field(default_factory=CollectorMetrics)
+    draining: asyncio.Event = field(default_factory=asyncio.Event)
+    producer: CaptureProducer | None = None
+
+    def live_producer(self) -> CaptureProducer:
+        if self.producer is None:
+            raise RuntimeError("the ops app (which starts the producer) must be started before the event listeners")
+        return self.producer
+
+
+STATE = web.AppKey("state", CollectorState)
+
+
+@dataclass(frozen=True)
+class CollectorApps:
+    """The listeners' apps: serve `ops` on settings.metrics_port, `events` on settings.port and, when configured,
+    `producers` on settings.producer.port."""
+
+    state: CollectorState
+    ops: web.Application
+    events: web.Application
+    producers: web.Application | None
+
 
 FLUSH_TIMEOUT_S = 10.0
 
@@ -40,9 +75,8 @@ def _reject(metrics: CollectorMetrics, rejection: Rejection, request_id: str | N
 
 
 async def receive_event(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
-    metrics = request.app[METRICS]
-    producer = request.app[PRODUCER]
+    state = request.app[STATE]
+    settings, metrics, producer = state.settings, state.metrics, state.live_producer()
     kind_label = EVENT_TYPES.get(request.headers.get("Ce-Type", ""), "other")
     metrics.received.labels(str(kind_label)).inc()
     request_id = request.headers.get("Ce-Requestid")
@@ -120,7 +154,7 @@ async def count_unexpected_errors(request: web.Request, handler: Handler) -> web
     except web.HTTPException:
         raise
     except Exception as exc:
-        request.app[METRICS].failed.labels("internal_error").inc()
+        request.app[STATE].metrics.failed.labels("internal_error").inc()
         log.exception("unexpected error request_id=%s path=%s", request.headers.get("Ce-Requestid", "-"), request.path)
         return web.json_response(
             {
@@ -136,15 +170,16 @@ async def count_unexpected_errors(request: web.Request, handler: Handler) -> web
 async def healthz(request: web.Request) -> web.Response:
     """Liveness: 503 once the producer can never deliver again (sticky fatal error, dead delivery thread), so
     Kubernetes restarts the pod instead of leaving it Ready and answering nothing."""
-    problem = request.app[PRODUCER].health_problem()
+    problem = request.app[STATE].live_producer().health_problem()
     if problem is not None:
         return web.json_response({"status": "unhealthy", "error": problem}, status=503)
     return web.json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
-    producer = request.app[PRODUCER]
-    if request.app[DRAINING].is_set():
+    state = request.app[STATE]
+    producer = state.live_producer()
+    if state.draining.is_set():
         return web.json_response(
             {"status": "not ready", "error": "shutting down: finishing the events in flight"}, status=503
         )
@@ -155,30 +190,75 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
-    metrics = request.app[METRICS]
-    producer = request.app[PRODUCER]
+    metrics, producer = request.app[STATE].metrics, request.app[STATE].live_producer()
     metrics.queue_depth.set(producer.queue_depth())
     metrics.kafka_ready.set(1 if producer.is_ready() else 0)
     return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def create_app(settings: CollectorSettings, producer: CaptureProducer | None = None) -> web.Application:
-    # Accept one byte more than the limit so that an oversized body reaches our own 413 with a reason.
-    app = web.Application(client_max_size=settings.max_body_bytes + 1, middlewares=[count_unexpected_errors])
-    app[SETTINGS] = settings
-    app[METRICS] = CollectorMetrics()
-    app[DRAINING] = asyncio.Event()
+@web.middleware
+async def require_producer_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The producer listener: 401 (before the body is read) without "Authorization: Bearer <token>" matching the
+    token file; 403 for an event kind producers may not send. Refusals are counted by reason; the token given is
+    never logged or echoed."""
+    state = request.app[STATE]
+    listener = state.settings.producer
+    assert listener is not None  # the producers app exists only with a producer listener
+    refusal = check_bearer(request.headers.get("Authorization"), listener.tokens)
+    if refusal is not None:
+        state.metrics.auth_refused.labels(refusal.reason).inc()
+        log.warning(
+            "refused a producer request (%s) from %s request_id=%s",
+            refusal.reason,
+            request.remote or "-",
+            request.headers.get("Ce-Requestid", "-"),
+        )
+        return web.json_response(
+            {"status": "unauthorized", "reason": refusal.reason, "error": refusal.message},
+            status=401,
+            headers={"WWW-Authenticate": challenge(refusal)},
+        )
+    kind = EVENT_TYPES.get(request.headers.get("Ce-Type", ""))
+    if request.method == "POST" and kind is not None and kind.value not in listener.event_kinds:
+        allowed = ", ".join(listener.event_kinds)
+        return _reject(
+            state.metrics,
+            Rejection(
+                403,
+                "type_not_allowed",
+                f"producers may send {allowed} events here, not {kind.value}; requests and responses come from "
+                "Seldon's executors (COLLECTOR_PRODUCER_EVENT_TYPES lists what producers may send)",
+            ),
+            request.headers.get("Ce-Requestid"),
+        )
+    return await handler(request)
+
+
+def create_apps(settings: CollectorSettings, producer: CaptureProducer | None = None) -> CollectorApps:
+    state = CollectorState(settings)
 
     async def producer_context(app: web.Application) -> AsyncIterator[None]:
         created = producer if producer is not None else KafkaCaptureProducer(settings)
-        app[PRODUCER] = created
+        state.producer = created
         await created.start()
         yield
         await created.close(FLUSH_TIMEOUT_S)
 
-    app.cleanup_ctx.append(producer_context)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_endpoint)
-    app.router.add_post("/{path:.*}", receive_event)
-    return app
+    ops = web.Application()
+    ops[STATE] = state
+    ops.cleanup_ctx.append(producer_context)
+    ops.router.add_get("/healthz", healthz)
+    ops.router.add_get("/readyz", readyz)
+    ops.router.add_get("/metrics", metrics_endpoint)
+
+    def event_app(*extra: Middleware) -> web.Application:
+        # Accept one byte more than the limit so that an oversized body reaches our own 413 with a reason.
+        app = web.Application(
+            client_max_size=settings.max_body_bytes + 1, middlewares=[count_unexpected_errors, *extra]
+        )
+        app[STATE] = state
+        app.router.add_post("/{path:.*}", receive_event)
+        return app
+
+    producers = event_app(require_producer_token) if settings.producer is not None else None
+    return CollectorApps(state=state, ops=ops, events=event_app(), producers=producers)

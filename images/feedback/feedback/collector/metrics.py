@@ -44,6 +44,13 @@ class CollectorMetrics:
             "later batch, not acknowledged by the broker)",
             registry=self.registry,
         )
+        self.auth_refused = Counter(
+            "feedback_collector_auth_refused_total",
+            "Requests to the producer listener refused with 401 before their body was read, by reason "
+            "(missing_token, malformed_authorization, invalid_token)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.redacted = Counter(
             "feedback_collector_events_redacted_total",
             "Events whose payload was changed by redaction before leaving the process",
