@@ -276,24 +276,22 @@ HOPS: tuple[Hop, ...] = (
         executor("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
     ),
     Hop(
-        "kafka:feedbackPassword",
+        "kafka:authentication",
         "feedback-pipeline",
-        "kafka.sasl.existingSecret",
-        "seldon-feedback-feedback-credentials",
+        "kafka.clients.collector.existingSecret",
+        "feedback-collector",
         env(
             "collector",
             "KAFKA_SASL_PASSWORD",
-            {"secretKeyRef": {"name": "seldon-feedback-feedback-credentials", "key": "password"}},
+            {"secretKeyRef": {"name": "feedback-collector", "key": "password"}},
         ),
     ),
     Hop(
-        "kafka:executorPassword",
+        "kafka:authentication",
         "classifier-streaming",
         "kafka.sasl.existingSecret",
-        "seldon-feedback-executor-credentials",
-        executor(
-            "KAFKA_SASL_PASSWORD", {"secretKeyRef": {"name": "seldon-feedback-executor-credentials", "key": "password"}}
-        ),
+        "seldon-executor",
+        executor("KAFKA_SASL_PASSWORD", {"secretKeyRef": {"name": "seldon-executor", "key": "password"}}),
     ),
     Hop(
         "kafka:topics",
@@ -790,8 +788,6 @@ ELSEWHERE: tuple[Elsewhere, ...] = (
     Elsewhere("kafka:minInsyncReplicas", 2, "kafka-cluster", {"kafka:brokers": 2, "kafka:replicationFactor": 2}),
     Elsewhere("kafka:partitions", 5, "kafka-topic-capture"),
     Elsewhere("kafka:retentionHours", 48, "kafka-topic-capture"),
-    Elsewhere("kafka:feedbackPassword", "walk-feedback-password", "kafka-credentials-feedback", WALK),
-    Elsewhere("kafka:executorPassword", "walk-executor-password", "kafka-credentials-executor", WALK),
     Elsewhere("search:operatorNamespace", "walk-elastic", "search-operator"),
     Elsewhere("search:operatorChartVersion", "3.4.0", "search-operator"),
     Elsewhere("search:version", "8.18.0", "search-elasticsearch"),
