@@ -42,6 +42,7 @@ CHART_SOURCE_FIELDS = ("repository", "archive")
 EXISTING_KAFKA_FIELDS = ("bootstrap", "tlsSecret", "saslSecret", "saslMechanism")
 EXISTING_SEARCH_FIELDS = ("url", "engine", "username", "secret", "secretKey", "caSecret")
 EXISTING_OBJECTSTORE_FIELDS = ("endpoint", "secret")
+REDACTION_FIELDS = ("fields", "patterns", "regexes", "keyRegexes", "headers", "hashKeySecret")
 MONITOR_THRESHOLD_FIELDS = (
     "fdr",
     "multipleTesting",
@@ -462,6 +463,19 @@ KEYS: tuple[Key, ...] = (
         False,
         "Create the PrometheusRule of the pipeline's alerts (drift, quality drop, capture gaps, dead letters, lag); "
         "needs the Prometheus Operator's CRDs in the cluster.",
+    ),
+    _k(
+        "feedback:redaction",
+        "object",
+        {},
+        "Redaction of personal data, the same for the collector and the indexer (collector.redact, indexer.redact; "
+        "docs/feedback-pipeline.md#redaction); each field left out keeps the services' default: fields (list of JSON "
+        "field names whose values are replaced), patterns (list of email|phone, or [none]; default both), regexes "
+        "(list, matches replaced in values and keys), keyRegexes (list, a matching JSON key is replaced whole), "
+        "headers (list of CloudEvent attributes / Kafka headers, [*] or [none]; default requestid, subject, "
+        "traceparent, tracestate), hashKeySecret (a Secret in the application namespace with key hash-key: the key "
+        "of a redacted request id's pseudonym).",
+        fields=REDACTION_FIELDS,
     ),
     # batch
     _k("batch:workers", "int", 4, "Parallel seldon-batch-processor workers."),

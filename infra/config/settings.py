@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 
@@ -267,6 +268,8 @@ class FeedbackSettings:
     monitor_settle_seconds: int | None = None
     monitor_thresholds: dict[str, float | int | str] = field(default_factory=dict)  # only the fields set
     alerts: bool = False
+    # feedback:redaction, only the fields set (the services own the defaults), as the chart's redact values
+    redaction: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -79,6 +79,7 @@ WALK: dict[str, Any] = {
     "feedback:monitorSettleSeconds": 33,
     "feedback:monitorThresholds": {"fdr": 0.02, "consecutiveWindows": 3},
     "feedback:alerts": True,
+    "feedback:redaction": {"headers": ["requestid", "userid"], "keyRegexes": ["^user-"], "hashKeySecret": "walk-pii"},
     "batch:workers": 9,
     "batch:retries": 5,
 }
@@ -726,6 +727,34 @@ HOPS: tuple[Hop, ...] = (
         "monitor.thresholds.consecutiveWindows",
         3,
         env("monitor", "MONITOR_CONSECUTIVE_WINDOWS", "3"),
+    ),
+    Hop(
+        "feedback:redaction",
+        "feedback-pipeline",
+        "collector.redact.headers",
+        "requestid,userid",
+        env("collector", "COLLECTOR_REDACT_HEADERS", "requestid,userid"),
+    ),
+    Hop(
+        "feedback:redaction",
+        "feedback-pipeline",
+        "indexer.redact.headers",
+        "requestid,userid",
+        env("indexer", "INDEXER_REDACT_HEADERS", "requestid,userid"),
+    ),
+    Hop(
+        "feedback:redaction",
+        "feedback-pipeline",
+        "indexer.redact.keyRegexes",
+        ["^user-"],
+        env("indexer", "INDEXER_REDACT_KEY_REGEXES", '["^user-"]'),
+    ),
+    Hop(
+        "feedback:redaction",
+        "feedback-pipeline",
+        "collector.redact.hashKeySecret",
+        "walk-pii",
+        env("collector", "COLLECTOR_REDACT_HASH_KEY", {"secretKeyRef": {"name": "walk-pii", "key": "hash-key"}}),
     ),
     Hop(
         "feedback:alerts",
