@@ -99,6 +99,8 @@ EXISTING: dict[str, Any] = {
     "objectstore:existing": {"endpoint": "https://s3.walk.example", "secret": "walk-s3"},
 }
 MIRROR = "mirror.walk.example:5000/hub"
+# the batch chart pulls rclone by digest (charts/batch-workflow/values.yaml images.rclone.digest)
+RCLONE_DIGEST = "sha256:74c51b8817e5431bd6d7ed27cb2a50d8ee78d77f6807b72a41ef6f898845942b"
 SCENARIOS: dict[str, dict[str, Any]] = {
     "walk": WALK,
     "no-streaming": {"classifier:streaming": False},
@@ -492,7 +494,7 @@ HOPS: tuple[Hop, ...] = (
         "batch-workflow",
         "images.rclone.repository",
         f"{MIRROR}/rclone/rclone",
-        workflow("download-object-store", "image", f"{MIRROR}/rclone/rclone:1.68.2"),
+        workflow("download-object-store", "image", f"{MIRROR}/rclone/rclone:1.68.2@{RCLONE_DIGEST}"),
         "mirror",
     ),
     # seldon (upstream chart: the operator passes these to every executor)
