@@ -60,6 +60,21 @@ def start_from_image(
         )  # fmt: skip
         return box
 
+    def setup(server: IndexerServer) -> None:
+        """Run the chart's search setup Job's indexer step (`python -m feedback.indexer setup`) from the image."""
+        [job] = [
+            obj for obj in objects
+            if obj["kind"] == "Job" and obj["metadata"]["name"].startswith(f"{RELEASE}-search-setup-")
+        ]  # fmt: skip
+        pod = dict(job["spec"]["template"]["spec"])
+        steps = [*pod.get("initContainers", []), *pod["containers"]]
+        [container] = [step for step in steps if "feedback.indexer" in step["command"]]
+        options = options_from_pod(pod, container, service_env(server.process.env))
+        with Container(container_tools, built_images["feedback"].reference, run_dir / "images", options) as box:
+            done = box.run(container["command"], timeout=START_TIMEOUT_S)
+        assert done.returncode == 0, f"the image's indexer setup failed:\n{done.stdout[-2000:]}"
+
+    start.setup = setup  # type: ignore[attr-defined]
     with stopped_at_the_end(boxes):
         yield start
 
@@ -77,6 +92,7 @@ def test_collector_and_indexer_from_the_image_index_every_event_once(
     start = start_from_image
     assert callable(start)
     start("collector", collector)
+    start.setup(indexer)  # type: ignore[attr-defined]  # what the chart's setup Job does before the indexer starts
     start("indexer", indexer)
 
     traffic = generate_traffic(ids=300, seed=41)

@@ -46,6 +46,7 @@ EXPLAINED_SKIPS = (
     "has no batch section",
     "need a cluster",
     "a local target",
+    "no flow back WorkflowTemplate",  # the template runs only on a cluster (smoke_tests/test_flowback.py)
 )
 SECRET_DEFAULT_MODE = 0o644  # a Secret volume's file mode when the pod spec sets no defaultMode (Kubernetes API)
 

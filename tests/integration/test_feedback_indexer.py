@@ -54,13 +54,14 @@ def test_ten_thousand_mixed_shuffled_repeated_events(feedback_pipeline: Feedback
 def test_indexer_killed_mid_stream_and_restarted_gives_the_same_documents(feedback_pipeline: FeedbackPipeline) -> None:
     traffic = generate_traffic(ids=1600, total_events=5_000, seed=11)
     # The responses of every eighth request arrive only after the kill: their requests wait in the indexer's join
-    # buffer (join_wait_s), so offsets stay uncommitted at the kill however fast the machine is, and the restart must
-    # read those requests again and join them with their late responses.
+    # buffer (join_wait_s; no sweep is due, which would first write everything buffered), so offsets stay
+    # uncommitted at the kill however fast the machine is, and the restart must read those requests again and join
+    # them with their late responses.
     late_ids = {record.request_id for record in traffic.records if record.kind == "request"}
     late_ids = set(sorted(late_ids)[::8])
     late = [r for r in traffic.records if r.kind == "response" and r.request_id in late_ids]
     feedback_pipeline.produce([r for r in traffic.records if not (r.kind == "response" and r.request_id in late_ids)])
-    indexer = feedback_pipeline.indexer(batch_size="25", join_wait_s="30")
+    indexer = feedback_pipeline.indexer(batch_size="25", join_wait_s="30", sweep_interval_s="3600")
     feedback_pipeline.wait_for(
         lambda: indexer.metric("feedback_indexer_messages_indexed_total") >= 500,
         120,

@@ -86,6 +86,7 @@ def test_a_missing_dead_letter_topic_keeps_the_indexer_not_ready_with_the_reason
     missing = f"{feedback_pipeline.name}-no-such-dead-letter"
     server = feedback_pipeline.indexer_server(dead_letter_topic=missing, streaming_deployments=STREAMING_DEPLOYMENT)
     ensure_seldon_protos(server.process.env)
+    server.setup()  # what the chart's setup Job does first
     server.process.start()  # not .start(): that waits for readiness, which must not come yet
     deadline = time.monotonic() + 90
     status, text = 0, ""

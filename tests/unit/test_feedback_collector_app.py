@@ -161,7 +161,7 @@ async def test_kafka_failure_is_a_503_and_counted(
 
 
 async def test_events_produced_again_are_counted_whether_they_end_delivered_or_not(
-    client: TestClient, producer: MemoryProducer
+    client: TestClient, ops: TestClient, producer: MemoryProducer
 ) -> None:
     producer.resends = 1
     message = event_message()
@@ -169,8 +169,8 @@ async def test_events_produced_again_are_counted_whether_they_end_delivered_or_n
     producer.resends, producer.fail_with = 3, "unconfirmed"
     response = await client.post("/", data=message.body, headers=message.headers)
     assert response.status == 503 and (await response.json())["reason"] == "unconfirmed"
-    assert await metric(client, "feedback_collector_events_resent_total") == 4
-    assert await metric(client, "feedback_collector_events_failed_total") == 1
+    assert await metric(ops, "feedback_collector_events_resent_total") == 4
+    assert await metric(ops, "feedback_collector_events_failed_total") == 1
 
 
 async def test_an_unforeseen_error_is_a_500_with_a_reason_and_counted(
