@@ -44,7 +44,7 @@ def test_requirements_are_pinned_inside_the_tested_ranges() -> None:
 def test_dockerfile_is_pinned_and_runs_as_non_root() -> None:
     dockerfile = (CONTEXT / "Dockerfile").read_text()
     base = Dockerfile.parse(dockerfile).base_reference()  # the BASE_IMAGE default: what users build on
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base), base
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+@sha256:[0-9a-f]{64}", base), base
     user = re.findall(r"^USER (\S+)", dockerfile, re.M)
     assert user and not user[-1].startswith(("root", "0")), user
     assert "COPY feedback/ feedback/" in dockerfile and "requirements.txt" in dockerfile
