@@ -123,6 +123,8 @@ MESH: dict[str, Any] = {
     "feedback:metricsPrincipals": ["walk.example/ns/walk-monitoring/sa/walk-prometheus"],
 }
 PRODUCER_TOKEN = "walk-producer-token-" + "w" * 32
+# the batch chart pulls rclone by digest (charts/batch-workflow/values.yaml images.rclone.digest)
+RCLONE_DIGEST = "sha256:74c51b8817e5431bd6d7ed27cb2a50d8ee78d77f6807b72a41ef6f898845942b"
 SCENARIOS: dict[str, dict[str, Any]] = {
     "walk": WALK,
     "no-streaming": {"classifier:streaming": False},
@@ -561,7 +563,7 @@ HOPS: tuple[Hop, ...] = (
         "batch-workflow",
         "images.rclone.repository",
         f"{MIRROR}/rclone/rclone",
-        workflow("download-object-store", "image", f"{MIRROR}/rclone/rclone:1.68.2"),
+        workflow("download-object-store", "image", f"{MIRROR}/rclone/rclone:1.68.2@{RCLONE_DIGEST}"),
         "mirror",
     ),
     # seldon (upstream chart: the operator passes these to every executor)

@@ -71,12 +71,16 @@ Usage: {{ include "batch-workflow.namespace" . }}
 {{- end }}
 
 {{/*
-batch-workflow.image: "<repository>@<digest>" or "<repository>:<tag>"; fails on "latest" or a missing tag.
+batch-workflow.image: "<repository>:<tag>@<digest>" (tag and digest both set), "<repository>@<digest>" (digest
+only) or "<repository>:<tag>"; fails on "latest" or a missing tag. With both, the runtime pulls by digest and the
+tag only tells readers the version.
 Params: a dict with "image" (a {repository, tag, digest} value) and "key" (its values path, for the message).
 Usage: {{ include "batch-workflow.image" (dict "image" .Values.images.rclone "key" "images.rclone") }}
 */}}
 {{- define "batch-workflow.image" -}}
-{{- if .image.digest }}
+{{- if and .image.digest .image.tag (ne .image.tag "latest") }}
+{{- printf "%s:%s@%s" .image.repository .image.tag .image.digest }}
+{{- else if .image.digest }}
 {{- printf "%s@%s" .image.repository .image.digest }}
 {{- else if or (not .image.tag) (eq .image.tag "latest") }}
 {{- fail (printf "%s.tag must be a fixed version (not empty, not \"latest\"), or set %s.digest to sha256:<digest>" .key .key) }}
