@@ -15,11 +15,13 @@ import pytest
 import yaml
 
 from infra import config
+from infra.namespaces import POD_SECURITY, POLICY_VERSION
 from infra.search_roles import elasticsearch_roles
 from tests.infra.harness import ENVIRONMENTS, REPO_ROOT, TEST_SECRETS, Run, run_program, stack_config, walk
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value in serialized inputs
 CHART = "kubernetes:helm.sh/v4:Chart"
+NAMESPACE = "kubernetes:core/v1:Namespace"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 KAFKA = "kubernetes:kafka.strimzi.io/v1:Kafka"
 TOPIC = "kubernetes:kafka.strimzi.io/v1:KafkaTopic"
@@ -207,6 +209,23 @@ def test_namespaces_and_watch_lists(run: Run) -> None:
     assert values(run, "workflows-argo")["controller"]["workflowNamespaces"] == [app]
     created = {r.inputs["metadata"]["name"] for r in run.of_type("kubernetes:core/v1:Namespace")}
     assert set(run.outputs["namespaces"].values()) == created
+
+
+def test_every_namespace_carries_pod_security_labels(run: Run) -> None:
+    """Pod Security Admission on every namespace we create: enforce at the level its pods can meet (baseline where
+    a pod spec is not ours: the operator-injected executor in the app namespace, the upstream operator charts),
+    warn and audit at restricted everywhere, each pinned to the policy version the checks implement."""
+    namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"] for r in run.of_type(NAMESPACE)}
+    assert namespaces
+    for name, labels in namespaces.items():
+        for mode in ("enforce", "warn", "audit"):
+            assert labels[f"pod-security.kubernetes.io/{mode}"] in ("baseline", "restricted"), (name, labels)
+            assert labels[f"pod-security.kubernetes.io/{mode}-version"] == POLICY_VERSION, (name, labels)
+        assert labels["pod-security.kubernetes.io/warn"] == "restricted", name
+        assert labels["pod-security.kubernetes.io/audit"] == "restricted", name
+    app = run.outputs["namespaces"]["app"]
+    assert namespaces[app]["pod-security.kubernetes.io/enforce"] == "baseline", "the injected executor needs baseline"
+    assert all(entry.reason for entry in POD_SECURITY.values() if entry.enforce != "restricted")
 
 
 # ---- pins -------------------------------------------------------------------------------------------------------
