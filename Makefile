@@ -10,7 +10,7 @@ CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/seldon-feedback
 VENV = $(shell $(PYTHON311) devstack/dev_env.py ensure)
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint unit smoke images env go-tools browser servers clean-cache help
+.PHONY: demo test lint unit smoke images locks env go-tools browser servers clean-cache help
 
 help:
 	@echo "make demo   - run the local stack with real traffic and print a report"
@@ -19,6 +19,7 @@ help:
 	@echo "make unit   - tests that need no servers"
 	@echo "make smoke  - the smoke suite (SMOKE_TARGET=<file> for a cluster, else a local stack)"
 	@echo "make images - build the classifier, feedback and smoke-suite images here (buildah; as root)"
+	@echo "make locks  - regenerate the images' hash-checked requirements.lock files from their requirements.txt"
 	@echo "make env    - create the cached Python environment and print its path"
 	@echo "make go-tools - build the simulated cluster and the Pulumi engine from Go modules (cached; make test needs it)"
 
@@ -61,6 +62,11 @@ smoke: env
 # images: build the three images from their Dockerfiles with buildah (installs buildah/mmdebstrap with apt as root)
 images: env
 	$(VENV)/bin/python -m devstack images build
+
+# locks: pip-compile --generate-hashes of each image's requirements.txt into its requirements.lock (pip-tools, pinned
+# in tools/locks.py, installed once into the cache; needs the package index). Run after editing a requirements.txt.
+locks: env
+	$(VENV)/bin/python -m tools.locks compile
 
 clean-cache:
 	rm -rf "$(CACHE)"

@@ -47,7 +47,7 @@ def test_dockerfile_is_pinned_and_runs_as_non_root() -> None:
     assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+@sha256:[0-9a-f]{64}", base), base
     user = re.findall(r"^USER (\S+)", dockerfile, re.M)
     assert user and not user[-1].startswith(("root", "0")), user
-    assert "COPY feedback/ feedback/" in dockerfile and "requirements.txt" in dockerfile
+    assert "COPY feedback/ feedback/" in dockerfile and "--require-hashes -r requirements.lock" in dockerfile
 
 
 def test_the_image_builds_the_seldon_protos_in_a_stage_and_keeps_only_the_compiled_set() -> None:
@@ -55,9 +55,9 @@ def test_the_image_builds_the_seldon_protos_in_a_stage_and_keeps_only_the_compil
     stages = re.split(r"^FROM ", dockerfile, flags=re.M)[1:]
     assert len(stages) == 2 and stages[0].startswith("${BASE_IMAGE}") and " AS seldon-protos" in stages[0]
     assert stages[1].startswith("${BASE_IMAGE}"), "both stages build on the BASE_IMAGE argument"
-    assert "python -m feedback.seldon_protos build" in stages[0] and "requirements-build.txt" in stages[0]
+    assert "python -m feedback.seldon_protos build" in stages[0] and "requirements-build.lock" in stages[0]
     final = stages[1]
-    assert "requirements-build.txt" not in final, "grpcio-tools must stay in the build stage"
+    assert "requirements-build" not in final, "grpcio-tools must stay in the build stage"
     assert "COPY --from=seldon-protos /seldon-protos/ /app/seldon-protos/" in final
     assert "SELDON_PROTOS_DIR=/app/seldon-protos" in final
     build_pins = dict(
