@@ -48,7 +48,7 @@ def test_every_copied_path_exists_and_every_training_input_is_copied() -> None:
 
 def test_trains_at_build_and_serves_with_the_seldon_microservice() -> None:
     runs = " ".join(instructions("RUN"))
-    assert "pip install --no-input -r requirements.txt" in runs
+    assert "pip install --no-input --require-hashes -r requirements.lock" in runs
     assert "python train.py --out /microservice/artifacts" in runs
     [cmd] = instructions("CMD")
     assert cmd == '["seldon-core-microservice", "TextClassifier", "--service-type", "MODEL"]'
