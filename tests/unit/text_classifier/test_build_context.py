@@ -27,10 +27,10 @@ def copied_sources() -> list[Path]:
     return sources
 
 
-def test_base_image_is_python_311_pinned_to_a_patch_release() -> None:
+def test_base_image_is_python_311_pinned_to_a_patch_release_and_digest() -> None:
     assert instructions("FROM") == ["${BASE_IMAGE}"], "the base comes in as the BASE_IMAGE build argument"
     base = Dockerfile.parse(DOCKERFILE).base_reference()  # its default: what users build on
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base), base
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+@sha256:[0-9a-f]{64}", base), base
 
 
 def test_runs_as_a_numeric_non_root_user() -> None:
