@@ -171,9 +171,7 @@ class KafkaServer:
                 payload, puid, skips_logging(metadata, self.predictor.behaviour), call
             )
         except ModelRefused as refused:
-            self._failed(
-                message, puid, f"model_{refused.answer.status}", refused.answer.body[:200].decode("utf-8", "replace")
-            )
+            self._failed(message, puid, f"model_{refused.answer.status}", refused.summary())
             return
         except ModelUnavailable as exc:
             self._failed(message, puid, "model_unavailable", exc.reason)

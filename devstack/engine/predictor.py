@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -74,6 +76,28 @@ class ModelRefused(Exception):
     def __init__(self, answer: ModelAnswer) -> None:
         super().__init__(f"the model answered {answer.status}")
         self.answer = answer
+
+    def summary(self) -> str:
+        """What the engine logs about the refusal: the status, the Seldon error code (`status.reason`, such as
+        MICROSERVICE_BAD_DATA) and the body's size. The model's `info` text often quotes the input (a bad field's
+        value), so it goes back to the client only, never into the engine's log."""
+        code = seldon_error_code(self.answer.body)
+        size = len(self.answer.body)
+        return f"the model answered {self.answer.status} ({code or 'no Seldon error code'}, {size} bytes)"
+
+
+SELDON_ERROR_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+
+
+def seldon_error_code(body: bytes) -> str | None:
+    """`status.reason` of a Seldon error answer when it is an upper-case code, else None (never free text)."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    status = document.get("status") if isinstance(document, dict) else None
+    reason = status.get("reason") if isinstance(status, dict) else None
+    return reason if isinstance(reason, str) and SELDON_ERROR_CODE.fullmatch(reason) else None
 
 
 def parse_go_bool(value: str | None) -> bool:

@@ -33,7 +33,9 @@ def test_indexer_defaults() -> None:
     assert settings.search.engine == "elasticsearch"
     assert settings.dead_letter_topic == "seldon-capture-dead-letter"
     assert settings.streaming_deployments == (), "no deployment is streaming unless the deployer lists it"
-    assert not settings.redactor.active
+    # since issue 18: the indexer redacts like the collector by default (direct-logged events bypass the collector)
+    assert settings.redactor.builtins == ("email", "phone")
+    assert settings.redactor.headers == {"requestid", "subject", "traceparent", "tracestate"}
     assert (settings.no_response_after_s, settings.feedback_join_delay_s) == (120.0, 60.0)
     assert (settings.feedback_join_window_s, settings.sweep_interval_s) == (3600.0, 10.0)
 

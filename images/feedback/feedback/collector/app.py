@@ -29,6 +29,7 @@ from feedback.collector.core import Rejection, build_record, sampled_in
 from feedback.collector.kafka_io import CaptureProducer, DeliveryFailed, KafkaCaptureProducer
 from feedback.collector.metrics import CollectorMetrics
 from feedback.collector.settings import CollectorSettings
+from feedback.redaction import Redactor
 from feedback.seldon import EVENT_TYPES
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,15 @@ class CollectorApps:
 FLUSH_TIMEOUT_S = 10.0
 
 
-def _reject(metrics: CollectorMetrics, rejection: Rejection, request_id: str | None) -> web.Response:
+def _reject(
+    metrics: CollectorMetrics, rejection: Rejection, request_id: str | None, redactor: Redactor
+) -> web.Response:
+    """Answer the sender with the whole reason; the log line gets it (and the request id) redacted, since a
+    reason may quote what was sent."""
     metrics.rejected.labels(rejection.reason).inc()
-    log.info("rejected event (%s) request_id=%s: %s", rejection.reason, request_id or "-", rejection.message)
+    logged_id = redactor.redact_request_id(request_id) if request_id else "-"
+    message = redactor.redact_text(rejection.message)
+    log.info("rejected event (%s) request_id=%s: %s", rejection.reason, logged_id, message)
     return web.json_response(
         {"status": "rejected", "reason": rejection.reason, "error": rejection.message}, status=rejection.status
     )
@@ -91,6 +98,7 @@ async def receive_event(request: web.Request) -> web.Response:
                 f"the body has {declared} bytes, more than COLLECTOR_MAX_BODY_BYTES={settings.max_body_bytes}",
             ),
             request_id,
+            settings.redactor,
         )
     try:
         body = await request.read()
@@ -101,6 +109,7 @@ async def receive_event(request: web.Request) -> web.Response:
                 413, "body_too_large", f"the body is larger than COLLECTOR_MAX_BODY_BYTES={settings.max_body_bytes}"
             ),
             request_id,
+            settings.redactor,
         )
 
     outcome = build_record(
@@ -111,7 +120,7 @@ async def receive_event(request: web.Request) -> web.Response:
         protos=settings.protos,
     )
     if isinstance(outcome, Rejection):
-        return _reject(metrics, outcome, request_id)
+        return _reject(metrics, outcome, request_id, settings.redactor)
     record = outcome
     if record.redacted:
         metrics.redacted.inc()
@@ -154,8 +163,12 @@ async def count_unexpected_errors(request: web.Request, handler: Handler) -> web
     except web.HTTPException:
         raise
     except Exception as exc:
-        request.app[STATE].metrics.failed.labels("internal_error").inc()
-        log.exception("unexpected error request_id=%s path=%s", request.headers.get("Ce-Requestid", "-"), request.path)
+        state = request.app[STATE]
+        state.metrics.failed.labels("internal_error").inc()
+        request_id = state.settings.redactor.redact_request_id(request.headers.get("Ce-Requestid", "-"))
+        # the exception's text may quote the event: the traceback only at debug level (LOG_LEVEL=debug)
+        log.error("unexpected error request_id=%s path=%s: %s", request_id, request.path, type(exc).__name__)
+        log.debug("traceback of the unexpected error", exc_info=True)
         return web.json_response(
             {
                 "status": "failed",

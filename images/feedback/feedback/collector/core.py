@@ -243,6 +243,8 @@ def build_record(
 
     JSON payloads (REST) are forwarded byte for byte unless redaction changes them; protobuf payloads (gRPC) are
     decoded with `protos` into the REST JSON shape. Either way the record carries `transport` (rest or grpc).
+    The redactor's selected headers (COLLECTOR_REDACT_HEADERS) are redacted too; a request id that carried
+    personal data becomes its redacted text plus a keyed pseudonym, and is then the record's key.
     """
     if len(body) > max_body_bytes:
         return Rejection(
@@ -323,6 +325,11 @@ def build_record(
     if attributes.get("time") is None:
         attributes["time"] = now or datetime.now(UTC)
     attributes[ATTR_REQUEST_ID] = request_id
+    if redactor.text_active and redactor.headers:
+        cleaned = redactor.redact_attributes(attributes)
+        redacted = redacted or cleaned != attributes
+        attributes = cleaned
+        request_id = attributes[ATTR_REQUEST_ID]
     return CaptureRecord(
         request_id=request_id,
         kind=kind,

@@ -17,12 +17,11 @@ from feedback.config import (
     env_int,
     env_list,
     env_optional,
-    env_regex_list,
     env_str,
     env_topic,
     kafka_settings,
 )
-from feedback.redaction import Redactor, build_redactor
+from feedback.redaction import Redactor, redactor_from_env
 from feedback.seldon_protos import SeldonProtos, load_from_env
 
 DEFAULT_TOPIC = "seldon-capture"
@@ -63,12 +62,7 @@ class CollectorSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> CollectorSettings:
         env = os.environ if env is None else env
-        redactor = build_redactor(
-            env_list(env, "COLLECTOR_REDACT_FIELDS"),
-            env_list(env, "COLLECTOR_REDACT_PATTERNS", ("email", "phone")),
-            env_regex_list(env, "COLLECTOR_REDACT_REGEXES"),
-            patterns_variable="COLLECTOR_REDACT_PATTERNS",
-        )
+        redactor = redactor_from_env(env, "COLLECTOR")
         port = env_int(env, "COLLECTOR_PORT", 8080, minimum=1, maximum=65535)
         metrics_port = env_int(env, "COLLECTOR_METRICS_PORT", DEFAULT_METRICS_PORT, minimum=1, maximum=65535)
         producer = producer_listener(env)

@@ -11,6 +11,7 @@ Three operations, each one line of metadata and one line of body:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -199,14 +200,39 @@ def classify_item(status: int, error: Any, op: Op = Op.UPDATE) -> ItemOutcome:
     return ItemOutcome.UNKNOWN
 
 
+# What a search engine's `reason` may name safely: the field (`failed to parse field [batch_index] of type
+# [long]`, `mapper [x] cannot be changed`, `dynamic introduction of [x]`). The rest of a reason can quote the
+# document ("Preview of field's value: 'alice@example.com'"), so it is never logged or dead-lettered.
+FIELD_IN_REASON = re.compile(r"(?:field|mapper|introduction of|property)\s*\[([A-Za-z0-9_.]{1,120})\]")
+ERROR_TYPE = re.compile(r"[A-Za-z0-9_.]{1,100}")
+
+
+def _safe_type(value: Any) -> str:
+    text = str(value or "error")
+    return text if ERROR_TYPE.fullmatch(text) else "error"
+
+
 def error_reason(error: Any) -> str:
-    if isinstance(error, dict):
-        reason = f"{error.get('type', 'error')}: {error.get('reason', '')}"
-        caused = error.get("caused_by")
-        if isinstance(caused, dict):
-            reason += f" (caused by {caused.get('type')}: {caused.get('reason')})"
-        return reason[:500]
-    return str(error)[:500]
+    """An item error as its error types and the field names it mentions, never the values it quotes, e.g.
+    `mapper_parsing_exception (field batch_index) caused by number_format_exception`."""
+    if not isinstance(error, dict):
+        return _safe_type(error) if isinstance(error, str) else type(error).__name__
+    parts = []
+    for name, reason in _types(error):
+        fields = list(dict.fromkeys(FIELD_IN_REASON.findall(reason)))
+        described = _safe_type(name)
+        if fields:
+            described += f" (field {', '.join(fields[:5])})"
+        parts.append(described)
+    return " caused by ".join(parts)[:500]
+
+
+def search_error_detail(status: int | None, info: Any, exception_name: str) -> str:
+    """A whole-request search error for logs and dead letters: the exception class, the status and the error
+    types and field names of the engine's answer (see `error_reason`), without the text the engine quotes."""
+    error = info.get("error") if isinstance(info, dict) else None
+    summary = error_reason(error) if error is not None else "no error body"
+    return f"{exception_name} {status if status is not None else '-'}: {summary}"
 
 
 @dataclass(frozen=True)

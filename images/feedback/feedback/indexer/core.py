@@ -156,7 +156,10 @@ def decode_message(
     protos: SeldonProtos | None = None,
 ) -> CaptureEvent:
     """Decode either capture format, JSON or Seldon protobuf payloads (`protos` decodes the latter). Raises
-    PoisonMessage when the message can never be indexed."""
+    PoisonMessage when the message can never be indexed. `redactor` applies to the payload (values and keys)
+    and to the selected headers, the request id included (INDEXER_REDACT_*)."""
+    if redactor is not None and redactor.text_active and redactor.headers and headers:
+        headers = redactor.redact_kafka_headers(headers)  # the request id (join key) and the selected headers
     lowered = _header_dict(headers)
     if "ce_type" in lowered or "ce_specversion" in lowered:
         return _decode_cloudevent(lowered, value, redactor, protos)

@@ -313,7 +313,9 @@ class Indexer:
                 continue
             # pure decoding failed on an input nobody foresaw: dead-letter it rather than crash-loop on it
             except Exception as exc:
-                log.exception("cannot decode %s", _source_text(ref))
+                # the exception's text may quote the payload: logged redacted, the traceback at debug level only
+                log.error("cannot decode %s: %s", _source_text(ref), type(exc).__name__)
+                log.debug("traceback of the decoding failure", exc_info=True)
                 self.metrics.consumed.labels("invalid", "unknown").inc()
                 poisoned.append(Poisoned(message, "decode_error", f"{type(exc).__name__}: {exc}"[:500]))
                 self.tracker.add(message, 1)
@@ -506,7 +508,13 @@ class Indexer:
             self._later(op, "item_rejected")
             return []
         if outcome is ItemOutcome.UNKNOWN and op.attempts + 1 < self.settings.item_max_attempts:
-            log.warning("document %s refused (%s), attempt %d: %s", op.doc_id, item.status, op.attempts + 1, item.error)
+            log.warning(
+                "document %s refused (%s), attempt %d: %s",
+                op.doc_id,
+                item.status,
+                op.attempts + 1,
+                error_reason(item.error),
+            )
             self._later(op, "item_rejected")
             return []
         return self._refused_for_good(op, error_reason(item.error), "rejected_by_search")
@@ -612,9 +620,21 @@ class Indexer:
 
     def _dead_letter(self, poisoned: list[Poisoned]) -> None:
         records = []
+        redactor = self.settings.redactor
         for item in poisoned:
             message = item.message
-            headers = [(name, value or b"") for name, value in (message.headers() or [])]
+            # redacted before it leaves the process: the payload (JSON as a document, anything else as text), every
+            # header and the key (a request id), and the reason, which may quote the payload
+            headers = redactor.redact_kafka_headers(message.headers() or [], every=True)
+            value = message.value()
+            if value:
+                value = redactor.redact_bytes(value)
+            key = message.key()
+            if key and redactor.text_active:
+                key = redactor.redact_request_id(key.decode("utf-8", "surrogateescape")).encode(
+                    "utf-8", "surrogateescape"
+                )
+            item.detail = redactor.redact_text(item.detail)
             headers += [
                 ("dlq-reason", item.reason.encode()),
                 ("dlq-detail", item.detail.encode("utf-8", "replace")[:1000]),
@@ -622,7 +642,7 @@ class Indexer:
                 ("dlq-partition", str(message.partition()).encode()),
                 ("dlq-offset", str(message.offset()).encode()),
             ]
-            records.append(DeadLetterRecord(message.key(), message.value(), headers, _source_text(_ref(message))))
+            records.append(DeadLetterRecord(key, value, headers, _source_text(_ref(message))))
         backoff = Backoff(self.settings.retry_initial_s, self.settings.retry_max_s, self.stop)
         pending = records
         stubs_before = self.dead_letters.stubs

@@ -126,6 +126,21 @@ def run_streaming_bulk(
         raise SearchUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
+def safe_detail(exc: BaseException, status: int | None) -> str:
+    """What a failed request is logged and dead-lettered with: for an answer of the engine, its error types and
+    field names only (the engine's text can quote a document's values); for no answer (connection refused, a
+    timeout), the client's own message, which holds no document data."""
+    from feedback.indexer.bulk import search_error_detail
+
+    body = getattr(exc, "body", None)
+    info = body if isinstance(body, dict) else getattr(exc, "info", None)
+    if isinstance(info, dict):
+        return search_error_detail(status, info, type(exc).__name__)
+    if status is not None:
+        return f"{type(exc).__name__} {status}"
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
 def es_template_kwargs(name: str, template: dict[str, Any]) -> dict[str, Any]:
     """The elasticsearch 8.x client takes body fields as keyword arguments (`_meta` becomes `meta`)."""
     kwargs: dict[str, Any] = {"name": name}
@@ -172,7 +187,7 @@ class _ClientBackend:
             answer = self._perform("POST", "/_bulk", {"filter_path": BULK_FILTER_PATH}, body, NDJSON)
         except self._errors() as exc:
             status = self._status(exc)
-            detail = f"{type(exc).__name__}: {str(exc)[:300]}"
+            detail = safe_detail(exc, status)
             if status in (401, 403):
                 raise SearchAuthFailed(f"the search cluster refused our credentials ({status}): {detail}") from exc
             if status == 413:

@@ -18,12 +18,11 @@ from feedback.config import (
     env_int,
     env_list,
     env_optional,
-    env_regex_list,
     env_str,
     env_topic,
     kafka_settings,
 )
-from feedback.redaction import Redactor, build_redactor
+from feedback.redaction import Redactor, redactor_from_env
 from feedback.seldon_protos import SeldonProtos, load_from_env
 
 DEFAULT_TOPIC = "seldon-capture"
@@ -97,12 +96,7 @@ class IndexerSettings:
             raise SettingsError(
                 f"INDEXER_RETRY_MAX_S={retry_max:g} must be at least INDEXER_RETRY_INITIAL_S={retry_initial:g}"
             )
-        redactor = build_redactor(
-            env_list(env, "INDEXER_REDACT_FIELDS"),
-            env_list(env, "INDEXER_REDACT_PATTERNS"),
-            env_regex_list(env, "INDEXER_REDACT_REGEXES"),
-            patterns_variable="INDEXER_REDACT_PATTERNS",
-        )
+        redactor = redactor_from_env(env, "INDEXER")
         return cls(
             kafka=kafka_settings(env),
             search=search_settings(env),
