@@ -126,6 +126,8 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
             # Only when set: the collector owns the default (feedback:samplingRate -> collector.samplingRate ->
             # COLLECTOR_SAMPLING_RATE).
             **({} if s.sampling_rate is None else {"samplingRate": s.sampling_rate}),
+            # feedback:redaction: one setting for both services, so a redacted request id gets the same pseudonym
+            **({"redact": dict(s.redaction)} if s.redaction else {}),
             "pdb": {"enabled": args.pod_disruption_budgets},
             **producer_values(s),
         },
@@ -133,6 +135,7 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
             "replicas": s.indexer_replicas,
             "streamingDeployments": list(args.streaming_deployments),
             **indexer_sweep_values(s),
+            **({"redact": dict(s.redaction)} if s.redaction else {}),
             "pdb": {"enabled": args.pod_disruption_budgets},
         },
         "monitor": monitor_values(args),

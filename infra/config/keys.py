@@ -67,6 +67,7 @@ EXISTING_SEARCH_FIELDS = (
 )
 EXISTING_OBJECTSTORE_FIELDS = ("endpoint", "secret")
 FLOWBACK_RULE_FIELDS = ("confidence", "heldOutMaxDrop", "feedbackMinGain", "feedbackSignificant", "minFeedbackRows")
+REDACTION_FIELDS = ("fields", "patterns", "regexes", "keyRegexes", "headers", "hashKeySecret")
 MONITOR_THRESHOLD_FIELDS = (
     "fdr",
     "multipleTesting",
@@ -562,6 +563,19 @@ KEYS: tuple[Key, ...] = (
         [],
         "Namespaces whose pods may reach the collector's producer port (needs feedback:producerToken); empty: "
         "platform:appNamespace.",
+    ),
+    _k(
+        "feedback:redaction",
+        "object",
+        {},
+        "Redaction of personal data, the same for the collector and the indexer (collector.redact, indexer.redact; "
+        "docs/feedback-pipeline.md#redaction); each field left out keeps the services' default: fields (list of JSON "
+        "field names whose values are replaced), patterns (list of email|phone, or [none]; default both), regexes "
+        "(list, matches replaced in values and keys), keyRegexes (list, a matching JSON key is replaced whole), "
+        "headers (list of CloudEvent attributes / Kafka headers, [*] or [none]; default requestid, subject, "
+        "traceparent, tracestate), hashKeySecret (a Secret in the application namespace with key hash-key: the key "
+        "of a redacted request id's pseudonym).",
+        fields=REDACTION_FIELDS,
     ),
     # batch
     _k("batch:workers", "int", 4, "Parallel seldon-batch-processor workers."),

@@ -509,6 +509,7 @@ def read_feedback(reader: Reader) -> FeedbackSettings:
         monitor_thresholds=read_monitor_thresholds(reader),
         alerts=get("feedback:alerts"),
         **read_feedback_access(reader),
+        redaction=read_redaction(reader),
     )
     reader.at_least("feedback:collectorReplicas", settings.collector_replicas, 1)
     if settings.index_shards is not None and not 1 <= settings.index_shards <= 64:
@@ -565,6 +566,70 @@ MONITOR_THRESHOLD_RANGES: dict[str, tuple[type, float, float]] = {
     "accuracyDrop": (float, 0.0, 1.0),
     "minSamples": (int, 5, 100_000),
 }
+
+
+REDACTION_PATTERNS = ("email", "phone")
+# never redacted: the services validate them (feedback.redaction.STRUCTURAL_HEADERS)
+STRUCTURAL_HEADERS = ("id", "specversion", "type", "time", "datacontenttype", "content-type", "transport")
+_HEADER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+def read_redaction(reader: Reader) -> dict[str, Any]:
+    """feedback:redaction -> the chart's `redact` values (the same for collector and indexer), only the fields set;
+    each field checked here as the services would check it at start, so a typo fails at preview."""
+    raw = dict(reader.get("feedback:redaction"))
+    values: dict[str, Any] = {}
+
+    def strings(name: str) -> list[str] | None:
+        value = raw.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            reader.error(f"feedback:redaction.{name}={value!r} must be a list of non-empty strings")
+            return None
+        return value
+
+    fields = strings("fields")
+    if fields is not None:
+        values["fields"] = ",".join(fields)
+    patterns = strings("patterns")
+    if patterns is not None:
+        unknown = [p for p in patterns if p not in REDACTION_PATTERNS] if patterns != ["none"] else []
+        if unknown:
+            reader.error(
+                f"feedback:redaction.patterns: unknown pattern(s) {', '.join(unknown)}; use email, phone or [none] "
+                "(your own expressions go in feedback:redaction.regexes)"
+            )
+        values["patterns"] = ",".join(patterns)
+    for name in ("regexes", "keyRegexes"):
+        expressions = strings(name)
+        if expressions is None:
+            continue
+        for expression in expressions:
+            try:
+                re.compile(expression)
+            except re.error as exc:
+                reader.error(f"feedback:redaction.{name}: {expression!r} is not a valid regular expression ({exc})")
+        values[name] = expressions
+    headers = strings("headers")
+    if headers is not None:
+        if headers not in (["*"], ["none"]):
+            for header in headers:
+                attribute = header.lower().removeprefix("ce-").removeprefix("ce_")
+                if not _HEADER.fullmatch(header) or attribute in STRUCTURAL_HEADERS:
+                    reader.error(
+                        f"feedback:redaction.headers: {header!r} cannot be redacted; list CloudEvent attributes or "
+                        f"Kafka headers other than {', '.join(STRUCTURAL_HEADERS)}, or use [*] or [none]"
+                    )
+        values["headers"] = ",".join(headers)
+    secret = raw.get("hashKeySecret")
+    if secret is not None:
+        if not isinstance(secret, str) or not _SECRET_NAME.fullmatch(secret):
+            reader.error(f"feedback:redaction.hashKeySecret={secret!r} must be the name of a Secret")
+        else:
+            values["hashKeySecret"] = secret
+    return values
 
 
 def read_monitor_thresholds(reader: Reader) -> dict[str, float | int | str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 
@@ -282,6 +283,8 @@ class FeedbackSettings:
     metrics_principals: tuple[str, ...] = ()
     producer_token: pulumi.Output[str] | None = None  # a secret; None: no producer port
     producer_namespaces: tuple[str, ...] = ()
+    # feedback:redaction, only the fields set (the services own the defaults), as the chart's redact values
+    redaction: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,6 +26,7 @@ FEEDBACK_SOURCES = [
     REPO_ROOT / "images/feedback/feedback/indexer/settings.py",
     REPO_ROOT / "images/feedback/feedback/monitor/settings.py",
     REPO_ROOT / "images/feedback/feedback/seldon_protos.py",
+    REPO_ROOT / "images/feedback/feedback/redaction.py",
 ]
 
 
@@ -37,9 +38,11 @@ def variables_the_services_read() -> set[str]:
         names |= set(re.findall(r'env_\w+\(\s*env,\s*"([A-Z][A-Z0-9_]*)"', text))
         # seldon_protos.py reads SELDON_PROTO_VERSION and SELDON_PROTOS_DIR with env.get
         names |= set(re.findall(r'env\.get\(\s*"([A-Z][A-Z0-9_]*)"', text))
-        # search_settings(env, prefix): the indexer's INDEXER_SEARCH_* and the monitor's MONITOR_SEARCH_*
+        # search_settings(env, prefix): the indexer's INDEXER_SEARCH_* and the monitor's MONITOR_SEARCH_*;
+        # redactor_from_env(env, prefix): COLLECTOR_REDACT_* and INDEXER_REDACT_*
         for suffix in re.findall(r'env_\w+\(\s*env,\s*f"\{prefix\}_([A-Z][A-Z0-9_]*)"', text):
-            names |= {f"INDEXER_{suffix}", f"MONITOR_{suffix}"}
+            prefixes = ("COLLECTOR", "INDEXER") if suffix.startswith("REDACT_") else ("INDEXER", "MONITOR")
+            names |= {f"{prefix}_{suffix}" for prefix in prefixes}
     return names
 
 
@@ -499,3 +502,36 @@ def test_index_retention_refresh_and_the_join_wait_reach_the_indexer(
     settings = IndexerSettings.from_env(container_env(chart_render(CHART, values), "indexer", ca_files))
     assert (settings.retention_days, settings.index_refresh_interval, settings.index_shards) == (30, "500ms", 3)
     assert (settings.join_wait_s, settings.offset_reset) == (1.5, "latest")
+
+
+def test_redaction_reaches_both_services_in_one_shape_with_the_hash_key_from_a_secret(
+    chart_render: RenderFn, ca_files: dict[str, Path]
+) -> None:
+    redact = {
+        "fields": "customer",
+        "patterns": "email",
+        "regexes": ["ID-[0-9]+"],
+        "keyRegexes": ["^user-"],
+        "headers": "requestid,userid",
+        "hashKeySecret": "pii-hash",
+    }
+    objects = chart_render(CHART, {"collector": {"redact": redact}, "indexer": {"redact": redact}})
+    collector_env, indexer_env = (container_env(objects, c, ca_files) for c in ("collector", "indexer"))
+    assert (
+        collector_env["COLLECTOR_REDACT_HASH_KEY"]
+        == indexer_env["INDEXER_REDACT_HASH_KEY"]
+        == "secret:pii-hash/hash-key"
+    )
+    collector = CollectorSettings.from_env(collector_env).redactor
+    indexer = IndexerSettings.from_env(indexer_env).redactor
+    for redactor in (collector, indexer):
+        assert (redactor.fields, redactor.builtins) == ({"customer"}, ("email",))
+        assert [p.pattern for p in redactor.key_regexes] == ["^user-"]
+        assert redactor.headers == {"requestid", "userid"}
+    assert collector.redact_request_id("a@example.com") == indexer.redact_request_id("a@example.com")
+    defaults = chart_render(CHART, None)
+    assert "INDEXER_REDACT_HASH_KEY" not in container_env(defaults, "indexer", ca_files)
+    assert IndexerSettings.from_env(container_env(defaults, "indexer", ca_files)).redactor.builtins == (
+        "email",
+        "phone",
+    )

@@ -112,6 +112,10 @@ def config_error(env: str = "dev", **kwargs: Any) -> str:
         ({"objectstore:replicas": 4}, "objectstore:replicas=4 needs objectstore:mode=distributed"),
         ({"objectstore:bucket": "B"}, "objectstore:bucket='B' is not a valid S3 bucket name"),
         ({"feedback:samplingRate": 1.5}, "feedback:samplingRate=1.5 must be between 0 and 1"),
+        ({"feedback:redaction": {"patterns": ["ssn"]}}, "feedback:redaction.patterns: unknown pattern(s) ssn"),
+        ({"feedback:redaction": {"regexes": ["(x"]}}, "feedback:redaction.regexes: '(x' is not a valid regular"),
+        ({"feedback:redaction": {"headers": ["ce_type"]}}, "feedback:redaction.headers: 'ce_type' cannot be redacted"),
+        ({"feedback:redaction": {"fields": "email"}}, "feedback:redaction.fields='email' must be a list of"),
         (
             {"feedback:feedbackJoinWindowSeconds": 2592001},
             "feedback:feedbackJoinWindowSeconds=2592001 must be from 1 to 2592000 seconds",

@@ -133,6 +133,21 @@ Usage: {{- include "feedback-pipeline.kafkaSecretEnv" . | nindent 12 }}
 {{- end }}
 
 {{/*
+feedback-pipeline.redactHashKeyEnv: the <PREFIX>_REDACT_HASH_KEY variable from <component>.redact.hashKeySecret (the key
+of the pseudonym a request id with personal data gets); nothing when no Secret is named.
+Usage: {{ include "feedback-pipeline.redactHashKeyEnv" (dict "redact" .Values.collector.redact "variable" "COLLECTOR_REDACT_HASH_KEY") }}
+*/}}
+{{- define "feedback-pipeline.redactHashKeyEnv" -}}
+{{- with .redact.hashKeySecret }}
+- name: {{ $.variable }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ . | quote }}
+      key: {{ $.redact.hashKeySecretKey | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
 feedback-pipeline.kafkaCaVolume / kafkaCaMount: the Kafka cluster CA mounted read-only at /etc/feedback/kafka-ca.
 Usage: {{- include "feedback-pipeline.kafkaCaVolume" . | nindent 8 }}
 */}}

@@ -293,14 +293,13 @@ def redactor_from_env(
     env: Mapping[str, str], prefix: str, default_patterns: tuple[str, ...] = DEFAULT_PATTERNS
 ) -> Redactor:
     """The `<prefix>_REDACT_*` settings (the same shape for the collector and the indexer), validated."""
-    headers_variable = f"{prefix}_REDACT_HEADERS"
     return build_redactor(
         env_list(env, f"{prefix}_REDACT_FIELDS"),
         env_list(env, f"{prefix}_REDACT_PATTERNS", default_patterns),
         env_regex_list(env, f"{prefix}_REDACT_REGEXES"),
         patterns_variable=f"{prefix}_REDACT_PATTERNS",
         key_regexes=env_regex_list(env, f"{prefix}_REDACT_KEY_REGEXES"),
-        headers=env_list(env, headers_variable, DEFAULT_HEADERS),
-        headers_variable=headers_variable,
+        headers=env_list(env, f"{prefix}_REDACT_HEADERS", DEFAULT_HEADERS),
+        headers_variable=f"{prefix}_REDACT_HEADERS",
         hash_key=env_optional(env, f"{prefix}_REDACT_HASH_KEY"),
     )
