@@ -16,6 +16,7 @@ dead-letters. Both read the same settings shape (`redactor_from_env(env, "COLLEC
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -52,6 +53,7 @@ PSEUDONYM_HEX_CHARS = 16  # 64 bits: distinct redacted request ids stay distinct
 
 NOT_PHONE = re.compile(r"\d+\.\d+|\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")  # decimals and dates
 REDACTED_KEY = "[REDACTED:key]"
+KEY_CACHE_ENTRIES = 10_000  # distinct JSON keys / header names remembered per redactor (then forgotten at once)
 
 
 def _phone(match: re.Match[str]) -> str:
@@ -73,7 +75,11 @@ IDENTIFIER = re.compile(
 
 
 def _outside_identifiers(text: str, apply: Callable[[str], str]) -> str:
-    if "-" not in text or not IDENTIFIER.search(text):
+    if "-" not in text:
+        return apply(text)
+    if IDENTIFIER.fullmatch(text):
+        return text  # the executor's request ids: a UUID and nothing else
+    if not IDENTIFIER.search(text):
         return apply(text)
     parts, last = [], 0
     for match in IDENTIFIER.finditer(text):
@@ -83,6 +89,7 @@ def _outside_identifiers(text: str, apply: Callable[[str], str]) -> str:
     return "".join(parts)
 
 
+@functools.lru_cache(maxsize=4096)
 def header_attribute(name: str) -> str:
     """`Ce-Requestid`, `ce_requestid` and `requestid` all name the attribute `requestid`."""
     lowered = name.strip().lower()
@@ -103,9 +110,15 @@ class Redactor:
     headers: frozenset[str] = frozenset()  # attribute names (header_attribute form); "*" = all but structural
     hash_key: bytes = b""
     _lowered_fields: frozenset[str] = field(init=False, repr=False)
+    # JSON keys and header names repeat in every message ("data", "ndarray", "ce_requestid"): their outcome is
+    # remembered (bounded), which keeps key and header redaction to a dictionary lookup per key
+    _keys: dict[str, str] = field(init=False, repr=False, compare=False)
+    _selected: dict[str, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_lowered_fields", frozenset(name.lower() for name in self.fields))
+        object.__setattr__(self, "_keys", {})
+        object.__setattr__(self, "_selected", {})
 
     @property
     def active(self) -> bool:
@@ -128,6 +141,16 @@ class Redactor:
     def redact_key(self, key: str) -> str:
         """A JSON key: replaced as a whole when it matches a key regex, else the value patterns applied to it (so
         a key that is itself an e-mail address or a phone number is replaced)."""
+        known = self._keys.get(key)
+        if known is not None:
+            return known
+        redacted = self._redact_key(key)
+        if len(self._keys) >= KEY_CACHE_ENTRIES:
+            self._keys.clear()
+        self._keys[key] = redacted
+        return redacted
+
+    def _redact_key(self, key: str) -> str:
         for pattern in self.key_regexes:
             if pattern.search(key):
                 return REDACTED_KEY
@@ -157,10 +180,14 @@ class Redactor:
     # ------------------------------------------------------------------------------------------ headers
 
     def redacts_header(self, name: str) -> bool:
-        attribute = header_attribute(name)
-        if attribute in STRUCTURAL_HEADERS:
-            return False
-        return "*" in self.headers or attribute in self.headers
+        known = self._selected.get(name)
+        if known is None:
+            attribute = header_attribute(name)
+            known = attribute not in STRUCTURAL_HEADERS and ("*" in self.headers or attribute in self.headers)
+            if len(self._selected) >= KEY_CACHE_ENTRIES:
+                self._selected.clear()
+            self._selected[name] = known
+        return known
 
     def redact_request_id(self, request_id: str) -> str:
         """The request id with its personal data replaced, plus a pseudonym of the original (a keyed hash), so
