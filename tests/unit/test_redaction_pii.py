@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 from feedback.collector.core import CaptureRecord, build_record
@@ -252,3 +253,33 @@ def test_a_document_the_search_engine_refuses_is_dead_lettered_with_the_field_no
     detail = dict(record.headers)["dlq-detail"]
     assert detail == b"mapper_parsing_exception (field input_text) caused by illegal_argument_exception"
     assert marker.encode() not in detail
+
+
+# ------------------------------------------------------------------------------------ the collector's log
+
+
+async def test_the_collector_logs_a_rejection_with_the_request_id_and_reason_redacted(
+    aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from feedback.collector.app import create_app
+    from feedback.collector.settings import CollectorSettings
+
+    from tests.unit.test_feedback_collector_app import ENV, MemoryProducer
+
+    producer = MemoryProducer()
+    client = await aiohttp_client(create_app(CollectorSettings.from_env(ENV), producer))
+    headers = {
+        "Ce-Type": f"io.seldon.{EMAIL}",  # unknown type: the reason quotes it
+        "Ce-Id": "1",
+        "Ce-Source": "http://x/",
+        "Ce-Specversion": "1.0",
+        "Ce-Requestid": f"order-7:{EMAIL}",
+        "Content-Type": "application/json",
+    }
+    with caplog.at_level("INFO", logger="feedback.collector.app"):
+        answer = await client.post("/", data=b'{"data": {"ndarray": ["x"]}}', headers=headers)
+    assert answer.status == 400
+    assert EMAIL in (await answer.json())["error"], "the sender gets the whole reason"
+    [line] = [record.getMessage() for record in caplog.records if "rejected event" in record.getMessage()]
+    assert EMAIL not in line and DEFAULT.redact_request_id(f"order-7:{EMAIL}") in line
+    assert producer.records == []
