@@ -25,6 +25,7 @@ from typing import Any
 
 import grpc
 
+from devstack.engine.logger import loggable_puid
 from devstack.engine.metrics import EngineMetrics
 from devstack.engine.predictor import ModelAnswer, ModelRefused, ModelUnavailable, Payload, Predictor, skips_logging
 from devstack.engine.spec import Endpoint
@@ -128,7 +129,7 @@ class SeldonService(grpc.GenericRpcHandler):
             return answer.body
         except ModelUnavailable as exc:
             code = grpc.StatusCode.DEADLINE_EXCEEDED if exc.timed_out else grpc.StatusCode.UNAVAILABLE
-            log.error("%s %s: %s", route, puid, exc.reason)
+            log.error("%s %s: %s", route, loggable_puid(puid), exc.reason)
             await context.abort(code, exc.reason)
         except ModelError as exc:
             code = exc.code

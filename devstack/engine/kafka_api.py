@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from devstack.engine.logger import loggable_puid
 from devstack.engine.metrics import EngineMetrics
 from devstack.engine.predictor import (
     PUID_HEADER,
@@ -185,7 +186,11 @@ class KafkaServer:
 
     def _failed(self, message: Any, puid: str, reason: str, detail: str) -> None:
         log.error(
-            "Failed prediction of %s (partition %s offset %s): %s", puid, message.partition(), message.offset(), detail
+            "Failed prediction of %s (partition %s offset %s): %s",
+            loggable_puid(puid),
+            message.partition(),
+            message.offset(),
+            detail,
         )
         self.metrics.kafka_messages.labels("failed").inc()
         self.metrics.kafka_failures.labels(reason).inc()
@@ -196,7 +201,9 @@ class KafkaServer:
         def callback(err: Any, _msg: Any) -> None:
             if err is not None:
                 self.metrics.kafka_failures.labels("produce").inc()
-                log.error("Failed to produce response of %s to %s: %s", puid, self.config.output_topic, err)
+                log.error(
+                    "Failed to produce response of %s to %s: %s", loggable_puid(puid), self.config.output_topic, err
+                )
 
         return callback
 

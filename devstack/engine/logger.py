@@ -28,7 +28,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import hashlib
+import json
 import logging
+import re
 import secrets
 import time
 import uuid
@@ -49,6 +52,32 @@ EVENT_TYPES = {
 }
 GO_USER_AGENT = "Go-http-client/1.1"
 HTTP_TIMEOUT_S = 60.0  # upstream's CloudEvents client timeout
+
+
+ANSWER_REASON = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _answer_reason(text: str) -> str:
+    """The `reason` label of a collector's JSON answer (`invalid_json`, `unknown_type`), never its free text."""
+    try:
+        reason = json.loads(text).get("reason")
+    except (ValueError, AttributeError):
+        return "no reason given"
+    return reason if isinstance(reason, str) and ANSWER_REASON.fullmatch(reason) else "no reason given"
+
+
+UUID_PUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def loggable_puid(puid: str | None) -> str:
+    """The puid as the engine's own log lines show it: a UUID (what the engine generates) as it is; anything a
+    client chose (its Seldon-Puid header may be a user id or an e-mail address) as a stable digest, so a log line
+    can still be matched to its events (sha256 of the puid) without holding the value."""
+    if puid is None:
+        return "-"
+    if UUID_PUID.fullmatch(puid):
+        return puid
+    return "puid-sha256:" + hashlib.sha256(puid.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -176,7 +205,8 @@ class HttpSink:
         async with self.session.post(event.url, data=body, headers=headers) as answer:
             await answer.read()
             if answer.status >= 300:
-                raise SendError(f"{event.url} answered {answer.status}: {(await answer.text())[:200]}")
+                # the collector's answer names what it refused, which may quote the event: only its reason label
+                raise SendError(f"{event.url} answered {answer.status} ({_answer_reason(await answer.text())})")
 
     async def close(self) -> None:
         if self.session is not None:
@@ -289,7 +319,7 @@ class LogQueue:
         log.error(
             "timed out waiting to queue log request: buffer is full (dropped %s event of %s)",
             event.kind,
-            event.request_id,
+            loggable_puid(event.request_id),
         )
 
     async def _work(self) -> None:
@@ -302,7 +332,7 @@ class LogQueue:
                 raise
             except Exception as exc:  # one send, no retry (upstream): count and go on
                 self.metrics.log_send_errors.labels(self.sink.name, event.kind).inc()
-                log.error("failed to send %s log of %s: %s", event.kind, event.request_id, exc)
+                log.error("failed to send %s log of %s: %s", event.kind, loggable_puid(event.request_id), exc)
             finally:
                 self.queue.task_done()
 

@@ -33,6 +33,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from devstack.engine.logger import loggable_puid
 from devstack.engine.metrics import EngineMetrics
 from devstack.engine.predictor import (
     PUID_HEADER,
@@ -245,7 +246,7 @@ async def _call_model(request: web.Request, ctx: RestContext, route: str, model_
     except ModelRefused as refused:
         return error_response(refused.answer.status, refused.answer.body)
     except ModelUnavailable as exc:
-        log.error("%s %s: %s", route, puid, exc.reason)
+        log.error("%s %s: %s", route, loggable_puid(puid), exc.reason)
         return _unavailable(exc)
     return success_response(answer.body, answer.content_type)
 

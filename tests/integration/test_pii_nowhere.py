@@ -24,8 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from confluent_kafka import Producer
 from feedback.redaction import redactor_from_env
 
+from devstack.runtime.process import wait_until
+from devstack.servers.model import ModelServer
+from tests.fixtures.engine import Engines, predictor_for
 from tests.fixtures.feedback import T0_US, FeedbackPipeline, WireRecord, direct_record, http_event
 
 DEFAULTS = redactor_from_env({}, "COLLECTOR")  # what both services run with here (no REDACT_* variable set)
@@ -178,3 +182,97 @@ def test_pii_in_values_keys_headers_and_poison_messages_reaches_no_topic_index_o
     ]
     assert in_partitions, "control: the file search finds the direct-logged PII in the capture topic's own files"
     assert len(logs) >= 4, f"expected the logs of collector, indexer, Kafka and OpenSearch, found {logs}"
+
+
+def index_bytes(search_url: str, index: str) -> bytes:
+    requests.post(f"{search_url}/{index}/_refresh", timeout=30)
+    answer = requests.post(f"{search_url}/{index}/_search", json={"size": 1000}, timeout=30)
+    return b"" if answer.status_code == 404 else answer.content
+
+
+def test_pii_sent_through_the_engine_reaches_no_topic_index_or_log_we_write(
+    feedback_pipeline: FeedbackPipeline, engines: Engines, model_server: ModelServer, run_dir: Path
+) -> None:
+    """Through the executor-compatible engine and the real model (seldon-core-microservice), logging to the
+    collector: a REST prediction and its feedback with PII in the text and the Seldon-Puid, a streaming input
+    message (Kafka server type) with PII in its value and Seldon-Puid header, and a body that is not JSON on both
+    servers (the engine logs it, the model answers 400, the collector refuses it, the streaming engine logs the
+    failure). Waits for the two documents, the REST one with its feedback; then the capture, dead-letter and output
+    topics, the index and every file of the run hold no PII. Only the input topic (and its files) may: the client
+    wrote it there."""
+    pipeline = feedback_pipeline
+    token = uuid.uuid4().hex[:8]
+    pii = person(token, "carol", "example.net", "+49 30 1234 ")
+    email, phone = pii["email"], pii["phone"]
+    rest_id, stream_id = f"web-{token}:{email}", f"stream-{token}:{email}"
+    in_topic, out_topic = f"{pipeline.name}-in", f"{pipeline.name}-out"
+    pipeline.kafka.create_topics([in_topic, out_topic])
+    collector = pipeline.collector()
+    pipeline.indexer()
+    predictor = predictor_for(model_server.http_port, model_server.grpc_port, collector.url)
+    engine = engines.start(predictor)
+    streaming = engines.start(
+        predictor,
+        deployment=f"streaming-{token}",
+        server_type="kafka",
+        env={"KAFKA_BROKER": pipeline.kafka.bootstrap, "KAFKA_INPUT_TOPIC": in_topic, "KAFKA_OUTPUT_TOPIC": out_topic},
+    )
+
+    text = {"data": {"ndarray": [f"great product, mail {email} or call {phone}"]}}
+    answer = requests.post(
+        f"{engine.url}/api/v1.0/predictions", json=text, headers={"Seldon-Puid": rest_id}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    feedback = {"request": text, "response": answer.json(), "truth": {"data": {"ndarray": [[0, 1]]}}, "reward": 1}
+    answer = requests.post(
+        f"{engine.url}/api/v1.0/feedback", json=feedback, headers={"Seldon-Puid": rest_id}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    broken = f'{{"data": {{"ndarray": ["{email} {phone}"'.encode()
+    answer = requests.post(
+        f"{engine.url}/api/v1.0/predictions",
+        data=broken,
+        headers={"Seldon-Puid": f"broken-{token}:{email}", "Content-Type": "application/json"},
+        timeout=60,
+    )
+    assert answer.status_code == 400, "the model refuses a body that is not JSON"
+    producer = Producer({"bootstrap.servers": pipeline.kafka.bootstrap})
+    # the executor copies the input's key to its answer (its contract), so the key carries no PII here
+    producer.produce(in_topic, json.dumps(text).encode(), b"k-good", headers=[("Seldon-Puid", stream_id.encode())])
+    producer.produce(in_topic, broken, b"broken", headers=[("Seldon-Puid", f"sbroken-{token}:{email}".encode())])
+    assert producer.flush(30) == 0
+
+    ids = {DEFAULTS.redact_request_id(rest_id), DEFAULTS.redact_request_id(stream_id)}
+
+    def landed() -> bool:
+        if not pipeline.committed_to_end() or pipeline.count() != 2:
+            return False
+        documents = {source["request_id"]: source for source in (hit["_source"] for hit in pipeline.documents())}
+        return set(documents) == ids and "truth_label" in documents[DEFAULTS.redact_request_id(rest_id)]
+
+    wait_until(landed, INDEXED_TIMEOUT_S, "the REST and the streaming document, the REST one with its feedback")
+    assert collector.metric("feedback_collector_events_rejected_total", reason="invalid_json") == 2
+    assert streaming.metric("seldon_engine_kafka_failures_total", reason="model_400") == 1
+    assert len(pipeline.read_topic(pipeline.dead_letter_topic)) == 0
+
+    for topic in (pipeline.topic, pipeline.dead_letter_topic, out_topic):
+        for message in pipeline.read_topic(topic):
+            assert not found(message_bytes(message), pii), f"PII in topic {topic}"
+    assert len(pipeline.read_topic(out_topic)) == 1, "the streaming answer of the good message only"
+    assert any(found(message_bytes(m), pii) for m in pipeline.read_topic(in_topic)), "control: the client's input"
+    assert not found(index_bytes(pipeline.search.url, pipeline.index), pii), "PII in the index"
+
+    pipeline.stop_all()
+    engines.stop_all()
+    allowed = {f"{in_topic}-{partition}" for partition in range(64)}
+    leaks = []
+    for path in run_files(run_dir):
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, PermissionError):
+            continue
+        if found(data, pii) and path.parent.name not in allowed:
+            leaks.append(str(path))
+    assert not leaks, f"PII found in {len(leaks)} file(s) of the run: {leaks[:10]}"
+    assert streaming.process is not None
+    assert "Failed prediction" in streaming.process.log_path.read_text(), "the engine failure line was written"

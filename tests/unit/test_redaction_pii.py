@@ -283,3 +283,11 @@ async def test_the_collector_logs_a_rejection_with_the_request_id_and_reason_red
     [line] = [record.getMessage() for record in caplog.records if "rejected event" in record.getMessage()]
     assert EMAIL not in line and DEFAULT.redact_request_id(f"order-7:{EMAIL}") in line
     assert producer.records == []
+
+
+def test_the_engine_logs_a_client_chosen_puid_as_a_digest_and_its_own_uuids_as_they_are() -> None:
+    from devstack.engine.logger import loggable_puid
+
+    assert loggable_puid("bbc89d3a-8a32-4691-8643-a5e161811a67") == "bbc89d3a-8a32-4691-8643-a5e161811a67"
+    digest = loggable_puid(f"user:{EMAIL}")
+    assert digest.startswith("puid-sha256:") and EMAIL not in digest and digest == loggable_puid(f"user:{EMAIL}")
