@@ -388,7 +388,7 @@ def run(
         counts = wait_for_index(loop.search.url, sent, deadline, console)
         time.sleep(1.0)
         watch.stop.set()
-        kafka, dead = kafka_counts(loop.kafka.bootstrap)
+        kafka, dead = kafka_counts(loop.kafka.client_config())
         bad_docs = wait_for_outcomes(loop.search.url, sent, deadline, console) if sent.bad else []
         drift: DriftResult | None = None
         if sizes.drift is not None:

@@ -179,14 +179,13 @@ def wait_for_outcomes(search_url: str, sent: Sent, deadline: float, console: Con
         time.sleep(1.0)
 
 
-def kafka_counts(bootstrap: str, timeout: float = 120.0) -> tuple[Counter, int]:
+def kafka_counts(client_config: dict[str, str], timeout: float = 120.0) -> tuple[Counter, int]:
     """Capture events per (mode, kind) on the capture topic, and records on the dead-letter topic (reading stops
-    with an error after `timeout` s instead of waiting forever for a partition that never reaches its end)."""
+    with an error after `timeout` s instead of waiting forever for a partition that never reaches its end).
+    `client_config`: bootstrap.servers and the login (the local broker's admin: it reads both topics)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"demo-report-{uuid.uuid4()}", "enable.auto.commit": False}
-    )
+    consumer = Consumer({**client_config, "group.id": f"demo-report-{uuid.uuid4()}", "enable.auto.commit": False})
     counts: Counter = Counter()
     dead = 0
     try:
@@ -202,7 +201,8 @@ def kafka_counts(bootstrap: str, timeout: float = 120.0) -> tuple[Counter, int]:
             while remaining:
                 if time.monotonic() > deadline:
                     raise DevstackError(
-                        f"demo: could not read {topic} on {bootstrap} to its end within {timeout:.0f} s (partitions "
+                        f"demo: could not read {topic} on {client_config['bootstrap.servers']} to its end within "
+                        f"{timeout:.0f} s (partitions "
                         f"{sorted(remaining)} unfinished); check that Kafka still runs (python -m devstack status)"
                     )
                 for message in consumer.consume(num_messages=1000, timeout=2.0):

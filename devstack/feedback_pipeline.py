@@ -23,6 +23,7 @@ from devstack.capture_traffic import WireRecord, mismatches
 from devstack.names import INDEXER_GROUP, STREAMING_DEPLOYMENT
 from devstack.runtime.process import wait_until
 from devstack.servers.feedback import CollectorServer, IndexerServer
+from infra.kafka_access import COLLECTOR_USER, INDEXER_USER, KafkaNames
 
 TRANSIENT_GROUP_ERRORS = {
     KafkaError.NOT_COORDINATOR,
@@ -49,9 +50,19 @@ class FeedbackPipeline:
         self.dead_letter_topic = f"{self.topic}-dead-letter"
         self.index = f"{self.name}-index"
         self.kafka.create_topics([self.topic, self.dead_letter_topic], partitions=self.partitions)
+        self.kafka.grant(  # a secure broker: the collector and indexer users get these topics (plain: nothing)
+            KafkaNames(
+                capture_topic=self.topic,
+                dead_letter_topic=self.dead_letter_topic,
+                input_topic=f"{self.name}-model_input",
+                output_topic=f"{self.name}-model_output",
+                indexer_group=INDEXER_GROUP,
+            )
+        )
 
     # ------------------------------------------------------------------------------------ services
     def collector(self, **settings: Any) -> CollectorServer:
+        settings = {**self.kafka.client_env(COLLECTOR_USER), **settings}
         server = CollectorServer(self.run_dir / self.name, self.kafka.bootstrap, self.topic, **settings)
         self.started.append(server)
         return server.start()
@@ -63,6 +74,7 @@ class FeedbackPipeline:
 
     def indexer_server(self, **settings: Any) -> IndexerServer:
         """An indexer on this pipeline's topic and index, not started (stopped by `stop_all`), with only `settings`."""
+        settings = {**self.kafka.client_env(INDEXER_USER), **settings}
         server = IndexerServer(
             self.run_dir / self.name, self.kafka.bootstrap, self.topic, self.search.url, self.index, **settings
         )
@@ -75,7 +87,7 @@ class FeedbackPipeline:
 
     # --------------------------------------------------------------------------------------- Kafka
     def produce(self, records: list[WireRecord], topic: str | None = None) -> None:
-        producer = Producer({"bootstrap.servers": self.kafka.bootstrap, "enable.idempotence": True, "linger.ms": 5})
+        producer = Producer({**self.kafka.client_config(), "enable.idempotence": True, "linger.ms": 5})
         for record in records:
             kwargs: dict[str, Any] = {"key": record.key, "headers": record.headers}
             if record.timestamp_ms is not None:
@@ -93,7 +105,7 @@ class FeedbackPipeline:
         """Every message currently in `topic` (from the beginning to the end offsets seen at the start)."""
         consumer = Consumer(
             {
-                "bootstrap.servers": self.kafka.bootstrap,
+                **self.kafka.client_config(),
                 "group.id": f"reader-{uuid.uuid4().hex}",
                 "enable.auto.commit": False,
             }
@@ -121,7 +133,7 @@ class FeedbackPipeline:
         """True when `group_id` has committed every partition of the capture topic up to its end offset: the
         indexer commits only after the search engine acknowledged, so every message is then in the index.
         A transient broker answer (e.g. NOT_COORDINATOR while the group coordinator loads) is "not yet"."""
-        consumer = Consumer({"bootstrap.servers": self.kafka.bootstrap, "group.id": group_id})
+        consumer = Consumer({**self.kafka.client_config(), "group.id": group_id})
         try:
             partitions = consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
             committed = consumer.committed([TopicPartition(self.topic, p) for p in partitions], timeout=10)

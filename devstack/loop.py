@@ -27,7 +27,8 @@ from typing import Any
 import yaml
 
 from devstack import target as target_description
-from devstack.names import DEPLOYMENT, STREAMING_DEPLOYMENT, Names
+from devstack.engine.kafka_api import group_id as executor_group
+from devstack.names import DEPLOYMENT, NAMESPACE, PREDICTOR, STREAMING_DEPLOYMENT, Names
 from devstack.runtime.errors import DevstackError
 from devstack.runtime.paths import REPO_ROOT, new_run_dir
 from devstack.runtime.ports import HOST
@@ -39,6 +40,7 @@ from devstack.servers.prometheus import PrometheusServer
 from devstack.servers.s3 import S3Server
 from devstack.servers.search import SearchServer
 from devstack.stack import LocalStack, PrivateStack, Server, Tracked
+from infra.kafka_access import COLLECTOR_USER, EXECUTOR_USER, INDEXER_USER, MONITOR_USER, KafkaNames
 from smoke_tests.target import Limits, Target
 
 log = logging.getLogger(__name__)
@@ -66,8 +68,21 @@ def stack_seldon_version(path: Path = DEV_STACK_FILE) -> str | None:
     return str(value) if value is not None else None
 
 
+def kafka_names(names: Names) -> KafkaNames:
+    """The names the access table's grants resolve to in this stack (infra/kafka_access.py)."""
+    return KafkaNames(
+        capture_topic=names.capture_topic,
+        dead_letter_topic=names.dead_letter_topic,
+        input_topic=names.input_topic,
+        output_topic=names.output_topic,
+        indexer_group=names.group_id,
+        executor_groups=(executor_group(PREDICTOR, STREAMING_DEPLOYMENT, NAMESPACE),),
+    )
+
+
 class Provision:
-    """A step in the server list: create the topics and the bucket once Kafka and S3 are up."""
+    """A step in the server list: create the topics and the bucket once Kafka and S3 are up; on a secure broker,
+    the users and ACLs of infra/kafka_access.py for this stack's names."""
 
     name = "provision"
     process = None
@@ -76,9 +91,11 @@ class Provision:
         self.kafka = kafka
         self.s3 = s3
         self.names = names
+        self.acls = 0
 
     def start(self) -> Provision:
         self.kafka.create_topics(self.names.topics)
+        self.acls = self.kafka.grant(kafka_names(self.names))
         self.s3.create_buckets([self.names.bucket, self.names.flowback_bucket])
         return self
 
@@ -86,7 +103,12 @@ class Provision:
         return None
 
     def describe(self) -> dict[str, Any]:
-        return {"topics": self.names.topics, "bucket": self.names.bucket, "flowbackBucket": self.names.flowback_bucket}
+        return {
+            "topics": self.names.topics,
+            "bucket": self.names.bucket,
+            "flowbackBucket": self.names.flowback_bucket,
+            "acls": self.acls,
+        }
 
 
 class LoopStack:
@@ -110,8 +132,8 @@ class LoopStack:
         self.limits = limits or Limits()
         self.names = names = names or Names()
         servers: list[Server] = []
-        if kafka is None:
-            kafka = KafkaServer(self.run_dir)
+        if kafka is None:  # the loop's own broker takes only the access table's users (a passed-in one may be plain)
+            kafka = KafkaServer(self.run_dir, secure=True)
             servers.append(kafka)
         if search is None:
             search = SearchServer(self.run_dir)
@@ -123,7 +145,9 @@ class LoopStack:
         servers.append(Provision(kafka, s3, names))
         self.model = ModelService(self.run_dir)
         servers.append(self.model)
-        self.collector = CollectorServer(self.run_dir, bootstrap=kafka.bootstrap, topic=names.capture_topic)
+        self.collector = CollectorServer(
+            self.run_dir, bootstrap=kafka.bootstrap, topic=names.capture_topic, **kafka.client_env(COLLECTOR_USER)
+        )
         servers.append(Tracked(self.collector, self.run_dir))
         self.indexer = IndexerServer(
             self.run_dir,
@@ -135,6 +159,7 @@ class LoopStack:
             group_id=names.group_id,
             streaming_deployments=STREAMING_DEPLOYMENT,
             **(indexer_settings or LOCAL_INDEXER_SETTINGS),
+            **kafka.client_env(INDEXER_USER),
         )
         servers.append(Tracked(self.indexer, self.run_dir))
         self.monitor = MonitorServer(
@@ -148,6 +173,7 @@ class LoopStack:
             dead_letter_topic=names.dead_letter_topic,
             indexer_group=names.group_id,
             **(monitor_settings or {}),
+            **kafka.client_env(MONITOR_USER),
         )
         servers.append(Tracked(self.monitor, self.run_dir))
         # a real Prometheus scraping the three services and evaluating the chart's alert rules
@@ -220,7 +246,7 @@ class LoopStack:
                 server_type=definition.server_type,
                 transport=definition.transport,
                 protocol=definition.protocol,
-                env=definition.env,
+                env={**definition.env, **self.kafka.client_env(EXECUTOR_USER)},
                 seldon_version=self.seldon_version,
             )
 

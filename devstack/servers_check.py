@@ -74,13 +74,13 @@ def kafka_round_trip(ctx: DemoContext, count: int = 100) -> str:
 
     topic = "demo-events"
     ctx.kafka.create_topics([topic], partitions=2)
-    producer = Producer({"bootstrap.servers": ctx.kafka.bootstrap, "enable.idempotence": True, "logger": log})
+    producer = Producer({**ctx.kafka.client_config(), "enable.idempotence": True, "logger": log})
     for i in range(count):
         producer.produce(topic, key=f"req-{i}", value=f'{{"n": {i}}}', headers=[("ce-requestid", f"req-{i}")])
     if producer.flush(30) != 0:
         raise DevstackError("kafka: the demo producer could not deliver within 30 s")
     consumer = Consumer(
-        {"bootstrap.servers": ctx.kafka.bootstrap, "group.id": f"demo-{uuid.uuid4()}", "auto.offset.reset": "earliest"}
+        {**ctx.kafka.client_config(), "group.id": f"demo-{uuid.uuid4()}", "auto.offset.reset": "earliest"}
     )
     consumer.subscribe([topic])
     keys: set[bytes] = set()

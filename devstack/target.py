@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from devstack.names import DEPLOYMENT, NAMESPACE, PREDICTOR, STREAMING_DEPLOYMENT
 from devstack.runtime.errors import DevstackError
 from devstack.runtime.paths import REPO_ROOT
+from infra.kafka_access import SMOKE_USER
 from smoke_tests.target import (
     BatchTarget,
     CollectorTarget,
@@ -65,7 +66,12 @@ def describe(loop: LoopStack) -> Target:
         monitor=MonitorTarget(
             index=loop.names.monitor_index, window_s=loop.monitor.window_s, settle_s=loop.monitor.settle_s
         ),
-        kafka=KafkaTarget(bootstrap=loop.kafka.bootstrap, capture_topic=loop.names.capture_topic),
+        # the smoke suite logs in as its own user (infra/kafka_access.py), as it does on a cluster
+        kafka=KafkaTarget(
+            bootstrap=loop.kafka.bootstrap,
+            capture_topic=loop.names.capture_topic,
+            config={k: v for k, v in loop.kafka.client_config(SMOKE_USER).items() if k != "bootstrap.servers"},
+        ),
         search=SearchTarget(url=loop.search.url, index=loop.names.index),
         object_store=ObjectStoreTarget(
             endpoint=loop.s3.endpoint,

@@ -5,7 +5,13 @@
     ... kafka.bootstrap  # "127.0.0.1:PORT"
     kafka.stop(); kafka.start()  # same data dir, same ports
 
-The storage is formatted on the first start only; a restart reuses the data (topics, offsets, records).
+    kafka = KafkaServer(run_dir, secure=True).start()  # SASL/SCRAM + StandardAuthorizer (kafka_auth.py)
+    kafka.grant(KafkaNames(...))       # the users and ACLs of infra/kafka_access.py
+    kafka.client_config("feedback-collector")  # bootstrap.servers + that user's login
+
+The storage is formatted on the first start only; a restart reuses the data (topics, offsets, records, users,
+ACLs). A plain broker (the default) takes anyone; a secure one only the admin (its super user) and the table's
+users, each limited to its ACLs.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from devstack.runtime.maven import classpath_string
 from devstack.runtime.ports import HOST, ensure_free, free_ports, is_listening
 from devstack.runtime.process import ManagedProcess, tail
 from devstack.runtime.startup import likely_cause, remember, remembered, start_failure, still_free
+from devstack.servers.kafka_auth import KafkaSecurity, create_acls, upsert_users
+from infra.kafka_access import ADMIN_USER, KafkaNames
 
 log = logging.getLogger(__name__)
 _client_log = logging.getLogger(__name__ + ".admin")  # librdkafka's own lines go to logging, not stderr
@@ -76,8 +84,12 @@ class KafkaServer:
 
     name = "kafka"
 
-    def __init__(self, run_dir: Path, port: int | None = None, controller_port: int | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, port: int | None = None, controller_port: int | None = None, *, secure: bool = False
+    ) -> None:
         self.home = Path(run_dir) / "kafka"
+        # the passwords live beside the data: a restart (or a second process on the same run dir) logs in again
+        self.security: KafkaSecurity | None = KafkaSecurity.load_or_create(self.home) if secure else None
         self.data_dir = self.home / "data"
         self.log_dir = self.home / "logs"
         self.config_path = self.home / "server.properties"
@@ -96,16 +108,37 @@ class KafkaServer:
     def bootstrap(self) -> str:
         return f"{HOST}:{self.port}"
 
+    @property
+    def secure(self) -> bool:
+        return self.security is not None
+
+    def client_config(self, user: str = ADMIN_USER) -> dict[str, str]:
+        """librdkafka settings for this broker that log in as `user` (a plain broker ignores the user)."""
+        login = self.security.client_config(user) if self.security is not None else {}
+        return {"bootstrap.servers": self.bootstrap, **login}
+
+    def client_env(self, user: str) -> dict[str, str]:
+        """KAFKA_SECURITY_PROTOCOL and KAFKA_SASL_* for a service that logs in as `user` (empty: a plain broker)."""
+        return self.security.client_env(user) if self.security is not None else {}
+
+    def _listener_lines(self) -> list[str]:
+        if self.security is not None:
+            return self.security.server_properties(HOST, self.port, self.controller_port)
+        return [
+            f"listeners=PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
+            f"advertised.listeners=PLAINTEXT://{HOST}:{self.port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "auto.create.topics.enable=true",
+        ]
+
     def server_properties(self) -> str:
         return "\n".join(
             [
                 "process.roles=broker,controller",
                 "node.id=1",
-                f"listeners=PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
-                f"advertised.listeners=PLAINTEXT://{HOST}:{self.port}",
-                "controller.listener.names=CONTROLLER",
-                "inter.broker.listener.name=PLAINTEXT",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                *self._listener_lines(),
                 f"controller.quorum.bootstrap.servers={HOST}:{self.controller_port}",
                 f"log.dirs={self.data_dir}",
                 "num.partitions=1",
@@ -120,7 +153,6 @@ class KafkaServer:
                 "num.network.threads=2",
                 "num.io.threads=2",
                 "num.recovery.threads.per.data.dir=1",
-                "auto.create.topics.enable=true",
                 "",
             ]
         )
@@ -144,7 +176,14 @@ class KafkaServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         format_log = self.log_dir / "format.log"
         argv = self._java(
-            "kafka.tools.StorageTool", "format", "--standalone", "-t", new_cluster_id(), "-c", str(self.config_path)
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            "-t",
+            new_cluster_id(),
+            "-c",
+            str(self.config_path),
+            *(self.security.format_arguments() if self.security is not None else []),
         )
         with format_log.open("ab") as out:
             try:
@@ -177,6 +216,7 @@ class KafkaServer:
         self._started_once = True
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self.server_properties())
+        self.config_path.chmod(0o600)  # a secure broker's file holds the admin password
         self.log4j_path.write_text(LOG4J2_PROPERTIES)
         self._format_storage()
         began = time.monotonic()
@@ -197,7 +237,16 @@ class KafkaServer:
     def _admin(self) -> Any:
         from confluent_kafka.admin import AdminClient
 
-        return AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 5000, "logger": _client_log})
+        return AdminClient({**self.client_config(), "socket.timeout.ms": 5000, "logger": _client_log})
+
+    def grant(self, names: KafkaNames, timeout: float = 60.0) -> int:
+        """On a secure broker: the SCRAM users and the ACLs of infra/kafka_access.py for `names` (as the admin);
+        returns the number of ACL bindings (0 on a plain broker, which takes anyone)."""
+        if self.security is None:
+            return 0
+        admin = self._admin()
+        upsert_users(admin, self.security, timeout)
+        return create_acls(admin, names, timeout)
 
     def _ready(self) -> bool:
         if not is_listening(self.port):
@@ -256,6 +305,7 @@ class KafkaServer:
             "name": self.name,
             "version": KAFKA_VERSION,
             "bootstrap": self.bootstrap,
+            "security": "SASL_PLAINTEXT/SCRAM-SHA-512, StandardAuthorizer" if self.secure else "PLAINTEXT",
             "ports": {"broker": self.port, "controller": self.controller_port},
             "pid": self.process.pid if self.process and self.process.running() else None,
             "log": str(self.log_path),
