@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 from infra import config
 from infra.batch import BatchWorkflow, BatchWorkflowArgs
 from infra.charts import KafkaClient
-from infra.classifier import CanaryRegistry, Classifier, ClassifierArgs, streaming_deployments
+from infra.classifier import PREDICTOR, CanaryRegistry, Classifier, ClassifierArgs, streaming_deployments
 from infra.feedback import FeedbackPipeline, FeedbackPipelineArgs, MonitorRegistry
 from infra.flowback import MODEL_NAME, FlowbackSearch, FlowbackWorkflow, FlowbackWorkflowArgs
 from infra.kafka import KafkaPlatform, KafkaPlatformArgs
@@ -106,6 +106,11 @@ kafka = KafkaPlatform(
         protect=cfg.platform.protect,
         pod_disruption_budgets=pdb,
         mirrors=mirrors,
+        # the streaming executors' consumer groups, as the executor names them (their KafkaUser may read in them)
+        executor_groups=[
+            f"{PREDICTOR}.{deployment}.{cfg.platform.app_namespace}"
+            for deployment in streaming_deployments(cfg.classifier)
+        ],
     ),
     # Operator chart and cluster sit in different namespaces: every object names its own, no default.
     opts=options(None),
@@ -149,16 +154,21 @@ workflows = Workflows(
 )
 
 
-def kafka_client(role: str) -> KafkaClient:
+def kafka_client(role: str | None) -> KafkaClient:
+    """How the client `role` (collector, indexer, monitor, executor) reaches Kafka and logs in as its own user;
+    None: the shared settings without a login."""
+    secret = kafka.credentials_secret_names.get(role) if role is not None else None
     return KafkaClient(
         bootstrap_servers=kafka.bootstrap_servers,
         security_protocol=kafka.security_protocol,
         cluster_name=kafka.cluster_name,
         ca_secret_name=kafka.ca_secret_name,
         sasl_mechanism=kafka.sasl_mechanism,
-        credentials_secret_name=kafka.credentials_secret_names.get(role),
+        credentials_secret_name=secret if kafka.sasl_mechanism else None,
         username_key=kafka.username_key,
         password_key=kafka.password_key,
+        username=kafka.usernames.get(role, "") if role is not None else "",
+        client_cert_secret_name=secret if kafka.client_certificates else None,
     )
 
 
@@ -167,7 +177,8 @@ pipeline = FeedbackPipeline(
     FeedbackPipelineArgs(
         settings=cfg.feedback,
         namespace=app_ns,
-        kafka=kafka_client("feedback"),
+        kafka=kafka_client(None),
+        kafka_clients={role: kafka_client(role) for role in ("collector", "indexer", "monitor")},
         capture_topic=kafka.topic_names["capture"],
         dead_letter_topic=kafka.topic_names["deadLetter"],
         search_url=search.url,
@@ -296,6 +307,13 @@ pulumi.export(
         "securityProtocol": kafka.security_protocol,
         "caSecret": kafka.ca_secret_name,
         "topics": kafka.topic_names,
+        # each client's user and credentials Secret (in the app namespace): the smoke suite logs in as "smoke"
+        "saslMechanism": kafka.sasl_mechanism,
+        "users": kafka.usernames,
+        "credentialsSecrets": kafka.credentials_secret_names,
+        "passwordKey": kafka.password_key,
+        "usernameKey": kafka.username_key,
+        "clientCertificates": kafka.client_certificates,
     },
 )
 pulumi.export(

@@ -77,8 +77,12 @@ class KafkaClient:
     cluster_name: the Kafka resource name (selects broker pods for NetworkPolicies); None for kafka:existing.
     ca_secret_name: Secret with the cluster CA certificate (key ca.crt) when TLS is on.
     sasl_mechanism: the SASL mechanism ("SCRAM-SHA-512") when SASL is on, else "".
-    credentials_secret_name: Secret with the SASL user name and password when SASL is on.
+    credentials_secret_name: Secret with the SASL password (and user name) of this client when SASL is on; None for
+        the shared part of several clients' settings (each client's own login is then given separately).
     username_key, password_key: the keys of the user name and the password in that Secret.
+    username: the user name itself (Strimzi's KafkaUser Secrets hold only the password); wins over username_key.
+    client_cert_secret_name: Secret with this client's TLS certificate and key (keys user.crt, user.key: Strimzi's
+        KafkaUser Secret with kafka:authentication=tls); None without client certificates.
     """
 
     bootstrap_servers: pulumi.Input[str]
@@ -89,19 +93,50 @@ class KafkaClient:
     credentials_secret_name: pulumi.Input[str] | None = None
     username_key: str = ""
     password_key: str = ""
+    username: str = ""
+    client_cert_secret_name: pulumi.Input[str] | None = None
+
+
+CLIENT_CERT_KEY, CLIENT_KEY_KEY = "user.crt", "user.key"  # Strimzi's TLS KafkaUser Secret
 
 
 def kafka_security_values(kafka: KafkaClient) -> dict[str, Any]:
     """`kafka.tls` and `kafka.sasl` in the one shape both charts take (`tls.{existingSecret, caCertKey}`,
-    `sasl.{mechanism, existingSecret, usernameKey, passwordKey}`), each only when it is on."""
+    `sasl.{mechanism, existingSecret, username, usernameKey, passwordKey}`), each only when it is on; the client's
+    own login (Secret, user name) only when this client has one."""
     values: dict[str, Any] = {}
     if kafka.ca_secret_name is not None:
         values["tls"] = {"existingSecret": kafka.ca_secret_name, "caCertKey": "ca.crt"}
+    if kafka.sasl_mechanism:
+        sasl: dict[str, Any] = {"mechanism": kafka.sasl_mechanism, "passwordKey": kafka.password_key}
+        if kafka.username_key:
+            sasl["usernameKey"] = kafka.username_key
+        if kafka.credentials_secret_name is not None:
+            sasl["existingSecret"] = kafka.credentials_secret_name
+        if kafka.username:
+            sasl["username"] = kafka.username
+        values["sasl"] = sasl
+    return values
+
+
+def classifier_tls_client_values(kafka: KafkaClient) -> dict[str, Any]:
+    """The text-classifier chart's `kafka.tls` client-certificate fields (empty without a client certificate)."""
+    if kafka.client_cert_secret_name is None:
+        return {}
+    return {
+        "clientSecret": kafka.client_cert_secret_name,
+        "clientCertKey": CLIENT_CERT_KEY,
+        "clientKeyKey": CLIENT_KEY_KEY,
+    }
+
+
+def feedback_client_values(kafka: KafkaClient) -> dict[str, Any]:
+    """One entry of the feedback-pipeline chart's `kafka.clients` (existingSecret, username, certSecret)."""
+    values: dict[str, Any] = {}
     if kafka.credentials_secret_name is not None:
-        values["sasl"] = {
-            "mechanism": kafka.sasl_mechanism,
-            "existingSecret": kafka.credentials_secret_name,
-            "usernameKey": kafka.username_key,
-            "passwordKey": kafka.password_key,
-        }
+        values["existingSecret"] = kafka.credentials_secret_name
+    if kafka.username:
+        values["username"] = kafka.username
+    if kafka.client_cert_secret_name is not None:
+        values["certSecret"] = kafka.client_cert_secret_name
     return values

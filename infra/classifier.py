@@ -9,7 +9,14 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.charts import KafkaClient, chart_path, chart_version, image_values, kafka_security_values
+from infra.charts import (
+    KafkaClient,
+    chart_path,
+    chart_version,
+    classifier_tls_client_values,
+    image_values,
+    kafka_security_values,
+)
 from infra.config import ClassifierSettings, Image, Mirrors
 from infra.refs import service_host
 
@@ -74,6 +81,8 @@ def classifier_values(args: ClassifierArgs, *, streaming: bool) -> dict[str, Any
         "securityProtocol": kafka.security_protocol,
         **kafka_security_values(kafka),
     }
+    if tls_client := classifier_tls_client_values(kafka):
+        kafka_values["tls"] = {**kafka_values.get("tls", {}), **tls_client}
     values: dict[str, Any] = {
         "deploymentName": STREAMING_DEPLOYMENT if streaming else REALTIME_DEPLOYMENT,
         "mode": "streaming" if streaming else "realtime",

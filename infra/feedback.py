@@ -10,7 +10,14 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.charts import KafkaClient, chart_path, chart_version, image_values, kafka_security_values
+from infra.charts import (
+    KafkaClient,
+    chart_path,
+    chart_version,
+    feedback_client_values,
+    image_values,
+    kafka_security_values,
+)
 from infra.config import FeedbackSettings, Mirrors
 from infra.refs import service_host
 from infra.search import SearchCredentials
@@ -47,7 +54,9 @@ class FeedbackPipelineArgs:
 
     settings: validated feedback:* config (image, replicas, index, sampling).
     namespace: application namespace.
-    kafka: how the collector and indexer reach Kafka.
+    kafka: how the services reach Kafka (address, protocol, CA, mechanism), shared by all three.
+    kafka_clients: each service's own login by component (collector, indexer, monitor): its credentials Secret, user
+        name and client certificate (infra/kafka_access.py says what each user may do).
     capture_topic, dead_letter_topic: topic names (Outputs of the KafkaTopics).
     search_url: the search engine's URL; search_engine "elasticsearch" or "opensearch" (the indexer's client).
     search_cluster_name: selects the Elasticsearch pods for NetworkPolicies (None: an engine we do not make).
@@ -78,6 +87,7 @@ class FeedbackPipelineArgs:
     seldon_namespaces: Sequence[pulumi.Input[str]]
     streaming_deployments: Sequence[str]
     seldon_version: str
+    kafka_clients: Mapping[str, KafkaClient] = field(default_factory=dict)
     profile_images: Mapping[str, str] = field(default_factory=dict)
     registry: MonitorRegistry | None = None
     kibana_url: pulumi.Input[str] | None = None
@@ -98,6 +108,9 @@ def feedback_values(args: FeedbackPipelineArgs) -> dict[str, Any]:
         "deadLetterTopic": args.dead_letter_topic,
         **kafka_security_values(kafka),
     }
+    clients = {role: feedback_client_values(client) for role, client in args.kafka_clients.items()}
+    if any(clients.values()):
+        kafka_values["clients"] = {role: values for role, values in clients.items() if values}
     return {
         "fullnameOverride": FEEDBACK_FULLNAME,
         "image": image_values(s.image, args.mirrors),

@@ -1,13 +1,14 @@
-"""Kafka: the Strimzi operator chart, a KRaft cluster with KafkaNodePools, the KafkaTopics and, with SCRAM, users.
+"""Kafka: the Strimzi operator chart, a KRaft cluster with KafkaNodePools, the KafkaTopics and, with client
+authentication, one KafkaUser per client with the ACLs of infra/kafka_access.py (Strimzi simple authorization).
 
 The cluster lives in the application namespace so that clients can reference the Secrets Strimzi makes (the
-cluster CA certificate) and the credentials Secrets made here; the operator lives in its own namespace and
-watches the application namespace.
+cluster CA certificate, and per KafkaUser a Secret of the same name with its generated password or certificate);
+the operator lives in its own namespace and watches the application namespace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -15,13 +16,17 @@ import pulumi_kubernetes as k8s
 
 from infra.charts import upstream_chart
 from infra.config import ExistingKafka, KafkaSettings, Mirrors, Topic
+from infra.kafka_access import COMPONENT_USERS, KafkaNames, strimzi_acls
 from infra.refs import dns_name, metadata_name, service_host
 
 STRIMZI_REPO = "https://strimzi.io/charts/"
 API_VERSION = "kafka.strimzi.io/v1"
-CLIENT_ROLES = ("feedback", "executor")  # feedback: the collector and indexer share one user
+CLIENT_ROLES = tuple(COMPONENT_USERS)  # collector, indexer, monitor, executor, smoke: one KafkaUser each
 SASL_MECHANISM = "SCRAM-SHA-512"  # the listener's authentication type, as clients name the mechanism
-USERNAME_KEY, PASSWORD_KEY = "username", "password"  # keys of the credentials Secrets made here
+USERNAME_KEY, PASSWORD_KEY = "username", "password"  # keys of a kafka:existing credentials Secret
+STRIMZI_PASSWORD_KEY = "password"  # Strimzi's SCRAM user Secret: password and sasl.jaas.config, no user name
+STRIMZI_CERT_KEY, STRIMZI_KEY_KEY = "user.crt", "user.key"  # Strimzi's TLS user Secret (PEM)
+DEFAULT_INDEXER_GROUP = "seldon-feedback-indexer"  # the feedback-pipeline chart's indexer.groupId
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +39,8 @@ class KafkaPlatformArgs:
     protect: protect the cluster, node pools and topics from deletion.
     pod_disruption_budgets: set an explicit PodDisruptionBudget (maxUnavailable 1) on the brokers.
     mirrors: where the operator chart and the images come from (platform:chartSources, platform:imageRegistry).
+    indexer_group: the indexer's consumer group (its KafkaUser may read and commit in it; the monitor describes it).
+    executor_groups: consumer groups of the streaming SeldonDeployments, `<predictor>.<deployment>.<namespace>`.
     """
 
     settings: KafkaSettings
@@ -42,6 +49,8 @@ class KafkaPlatformArgs:
     protect: bool = False
     pod_disruption_budgets: bool = False
     mirrors: Mirrors = field(default_factory=Mirrors)
+    indexer_group: str = DEFAULT_INDEXER_GROUP
+    executor_groups: Sequence[str] = ()
 
 
 class KafkaPlatform(pulumi.ComponentResource):
@@ -60,6 +69,7 @@ class KafkaPlatform(pulumi.ComponentResource):
     username_key: str
     password_key: str
     usernames: dict[str, str]
+    client_certificates: bool
     pod_selector: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: KafkaPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -74,6 +84,7 @@ class KafkaPlatform(pulumi.ComponentResource):
         self.node_pools: list[k8s.apiextensions.CustomResource] = []
         self.topics: dict[str, k8s.apiextensions.CustomResource] = {}
         self.username_key, self.password_key = USERNAME_KEY, PASSWORD_KEY
+        self.client_certificates = False
         if s.existing is not None:
             self._use_existing(s.existing, s)
         else:
@@ -88,6 +99,7 @@ class KafkaPlatform(pulumi.ComponentResource):
                 "ca_secret_name": self.ca_secret_name,
                 "credentials_secret_names": self.credentials_secret_names,
                 "usernames": self.usernames,
+                "client_certificates": self.client_certificates,
                 "pod_selector": self.pod_selector,
             }
         )
@@ -101,9 +113,10 @@ class KafkaPlatform(pulumi.ComponentResource):
         self.security_protocol = ("SASL_SSL" if existing.sasl_secret else "SSL") if existing.tls_secret else "PLAINTEXT"
         self.sasl_mechanism = existing.sasl_mechanism
         self.ca_secret_name = pulumi.Output.from_input(existing.tls_secret) if existing.tls_secret else None
-        if existing.sasl_secret:  # one user for every client role: the existing cluster's credentials
+        if existing.sasl_secret:  # a client's own Secret when given, else the shared one (users and ACLs are yours)
             self.credentials_secret_names = {
-                role: pulumi.Output.from_input(existing.sasl_secret) for role in CLIENT_ROLES
+                role: pulumi.Output.from_input(existing.client_secrets.get(role, existing.sasl_secret))
+                for role in CLIENT_ROLES
             }
 
     def _make_cluster(self, name: str, args: KafkaPlatformArgs, child: pulumi.ResourceOptions) -> None:
@@ -139,9 +152,13 @@ class KafkaPlatform(pulumi.ComponentResource):
         }
         if s.scram:
             listener["authentication"] = {"type": "scram-sha-512"}
+        elif s.tls_client_auth:
+            listener["authentication"] = {"type": "tls"}
         kafka_spec: dict[str, object] = {
             "version": s.version,
             "listeners": [listener],
+            # with authentication every client is a KafkaUser limited to its ACLs (infra/kafka_access.py)
+            **({"authorization": {"type": "simple"}} if s.authorization else {}),
             "config": {
                 "auto.create.topics.enable": False,
                 "default.replication.factor": s.replication_factor,
@@ -208,11 +225,22 @@ class KafkaPlatform(pulumi.ComponentResource):
             role: self.topics[role].metadata.apply(lambda _m, t=topic.name: t) for role, topic in s.topics.items()
         }
 
-        if s.scram:
-            # Users are stateless (credentials come from our Secrets): no protect, so rotating them stays easy.
+        if s.authorization:
+            # Users are stateless (Strimzi generates and rotates their credentials): no protect.
             users_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=waits_for))
+            names = KafkaNames(
+                capture_topic=s.capture.name,
+                dead_letter_topic=s.dead_letter.name,
+                input_topic=s.model_input.name,
+                output_topic=s.model_output.name,
+                indexer_group=args.indexer_group,
+                executor_groups=tuple(args.executor_groups),
+            )
             for role in CLIENT_ROLES:
-                self._user(name, role, s.passwords[role], args, cluster_label, child, users_opts)
+                self._user(name, role, names, args, cluster_label, users_opts)
+            self.username_key = ""  # the user name is the KafkaUser's name, passed as it is
+            self.password_key = STRIMZI_PASSWORD_KEY
+            self.client_certificates = s.tls_client_auth
 
         self.security_protocol = ("SASL_SSL" if s.scram else "SSL") if s.tls else "PLAINTEXT"
         self.sasl_mechanism = SASL_MECHANISM if s.scram else ""
@@ -292,35 +320,27 @@ class KafkaPlatform(pulumi.ComponentResource):
         self,
         name: str,
         role: str,
-        password: pulumi.Output[str],
+        names: KafkaNames,
         args: KafkaPlatformArgs,
         cluster_label: Mapping[str, pulumi.Input[str]],
-        child: pulumi.ResourceOptions,
         opts: pulumi.ResourceOptions,
     ) -> None:
-        """A SCRAM user whose password comes from a Pulumi secret, and a Secret with username and password keys
-        that the clients reference (Strimzi's own user Secret has no username key)."""
-        username = f"seldon-feedback-{role}"
-        secret = k8s.core.v1.Secret(
-            f"{name}-credentials-{role}",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{username}-credentials", namespace=args.namespace),
-            type="Opaque",
-            string_data={USERNAME_KEY: username, PASSWORD_KEY: password},
-            opts=child,
-        )
-        secret_name = metadata_name(secret)
-        self.users[role] = k8s.apiextensions.CustomResource(
+        """The KafkaUser of one client with its ACLs from infra/kafka_access.py. Strimzi's User Operator generates
+        its credentials into a Secret named after the user (SCRAM: key password; TLS: user.crt and user.key), which
+        the client's pods reference: no password passes through the stack's state."""
+        username = COMPONENT_USERS[role]
+        authentication = "tls" if args.settings.tls_client_auth else "scram-sha-512"
+        user = k8s.apiextensions.CustomResource(
             f"{name}-user-{role}",
             api_version=API_VERSION,
             kind="KafkaUser",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=username, namespace=args.namespace, labels=cluster_label),
             spec={
-                "authentication": {
-                    "type": "scram-sha-512",
-                    "password": {"valueFrom": {"secretKeyRef": {"name": secret_name, "key": PASSWORD_KEY}}},
-                }
+                "authentication": {"type": authentication},
+                "authorization": {"type": "simple", "acls": strimzi_acls(username, names)},
             },
             opts=opts,
         )
-        self.credentials_secret_names[role] = secret_name
+        self.users[role] = user
+        self.credentials_secret_names[role] = metadata_name(user)  # Strimzi's Secret has the user's name
         self.usernames[role] = username

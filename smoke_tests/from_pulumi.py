@@ -105,6 +105,29 @@ class Kubectl:
         return base64.b64decode(data[key]).decode()
 
 
+def smoke_kafka_login(kafka: Mapping[str, Any], kubectl: Kubectl, app_ns: str, protocol: str) -> dict[str, str]:
+    """The smoke suite's own Kafka login from the stack outputs: the KafkaUser smoke-tests (infra/kafka_access.py),
+    its password (SASL) or certificate (mutual TLS) read from its Secret. Empty without authentication."""
+    secret = (kafka.get("credentialsSecrets") or {}).get("smoke")
+    if not secret:
+        return {}
+    if kafka.get("clientCertificates"):
+        return {
+            "ssl.certificate.pem": kubectl.secret_value(app_ns, str(secret), "user.crt"),
+            "ssl.key.pem": kubectl.secret_value(app_ns, str(secret), "user.key"),
+        }
+    if "SASL" not in protocol.upper():
+        return {}
+    username = (kafka.get("users") or {}).get("smoke") or kubectl.secret_value(
+        app_ns, str(secret), str(kafka.get("usernameKey") or "username")
+    )
+    return {
+        "sasl.mechanism": str(kafka.get("saslMechanism") or "SCRAM-SHA-512"),
+        "sasl.username": str(username),
+        "sasl.password": kubectl.secret_value(app_ns, str(secret), str(kafka.get("passwordKey") or "password")),
+    }
+
+
 def build_target(
     outputs: Mapping[str, Any],
     kubectl: Kubectl,
@@ -125,9 +148,12 @@ def build_target(
         kafka_config["ssl.ca.pem"] = kubectl.secret_value(app_ns, str(ca_secret), "ca.crt")
     if environ.get("SMOKE_KAFKA_CONFIG"):
         kafka_config.update(json.loads(environ["SMOKE_KAFKA_CONFIG"]))
+    else:
+        kafka_config.update(smoke_kafka_login(outputs.get("kafka", {}), kubectl, app_ns, protocol))
     if "SASL" in protocol.upper() and "sasl.username" not in kafka_config:
         raise TargetError(
-            f"kafka.securityProtocol={protocol} needs SASL credentials: set SMOKE_KAFKA_CONFIG="
+            f"kafka.securityProtocol={protocol} needs SASL credentials: the stack outputs name no smoke-tests user "
+            "(kafka.credentialsSecrets.smoke); set SMOKE_KAFKA_CONFIG="
             '\'{"sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "...", "sasl.password": "..."}\''
         )
     search = _need(outputs, "search")

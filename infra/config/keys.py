@@ -52,7 +52,24 @@ MESHES = ("none", "istio")
 # The upstream charts the program installs, by chart name (platform:chartSources is keyed by these).
 UPSTREAM_CHARTS = ("strimzi-kafka-operator", "eck-operator", "minio", "argo-workflows", "seldon-core-operator")
 CHART_SOURCE_FIELDS = ("repository", "archive")
-EXISTING_KAFKA_FIELDS = ("bootstrap", "tlsSecret", "saslSecret", "saslMechanism")
+# per-client credentials on an existing cluster: <client>Secret, a Secret with username and password keys
+EXISTING_KAFKA_CLIENT_SECRETS = {
+    "collectorSecret": "collector",
+    "indexerSecret": "indexer",
+    "monitorSecret": "monitor",
+    "executorSecret": "executor",
+    "smokeSecret": "smoke",
+}
+EXISTING_KAFKA_FIELDS = ("bootstrap", "tlsSecret", "saslSecret", "saslMechanism", *EXISTING_KAFKA_CLIENT_SECRETS)
+KAFKA_AUTHENTICATION = ("none", "scram-sha-512", "tls")
+# Keys this program no longer reads: setting one is refused with what replaced it (never silently ignored).
+REMOVED_KEYS = {
+    "kafka:feedbackPassword": "each client has its own KafkaUser now, and Strimzi's User Operator generates its "
+    "password into the Secret named after the user (feedback-collector, feedback-indexer, feedback-monitor, "
+    "seldon-executor, smoke-tests; docs/deploy.md, Kafka users)",
+    "kafka:executorPassword": "the executors log in as the KafkaUser seldon-executor, whose password Strimzi's User "
+    "Operator generates into the Secret seldon-executor (docs/deploy.md, Kafka users)",
+}
 EXISTING_SEARCH_FIELDS = (
     "url",
     "engine",
@@ -166,7 +183,9 @@ KEYS: tuple[Key, ...] = (
         {},
         "An existing Kafka cluster instead of one made by Strimzi: {bootstrap: host:port, tlsSecret: <Secret with "
         "ca.crt>, saslSecret: <Secret with username and password>, saslMechanism: SCRAM-SHA-512|SCRAM-SHA-256|"
-        "PLAIN}; Secrets in platform:appNamespace, topics created by you. Empty: Strimzi makes the cluster.",
+        "PLAIN, collectorSecret/indexerSecret/monitorSecret/executorSecret/smokeSecret: a client's own Secret with "
+        "username and password (default saslSecret)}; Secrets in platform:appNamespace, topics and ACLs made by you. "
+        "Empty: Strimzi makes the cluster.",
         fields=EXISTING_KAFKA_FIELDS,
     ),
     _k("kafka:operatorNamespace", "str", "strimzi-system", "Namespace of the Strimzi cluster operator."),
@@ -221,19 +240,15 @@ KEYS: tuple[Key, ...] = (
         fields=("modelInput", "modelOutput", "capture", "deadLetter"),
     ),
     _k("kafka:tls", "bool", False, "Serve clients on a TLS listener (port 9093) instead of plain text (9092)."),
-    _k("kafka:authentication", "str", "none", "Client authentication on the listener.", enum=("none", "scram-sha-512")),
     _k(
-        "kafka:feedbackPassword",
-        "secret",
-        None,
-        "SCRAM password of the KafkaUser shared by the collector and the "
-        "indexer (required with kafka:authentication=scram-sha-512).",
-    ),
-    _k(
-        "kafka:executorPassword",
-        "secret",
-        None,
-        "SCRAM password of the Seldon executors' KafkaUser (required with kafka:authentication=scram-sha-512).",
+        "kafka:authentication",
+        "str",
+        "none",
+        "Client authentication on the listener, and with it authorization (Strimzi simple): each client logs in as "
+        "its own KafkaUser (feedback-collector, feedback-indexer, feedback-monitor, seldon-executor, smoke-tests) "
+        "with the ACLs of infra/kafka_access.py; scram-sha-512 (SASL) or tls (client certificates), both need "
+        "kafka:tls=true. none: anyone may do anything (dev only).",
+        enum=KAFKA_AUTHENTICATION,
     ),
     # search
     _k(

@@ -13,7 +13,16 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from infra.config.keys import IMAGE_FIELDS, KEYS, KEYS_BY_NAME, NAMESPACES, RESOURCE_FIELDS, TOPIC_FIELDS, Key
+from infra.config.keys import (
+    IMAGE_FIELDS,
+    KEYS,
+    KEYS_BY_NAME,
+    NAMESPACES,
+    REMOVED_KEYS,
+    RESOURCE_FIELDS,
+    TOPIC_FIELDS,
+    Key,
+)
 from infra.config.settings import Image, Resources, Topic, version_tuple
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -66,7 +75,9 @@ class Reader:
     def check_unknown(self) -> None:
         for name in sorted(self.raw):
             namespace = name.split(":", 1)[0]
-            if namespace in NAMESPACES and name not in KEYS_BY_NAME:
+            if name in REMOVED_KEYS:
+                self.error(f"{name} is no longer read: {REMOVED_KEYS[name]}; remove it with `pulumi config rm {name}`")
+            elif namespace in NAMESPACES and name not in KEYS_BY_NAME:
                 close = difflib.get_close_matches(name, KEYS_BY_NAME, n=1)
                 hint = (
                     f"did you mean {close[0]}?"

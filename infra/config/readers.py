@@ -13,6 +13,7 @@ import pulumi
 
 from infra.config.keys import (
     CHART_SOURCE_FIELDS,
+    EXISTING_KAFKA_CLIENT_SECRETS,
     EXISTING_KAFKA_FIELDS,
     EXISTING_OBJECTSTORE_FIELDS,
     EXISTING_SEARCH_FIELDS,
@@ -192,6 +193,16 @@ def read_existing_kafka(reader: Reader) -> ExistingKafka | None:
     for field_name, secret in (("tlsSecret", tls_secret), ("saslSecret", sasl_secret)):
         if secret:
             _secret_name(reader, f"kafka:existing.{field_name}", secret)
+    client_secrets = {role: value[field] for field, role in EXISTING_KAFKA_CLIENT_SECRETS.items() if value.get(field)}
+    for field_name in EXISTING_KAFKA_CLIENT_SECRETS:
+        if value.get(field_name):
+            _secret_name(reader, f"kafka:existing.{field_name}", value[field_name])
+    if client_secrets and not sasl_secret:
+        reader.error(
+            f"kafka:existing.{next(iter(f for f in EXISTING_KAFKA_CLIENT_SECRETS if value.get(f)))} needs "
+            "kafka:existing.saslSecret (the credentials of the clients without their own Secret, and the SASL "
+            "login itself); set kafka:existing.saslSecret"
+        )
     mechanism = value.get("saslMechanism", "SCRAM-SHA-512" if sasl_secret else "")
     if mechanism and not sasl_secret:
         reader.error("kafka:existing.saslMechanism needs kafka:existing.saslSecret (the Secret with the credentials)")
@@ -204,7 +215,13 @@ def read_existing_kafka(reader: Reader) -> ExistingKafka | None:
             "(KAFKA_SECURITY_PROTOCOL=sasl_ssl); add the Secret with the cluster's CA certificate (key ca.crt)"
         )
     _conflicts(reader, "kafka:existing", ("kafka:tls", "kafka:authentication"), "its TLS and SASL are its fields")
-    return ExistingKafka(bootstrap=bootstrap, tls_secret=tls_secret, sasl_secret=sasl_secret, sasl_mechanism=mechanism)
+    return ExistingKafka(
+        bootstrap=bootstrap,
+        tls_secret=tls_secret,
+        sasl_secret=sasl_secret,
+        sasl_mechanism=mechanism,
+        client_secrets=client_secrets,
+    )
 
 
 def read_existing_search(reader: Reader) -> ExistingSearch | None:
@@ -299,17 +316,19 @@ def read_kafka(reader: Reader) -> KafkaSettings:
         reader.quantity(name, get(name))
     existing = read_existing_kafka(reader)
     tls = get("kafka:tls") if existing is None else bool(existing.tls_secret)
-    scram = get("kafka:authentication") == "scram-sha-512" if existing is None else bool(existing.sasl_secret)
+    authentication = get("kafka:authentication")
+    scram = authentication == "scram-sha-512" if existing is None else bool(existing.sasl_secret)
+    tls_client_auth = existing is None and authentication == "tls"
     if scram and not tls and existing is None:
         reader.error(
             "kafka:authentication=scram-sha-512 needs kafka:tls=true: the Seldon executor speaks SASL only over TLS "
             "(KAFKA_SECURITY_PROTOCOL=sasl_ssl); set kafka:tls to true"
         )
-    why = "when kafka:authentication=scram-sha-512"
-    makes_users = scram and existing is None  # an existing cluster's credentials are in kafka:existing.saslSecret
-    passwords = {
-        role: reader.secret(f"kafka:{role}Password", required=makes_users, why=why) for role in ("feedback", "executor")
-    }
+    if tls_client_auth and not tls:
+        reader.error(
+            "kafka:authentication=tls needs kafka:tls=true: client certificates are checked on the TLS listener; "
+            "set kafka:tls to true (or kafka:authentication=scram-sha-512)"
+        )
     topics = {role: reader.topic(role, partitions, retention) for role in KEYS_BY_NAME["kafka:topics"].default}
     names = [topic.name for topic in topics.values()]
     if len(set(names)) != len(names):
@@ -336,7 +355,7 @@ def read_kafka(reader: Reader) -> KafkaSettings:
         dead_letter=topics["deadLetter"],
         tls=tls,
         scram=scram,
-        passwords={role: value for role, value in passwords.items() if makes_users and value is not None},
+        tls_client_auth=tls_client_auth,
     )
 
 
@@ -826,6 +845,12 @@ def check_seldon_features(reader: Reader, cfg: StackConfig) -> None:
     minimums = [
         (cfg.kafka.tls, KAFKA_TLS_FROM, "kafka:tls=true", "TLS to Kafka (KAFKA_SECURITY_PROTOCOL=ssl)"),
         (cfg.kafka.scram, KAFKA_SASL_FROM, "kafka:authentication=scram-sha-512", "SASL to Kafka"),
+        (
+            cfg.kafka.tls_client_auth,
+            KAFKA_TLS_FROM,
+            "kafka:authentication=tls",
+            "client certificates for Kafka (KAFKA_SSL_CLIENT_CERT/KEY)",
+        ),
         (
             cfg.classifier.capture_sink == "kafka",
             DIRECT_KAFKA_LOGGING_FROM,

@@ -116,6 +116,9 @@ class ExistingKafka:
     tls_secret: str = ""  # Secret with the cluster CA (key ca.crt); "" for a plain-text listener
     sasl_secret: str = ""  # Secret with keys username and password; "" without authentication
     sasl_mechanism: str = ""
+    # a client's own Secret (keys username and password) by client role (collector, indexer, monitor, executor,
+    # smoke); a role not listed uses sasl_secret
+    client_secrets: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,9 +167,14 @@ class KafkaSettings:
     capture: Topic
     dead_letter: Topic
     tls: bool
-    scram: bool
-    # SCRAM passwords per client role ("feedback": collector and indexer, "executor"); empty unless scram.
-    passwords: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
+    scram: bool  # SASL/SCRAM-SHA-512 logins (kafka:authentication=scram-sha-512, or kafka:existing.saslSecret)
+    tls_client_auth: bool = False  # client certificates (kafka:authentication=tls)
+
+    @property
+    def authorization(self) -> bool:
+        """Strimzi simple authorization with one KafkaUser per client: whenever clients authenticate to a cluster
+        the platform makes (without authentication every client is anonymous and could not be told apart)."""
+        return self.existing is None and (self.scram or self.tls_client_auth)
 
     @property
     def topics(self) -> dict[str, Topic]:

@@ -28,8 +28,6 @@ ENVIRONMENTS = ("dev", "staging", "prod")
 # Secrets a deployer sets with `pulumi config set --secret` (docs/deploy.md step 3); test values only.
 TEST_SECRETS = {
     "objectstore:rootPassword": "test-root-password-1",
-    "kafka:feedbackPassword": "test-feedback-password",
-    "kafka:executorPassword": "test-executor-password",
     "search:indexerPassword": "test-indexer-password",
     "search:monitorPassword": "test-monitor-password",
 }

@@ -330,24 +330,22 @@ HOPS: tuple[Hop, ...] = (
         executor("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
     ),
     Hop(
-        "kafka:feedbackPassword",
+        "kafka:authentication",
         "feedback-pipeline",
-        "kafka.sasl.existingSecret",
-        "seldon-feedback-feedback-credentials",
+        "kafka.clients.collector.existingSecret",
+        "feedback-collector",
         env(
             "collector",
             "KAFKA_SASL_PASSWORD",
-            {"secretKeyRef": {"name": "seldon-feedback-feedback-credentials", "key": "password"}},
+            {"secretKeyRef": {"name": "feedback-collector", "key": "password"}},
         ),
     ),
     Hop(
-        "kafka:executorPassword",
+        "kafka:authentication",
         "classifier-streaming",
         "kafka.sasl.existingSecret",
-        "seldon-feedback-executor-credentials",
-        executor(
-            "KAFKA_SASL_PASSWORD", {"secretKeyRef": {"name": "seldon-feedback-executor-credentials", "key": "password"}}
-        ),
+        "seldon-executor",
+        executor("KAFKA_SASL_PASSWORD", {"secretKeyRef": {"name": "seldon-executor", "key": "password"}}),
     ),
     Hop(
         "kafka:topics",
@@ -1014,8 +1012,6 @@ ELSEWHERE: tuple[Elsewhere, ...] = (
     Elsewhere("kafka:minInsyncReplicas", 2, "kafka-cluster", {"kafka:brokers": 2, "kafka:replicationFactor": 2}),
     Elsewhere("kafka:partitions", 5, "kafka-topic-capture"),
     Elsewhere("kafka:retentionHours", 48, "kafka-topic-capture"),
-    Elsewhere("kafka:feedbackPassword", "walk-feedback-password", "kafka-credentials-feedback", WALK),
-    Elsewhere("kafka:executorPassword", "walk-executor-password", "kafka-credentials-executor", WALK),
     Elsewhere("search:indexerPassword", "walk-indexer-password", "search-indexer-user"),
     Elsewhere("search:monitorPassword", "walk-monitor-password", "search-monitor-user"),
     Elsewhere("search:operatorNamespace", "walk-elastic", "search-operator"),

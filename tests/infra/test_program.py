@@ -14,7 +14,7 @@ import pulumi
 import pytest
 import yaml
 
-from infra import config
+from infra import config, kafka_access
 from infra.namespaces import POD_SECURITY, POLICY_VERSION
 from infra.search_roles import elasticsearch_roles
 from tests.infra.harness import ENVIRONMENTS, REPO_ROOT, TEST_SECRETS, Run, run_program, stack_config, walk
@@ -341,25 +341,40 @@ def test_prod_tls_and_scram(prod: Run) -> None:
     name, namespace, port = kafka_cluster(prod)
     listener = prod.one(KAFKA).inputs["spec"]["kafka"]["listeners"][0]
     assert (port, listener["tls"], listener["authentication"]) == (9093, True, {"type": "scram-sha-512"})
+    assert prod.one(KAFKA).inputs["spec"]["kafka"]["authorization"] == {"type": "simple"}
     users = {r.inputs["metadata"]["name"]: r for r in prod.of_type(USER)}
-    secrets = {r.inputs["metadata"]["name"]: r for r in prod.of_type(SECRET)}
-    for user in users.values():
+    assert set(users) == set(kafka_access.CLIENTS), "one KafkaUser per client of the access table"
+    for username, user in users.items():
         assert user.inputs["metadata"]["labels"]["strimzi.io/cluster"] == name
-        ref = user.inputs["spec"]["authentication"]["password"]["valueFrom"]["secretKeyRef"]
-        assert ref["key"] == "password" and ref["name"] in secrets
-        assert secrets[ref["name"]].inputs["metadata"]["namespace"] == namespace
+        assert user.inputs["metadata"]["namespace"] == namespace
+        # no password from the stack: Strimzi generates it into the Secret named after the user
+        assert user.inputs["spec"]["authentication"] == {"type": "scram-sha-512"}
+        authorization = user.inputs["spec"]["authorization"]
+        assert authorization["type"] == "simple" and authorization["acls"], username
+    made = {r.inputs["metadata"]["name"] for r in prod.of_type(SECRET)}
+    old = {"seldon-feedback-feedback-credentials", "seldon-feedback-executor-credentials"}
+    assert not made & {*users, *(f"{u}-credentials" for u in users), *old}, "Kafka credentials are Strimzi's Secrets"
     ca = f"{name}-cluster-ca-cert"
     feedback = values(prod, "feedback-pipeline")["kafka"]
     assert feedback["securityProtocol"] == "sasl_ssl"
+    assert feedback["sasl"] == {"mechanism": "SCRAM-SHA-512", "passwordKey": "password"}, "no shared login"
+    assert feedback["clients"] == {
+        role: {"existingSecret": user, "username": user}
+        for role, user in (
+            ("collector", "feedback-collector"),
+            ("indexer", "feedback-indexer"),
+            ("monitor", "feedback-monitor"),
+        )
+    }
     for chart in ("feedback-pipeline", "classifier-realtime", "classifier-streaming"):
         kafka = values(prod, chart)["kafka"]
         assert kafka["tls"]["existingSecret"] == ca
-        sasl = kafka["sasl"]
-        assert set(sasl) == {"mechanism", "existingSecret", "usernameKey", "passwordKey"}, f"{chart}: one SASL shape"
-        assert sasl["mechanism"] == "SCRAM-SHA-512"
-        credentials = secrets[sasl["existingSecret"]].inputs["stringData"]["value"]
-        assert credentials[sasl["usernameKey"]] in users, f"{chart}: the Secret's user name is a KafkaUser"
-        assert sasl["passwordKey"] in credentials
+        assert kafka["sasl"]["mechanism"] == "SCRAM-SHA-512"
+    for chart in ("classifier-realtime", "classifier-streaming"):
+        sasl = values(prod, chart)["kafka"]["sasl"]
+        assert sasl["existingSecret"] == sasl["username"] == "seldon-executor" and sasl["passwordKey"] == "password"
+    kafka_out = prod.outputs["kafka"]
+    assert kafka_out["users"]["smoke"] == kafka_out["credentialsSecrets"]["smoke"] == "smoke-tests"
     for chart in ("classifier-realtime", "classifier-streaming"):
         assert values(prod, chart)["kafka"]["securityProtocol"] == "SASL_SSL"
     search = values(prod, "feedback-pipeline")["search"]
@@ -466,7 +481,18 @@ def test_transforms_reach_every_kubernetes_object(run: Run) -> None:
 
 OUTPUT_SHAPE = {
     "prediction": {"restUrl", "grpcAddress", "deployment", "streamingDeployment", "predictor", "namespace"},
-    "kafka": {"bootstrap", "securityProtocol", "caSecret", "topics"},
+    "kafka": {
+        "bootstrap",
+        "securityProtocol",
+        "caSecret",
+        "topics",
+        "saslMechanism",
+        "users",
+        "credentialsSecrets",
+        "passwordKey",
+        "usernameKey",
+        "clientCertificates",
+    },
     "search": {
         "url",
         "kibanaUrl",
@@ -668,3 +694,43 @@ def test_an_object_store_outside_the_cluster_is_reached_on_its_port() -> None:
     run = run_program("dev", overrides={"objectstore:existing": {"endpoint": "https://s3.example", "secret": "keys"}})
     policy = values(run, "feedback-pipeline")["networkPolicy"]["objectStore"]
     assert policy == {"port": 443, "anywhere": True}
+
+
+def test_kafka_users_get_exactly_the_access_tables_acls_for_the_stacks_names(prod: Run) -> None:
+    """The ACLs on the cluster are the table's (infra/kafka_access.py), resolved to prod's topic names, the indexer's
+    group and the streaming executor's group `<predictor>.<deployment>.<namespace>`."""
+    feedback = values(prod, "feedback-pipeline")
+    namespace = prod.outputs["prediction"]["namespace"]
+    names = kafka_access.KafkaNames(
+        capture_topic=feedback["kafka"]["captureTopic"],
+        dead_letter_topic=feedback["kafka"]["deadLetterTopic"],
+        input_topic=values(prod, "classifier-streaming")["streaming"]["inputTopic"],
+        output_topic=values(prod, "classifier-streaming")["streaming"]["outputTopic"],
+        indexer_group="seldon-feedback-indexer",
+        executor_groups=(f"default.{prod.outputs['prediction']['streamingDeployment']}.{namespace}",),
+    )
+    for user in prod.of_type(USER):
+        username = user.inputs["metadata"]["name"]
+        assert user.inputs["spec"]["authorization"]["acls"] == kafka_access.strimzi_acls(username, names), username
+
+
+def test_tls_client_authentication_gives_each_client_its_certificate(prod: Run) -> None:
+    run = run_program("prod", overrides={"kafka:authentication": "tls"})
+    listener = run.one(KAFKA).inputs["spec"]["kafka"]["listeners"][0]
+    assert listener["authentication"] == {"type": "tls"} and listener["tls"] is True
+    assert run.one(KAFKA).inputs["spec"]["kafka"]["authorization"] == {"type": "simple"}
+    users = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in run.of_type(USER)}
+    assert set(users) == set(kafka_access.CLIENTS)
+    assert all(spec["authentication"] == {"type": "tls"} for spec in users.values())
+    feedback = values(run, "feedback-pipeline")["kafka"]
+    assert feedback["securityProtocol"] == "ssl" and "sasl" not in feedback
+    assert {role: c["certSecret"] for role, c in feedback["clients"].items()} == {
+        "collector": "feedback-collector",
+        "indexer": "feedback-indexer",
+        "monitor": "feedback-monitor",
+    }
+    for chart in ("classifier-realtime", "classifier-streaming"):
+        tls = values(run, chart)["kafka"]["tls"]
+        assert tls["existingSecret"].endswith("-cluster-ca-cert") and tls["clientSecret"] == "seldon-executor"
+        assert (tls["clientCertKey"], tls["clientKeyKey"]) == ("user.crt", "user.key")
+    assert run.outputs["kafka"]["clientCertificates"] is True

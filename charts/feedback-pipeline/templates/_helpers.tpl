@@ -109,26 +109,45 @@ Usage: {{ include "feedback-pipeline.collectorUrl" . }}
 {{- end }}
 
 {{/*
-feedback-pipeline.kafkaSecretEnv: Kafka credentials of both services, by reference to an existing Secret (user name
-and password). Fails when a SASL protocol has no Secret.
-Usage: {{- include "feedback-pipeline.kafkaSecretEnv" . | nindent 12 }}
+feedback-pipeline.kafkaSecretEnv: one service's Kafka login. SASL: the user name (kafka.clients.<component>.username,
+else kafka.sasl.username, else the usernameKey of the Secret) and the password from the Secret
+(kafka.clients.<component>.existingSecret, else kafka.sasl.existingSecret); fails when a SASL protocol has no Secret.
+A client certificate (kafka.clients.<component>.certSecret): the paths of its mounted PEM files.
+Params: a dict with "ctx" (the root context) and "component" (collector, indexer or monitor).
+Usage: {{- include "feedback-pipeline.kafkaSecretEnv" (dict "ctx" . "component" "collector") | nindent 12 }}
 */}}
 {{- define "feedback-pipeline.kafkaSecretEnv" -}}
-{{- $k := .Values.kafka }}
+{{- $k := .ctx.Values.kafka }}
+{{- $client := index $k.clients .component }}
 {{- if hasPrefix "sasl" $k.securityProtocol }}
-{{- if not $k.sasl.existingSecret }}
-{{- fail (printf "kafka.securityProtocol %s needs kafka.sasl.existingSecret: the name of a Secret with the SASL user name and password" $k.securityProtocol) }}
+{{- $secret := default $k.sasl.existingSecret $client.existingSecret }}
+{{- $username := default $k.sasl.username $client.username }}
+{{- if not $secret }}
+{{- fail (printf "kafka.securityProtocol %s needs kafka.clients.%s.existingSecret or kafka.sasl.existingSecret: the name of a Secret with the SASL password (and user name)" $k.securityProtocol .component) }}
 {{- end }}
 - name: KAFKA_SASL_USERNAME
+  {{- if $username }}
+  value: {{ $username | quote }}
+  {{- else }}
   valueFrom:
     secretKeyRef:
-      name: {{ $k.sasl.existingSecret | quote }}
+      name: {{ $secret | quote }}
       key: {{ $k.sasl.usernameKey | quote }}
+  {{- end }}
 - name: KAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ $k.sasl.existingSecret | quote }}
+      name: {{ $secret | quote }}
       key: {{ $k.sasl.passwordKey | quote }}
+{{- end }}
+{{- if $client.certSecret }}
+{{- if not (hasSuffix "ssl" $k.securityProtocol) }}
+{{- fail (printf "kafka.clients.%s.certSecret needs kafka.securityProtocol ssl or sasl_ssl (client certificates are checked on a TLS listener)" .component) }}
+{{- end }}
+- name: KAFKA_SSL_CERTIFICATE_LOCATION
+  value: /etc/feedback/kafka-client/user.crt
+- name: KAFKA_SSL_KEY_LOCATION
+  value: /etc/feedback/kafka-client/user.key
 {{- end }}
 {{- end }}
 
@@ -148,24 +167,44 @@ Usage: {{ include "feedback-pipeline.redactHashKeyEnv" (dict "redact" .Values.co
 {{- end }}
 
 {{/*
-feedback-pipeline.kafkaCaVolume / kafkaCaMount: the Kafka cluster CA mounted read-only at /etc/feedback/kafka-ca.
-Usage: {{- include "feedback-pipeline.kafkaCaVolume" . | nindent 8 }}
+feedback-pipeline.kafkaCaVolume / kafkaCaMount: the Kafka cluster CA mounted read-only at /etc/feedback/kafka-ca and,
+with kafka.clients.<component>.certSecret, the client certificate and key at /etc/feedback/kafka-client.
+Params: a dict with "ctx" (the root context) and "component" (collector, indexer or monitor).
+Usage: {{- include "feedback-pipeline.kafkaCaVolume" (dict "ctx" . "component" "collector") | nindent 8 }}
 */}}
 {{- define "feedback-pipeline.kafkaCaVolume" -}}
-{{- if .Values.kafka.tls.existingSecret }}
+{{- $k := .ctx.Values.kafka }}
+{{- $client := index $k.clients .component }}
+{{- if $k.tls.existingSecret }}
 - name: kafka-ca
   secret:
-    secretName: {{ .Values.kafka.tls.existingSecret | quote }}
+    secretName: {{ $k.tls.existingSecret | quote }}
     items:
-      - key: {{ .Values.kafka.tls.caCertKey | quote }}
+      - key: {{ $k.tls.caCertKey | quote }}
         path: ca.crt
+{{- end }}
+{{- with $client.certSecret }}
+- name: kafka-client
+  secret:
+    secretName: {{ . | quote }}
+    items:
+      - key: user.crt
+        path: user.crt
+      - key: user.key
+        path: user.key
 {{- end }}
 {{- end }}
 
 {{- define "feedback-pipeline.kafkaCaMount" -}}
-{{- if .Values.kafka.tls.existingSecret }}
+{{- $k := .ctx.Values.kafka }}
+{{- if $k.tls.existingSecret }}
 - name: kafka-ca
   mountPath: /etc/feedback/kafka-ca
+  readOnly: true
+{{- end }}
+{{- if (index $k.clients .component).certSecret }}
+- name: kafka-client
+  mountPath: /etc/feedback/kafka-client
   readOnly: true
 {{- end }}
 {{- end }}

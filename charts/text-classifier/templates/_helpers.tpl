@@ -115,18 +115,19 @@ Usage: {{- include "text-classifier.kafkaSecurityEnv" . | nindent 10 }}
     secretKeyRef:
       name: {{ . | quote }}
       key: {{ $k.tls.caCertKey | quote }}
+{{- $clientSecret := default . $k.tls.clientSecret }}
 {{- if $k.tls.clientCertKey }}
 - name: KAFKA_SSL_CLIENT_CERT
   valueFrom:
     secretKeyRef:
-      name: {{ . | quote }}
+      name: {{ $clientSecret | quote }}
       key: {{ $k.tls.clientCertKey | quote }}
 {{- end }}
 {{- if $k.tls.clientKeyKey }}
 - name: KAFKA_SSL_CLIENT_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ . | quote }}
+      name: {{ $clientSecret | quote }}
       key: {{ $k.tls.clientKeyKey | quote }}
 {{- end }}
 {{- end }}
@@ -137,10 +138,14 @@ Usage: {{- include "text-classifier.kafkaSecurityEnv" . | nindent 10 }}
 - name: KAFKA_SASL_MECHANISM
   value: {{ $k.sasl.mechanism | quote }}
 - name: KAFKA_SASL_USERNAME
+  {{- with $k.sasl.username }}
+  value: {{ . | quote }}
+  {{- else }}
   valueFrom:
     secretKeyRef:
       name: {{ $k.sasl.existingSecret | quote }}
       key: {{ $k.sasl.usernameKey | quote }}
+  {{- end }}
 - name: KAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef:

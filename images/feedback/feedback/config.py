@@ -123,6 +123,8 @@ class KafkaSettings:
     sasl_username: str | None = None
     sasl_password: str | None = None
     ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None  # a TLS client certificate (PEM), for mutual TLS
+    ssl_key_location: str | None = None
 
     def client_config(self) -> dict[str, str]:
         """librdkafka settings shared by producers and consumers (see librdkafka CONFIGURATION.md)."""
@@ -135,6 +137,10 @@ class KafkaSettings:
             config["sasl.password"] = self.sasl_password
         if self.ssl_ca_location:
             config["ssl.ca.location"] = self.ssl_ca_location
+        if self.ssl_certificate_location:
+            config["ssl.certificate.location"] = self.ssl_certificate_location
+        if self.ssl_key_location:
+            config["ssl.key.location"] = self.ssl_key_location
         return config
 
 
@@ -162,6 +168,19 @@ def kafka_settings(env: Mapping[str, str]) -> KafkaSettings:
         raise SettingsError(
             f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD; set both"
         )
+    certificate = env_optional(env, "KAFKA_SSL_CERTIFICATE_LOCATION")
+    key = env_optional(env, "KAFKA_SSL_KEY_LOCATION")
+    if (certificate is None) != (key is None):
+        given, missing = (
+            ("KAFKA_SSL_CERTIFICATE_LOCATION", "KAFKA_SSL_KEY_LOCATION")
+            if key is None
+            else ("KAFKA_SSL_KEY_LOCATION", "KAFKA_SSL_CERTIFICATE_LOCATION")
+        )
+        raise SettingsError(f"{given} is set but {missing} is not: a client certificate needs both; set {missing}")
+    if certificate is not None and not protocol.endswith("ssl"):
+        raise SettingsError(
+            f"KAFKA_SSL_CERTIFICATE_LOCATION needs KAFKA_SECURITY_PROTOCOL=ssl or sasl_ssl (got {protocol})"
+        )
     return KafkaSettings(
         bootstrap_servers=bootstrap,
         security_protocol=protocol,
@@ -169,6 +188,8 @@ def kafka_settings(env: Mapping[str, str]) -> KafkaSettings:
         sasl_username=username,
         sasl_password=password,
         ssl_ca_location=env_optional(env, "KAFKA_SSL_CA_LOCATION"),
+        ssl_certificate_location=certificate,
+        ssl_key_location=key,
     )
 
 
