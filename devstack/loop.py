@@ -68,15 +68,16 @@ def stack_seldon_version(path: Path = DEV_STACK_FILE) -> str | None:
     return str(value) if value is not None else None
 
 
-def kafka_names(names: Names) -> KafkaNames:
-    """The names the access table's grants resolve to in this stack (infra/kafka_access.py)."""
+def kafka_names(names: Names, executor_groups: tuple[str, ...] | None = None) -> KafkaNames:
+    """The names the access table's grants resolve to in this stack (infra/kafka_access.py); the streaming
+    executor's group is `<predictor>.<deployment>.<namespace>` (devstack.names' unless given)."""
     return KafkaNames(
         capture_topic=names.capture_topic,
         dead_letter_topic=names.dead_letter_topic,
         input_topic=names.input_topic,
         output_topic=names.output_topic,
         indexer_group=names.group_id,
-        executor_groups=(executor_group(PREDICTOR, STREAMING_DEPLOYMENT, NAMESPACE),),
+        executor_groups=executor_groups or (executor_group(PREDICTOR, STREAMING_DEPLOYMENT, NAMESPACE),),
     )
 
 
@@ -92,10 +93,11 @@ class Provision:
         self.s3 = s3
         self.names = names
         self.acls = 0
+        self.executor_groups: tuple[str, ...] | None = None  # set by LoopStack from the chart's streaming definition
 
     def start(self) -> Provision:
         self.kafka.create_topics(self.names.topics)
-        self.acls = self.kafka.grant(kafka_names(self.names))
+        self.acls = self.kafka.grant(kafka_names(self.names, self.executor_groups))
         self.s3.create_buckets([self.names.bucket, self.names.flowback_bucket])
         return self
 
@@ -142,7 +144,8 @@ class LoopStack:
             s3 = S3Server(self.run_dir)
             servers.append(s3)
         self.kafka, self.search, self.s3 = kafka, search, s3
-        servers.append(Provision(kafka, s3, names))
+        provision = Provision(kafka, s3, names)
+        servers.append(provision)
         self.model = ModelService(self.run_dir)
         servers.append(self.model)
         self.collector = CollectorServer(
@@ -189,6 +192,8 @@ class LoopStack:
         servers.append(Tracked(self.prometheus, self.run_dir))
         self.seldon_version = seldon_version or stack_seldon_version()
         self.engine, self.engine_kafka = self._engines()
+        streaming = self.engine_kafka
+        provision.executor_groups = (executor_group(streaming.predictor_name, streaming.deployment, streaming.namespace),)
         servers += [self.engine, self.engine_kafka]  # last up, first down: their queued events reach the collector
         self.stack = (LocalStack if publish_state else PrivateStack)(servers, self.run_dir)
         self.target_path = self.run_dir / target_description.TARGET_FILE

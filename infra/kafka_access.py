@@ -25,7 +25,9 @@ EXECUTOR_USER = "seldon-executor"  # every SeldonDeployment of the classifier: r
 SMOKE_USER = "smoke-tests"
 ADMIN_USER = "admin"  # the local stack's super user (provisioning and test fixtures); none on a cluster
 
-SMOKE_GROUP_PREFIX = "smoke-"  # the smoke suite's readers take group ids smoke-<uuid> (smoke_tests/sinks.py)
+# the smoke suite's readers take group ids smoke-tests-<uuid> (smoke_tests/sinks.py); not "smoke-": the local
+# smoke fixture's indexer group is smoke-<hex>-indexer (devstack.names.Names.unique), which must stay the indexer's
+SMOKE_GROUP_PREFIX = "smoke-tests-"
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,8 @@ class TopicReader:
         self.consumer = Consumer(
             kafka.client_config(
                 **{
-                    "group.id": f"smoke-{uuid.uuid4()}",
+                    # the prefix the KafkaUser smoke-tests may use (infra/kafka_access.py SMOKE_GROUP_PREFIX)
+                    "group.id": f"smoke-tests-{uuid.uuid4()}",
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
                     "enable.partition.eof": False,
