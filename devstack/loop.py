@@ -193,7 +193,9 @@ class LoopStack:
         self.seldon_version = seldon_version or stack_seldon_version()
         self.engine, self.engine_kafka = self._engines()
         streaming = self.engine_kafka
-        provision.executor_groups = (executor_group(streaming.predictor_name, streaming.deployment, streaming.namespace),)
+        provision.executor_groups = (
+            executor_group(streaming.predictor_name, streaming.deployment, streaming.namespace),
+        )
         servers += [self.engine, self.engine_kafka]  # last up, first down: their queued events reach the collector
         self.stack = (LocalStack if publish_state else PrivateStack)(servers, self.run_dir)
         self.target_path = self.run_dir / target_description.TARGET_FILE
