@@ -474,7 +474,8 @@ def test_schema_rejects_bad_values(chart_render_error: Any, values: dict[str, An
 def test_sasl_without_credentials_is_rejected_with_the_fix(chart_render_error: Any) -> None:
     error = chart_render_error(CHART, {"kafka": {"securityProtocol": "sasl_ssl"}})
     assert (
-        "kafka.securityProtocol sasl_ssl needs kafka.sasl.existingSecret: the name of a Secret with the SASL" in error
+        "kafka.securityProtocol sasl_ssl needs kafka.clients.collector.existingSecret or kafka.sasl.existingSecret: "
+        "the name of a Secret with the SASL password" in error
     )
 
 
@@ -535,3 +536,63 @@ def test_redaction_reaches_both_services_in_one_shape_with_the_hash_key_from_a_s
         "email",
         "phone",
     )
+
+
+def container_of(objects: Any, component: str) -> dict[str, Any]:
+    return one(objects, "Deployment", f"{FULLNAME}-{component}")["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_each_service_logs_in_as_its_own_kafka_user(chart_render: RenderFn) -> None:
+    """kafka.clients.<service>: Strimzi's KafkaUser Secrets (password only) and the user name as a value."""
+    users = {"collector": "feedback-collector", "indexer": "feedback-indexer", "monitor": "feedback-monitor"}
+    values = {
+        "kafka": {
+            "securityProtocol": "sasl_ssl",
+            "sasl": {"mechanism": "SCRAM-SHA-512"},
+            "clients": {role: {"existingSecret": user, "username": user} for role, user in users.items()},
+        }
+    }
+    objects = chart_render(CHART, values)
+    for role, user in users.items():
+        env = env_of(container_of(objects, role))
+        assert env["KAFKA_SASL_USERNAME"] == user
+        assert env["KAFKA_SASL_PASSWORD"] == {"secretKeyRef": {"name": user, "key": "password"}}
+
+
+def test_a_service_without_its_own_user_falls_back_to_kafka_sasl(chart_render: RenderFn) -> None:
+    values = {
+        "kafka": {
+            "securityProtocol": "sasl_ssl",
+            "sasl": {"existingSecret": "shared", "usernameKey": "user"},
+            "clients": {"collector": {"existingSecret": "collector-login"}},
+        }
+    }
+    objects = chart_render(CHART, values)
+    collector, indexer = env_of(container_of(objects, "collector")), env_of(container_of(objects, "indexer"))
+    assert collector["KAFKA_SASL_USERNAME"] == {"secretKeyRef": {"name": "collector-login", "key": "user"}}
+    assert indexer["KAFKA_SASL_PASSWORD"] == {"secretKeyRef": {"name": "shared", "key": "password"}}
+
+
+def test_client_certificates_are_mounted_per_service(chart_render: RenderFn) -> None:
+    values = {
+        "kafka": {
+            "securityProtocol": "ssl",
+            "tls": {"existingSecret": "cluster-ca-cert"},
+            "clients": {role: {"certSecret": f"feedback-{role}"} for role in ("collector", "indexer", "monitor")},
+        }
+    }
+    objects = chart_render(CHART, values)
+    for role in ("collector", "indexer", "monitor"):
+        pod = one(objects, "Deployment", f"{FULLNAME}-{role}")["spec"]["template"]["spec"]
+        env = env_of(pod["containers"][0])
+        assert env["KAFKA_SSL_CERTIFICATE_LOCATION"] == "/etc/feedback/kafka-client/user.crt"
+        assert env["KAFKA_SSL_KEY_LOCATION"] == "/etc/feedback/kafka-client/user.key"
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["kafka-client"]["secret"]["secretName"] == f"feedback-{role}"
+        mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+        assert mounts["kafka-client"]["mountPath"] == "/etc/feedback/kafka-client" and mounts["kafka-client"]["readOnly"]
+
+
+def test_a_client_certificate_without_tls_is_rejected_with_the_fix(chart_render_error: Any) -> None:
+    error = chart_render_error(CHART, {"kafka": {"clients": {"indexer": {"certSecret": "feedback-indexer"}}}})
+    assert "kafka.clients.indexer.certSecret needs kafka.securityProtocol ssl or sasl_ssl" in error

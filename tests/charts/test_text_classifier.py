@@ -107,6 +107,32 @@ def test_capture_off_renders_no_logger(chart_render: RenderFn) -> None:
     assert "env" not in deployment["spec"]["predictors"][0]["svcOrchSpec"]
 
 
+def test_strimzi_user_secrets_give_the_executor_its_own_login(chart_render: RenderFn) -> None:
+    """Strimzi's KafkaUser Secret holds the password (SCRAM) or user.crt/user.key (TLS), not the user name and not
+    the cluster CA: the user name is a value, the client certificate comes from its own Secret."""
+    values = {
+        "mode": "streaming",
+        "kafka": {
+            "securityProtocol": "SASL_SSL",
+            "tls": {"existingSecret": "seldon-kafka-cluster-ca-cert"},
+            "sasl": {"existingSecret": "seldon-executor", "username": "seldon-executor"},
+        },
+    }
+    env = executor_env(sdep(chart_render, values))
+    assert env["KAFKA_SASL_USERNAME"] == "seldon-executor"
+    assert env["KAFKA_SASL_PASSWORD"] == {"secretKeyRef": {"name": "seldon-executor", "key": "password"}}
+    tls = {
+        "existingSecret": "seldon-kafka-cluster-ca-cert",
+        "clientSecret": "seldon-executor",
+        "clientCertKey": "user.crt",
+        "clientKeyKey": "user.key",
+    }
+    env = executor_env(sdep(chart_render, {"kafka": {"securityProtocol": "SSL", "tls": tls}}))
+    assert env["KAFKA_SSL_CA_CERT"] == {"secretKeyRef": {"name": "seldon-kafka-cluster-ca-cert", "key": "ca.crt"}}
+    assert env["KAFKA_SSL_CLIENT_CERT"] == {"secretKeyRef": {"name": "seldon-executor", "key": "user.crt"}}
+    assert env["KAFKA_SSL_CLIENT_KEY"] == {"secretKeyRef": {"name": "seldon-executor", "key": "user.key"}}
+
+
 def test_sasl_credentials_come_from_secrets_only(chart_render: RenderFn) -> None:
     values = {
         "mode": "streaming",
