@@ -589,8 +589,8 @@ def test_client_certificates_are_mounted_per_service(chart_render: RenderFn) -> 
         assert env["KAFKA_SSL_KEY_LOCATION"] == "/etc/feedback/kafka-client/user.key"
         volumes = {v["name"]: v for v in pod["volumes"]}
         assert volumes["kafka-client"]["secret"]["secretName"] == f"feedback-{role}"
-        mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
-        assert mounts["kafka-client"]["mountPath"] == "/etc/feedback/kafka-client" and mounts["kafka-client"]["readOnly"]
+        mount = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}["kafka-client"]
+        assert mount["mountPath"] == "/etc/feedback/kafka-client" and mount["readOnly"]
 
 
 def test_a_client_certificate_without_tls_is_rejected_with_the_fix(chart_render_error: Any) -> None:
