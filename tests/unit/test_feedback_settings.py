@@ -137,3 +137,36 @@ def test_sasl_settings_reach_librdkafka() -> None:
     assert config["security.protocol"] == "sasl_ssl"
     assert config["sasl.mechanism"] == "SCRAM-SHA-512"
     assert config["sasl.username"] == "user"
+
+
+def test_client_certificate_settings_reach_librdkafka() -> None:
+    settings = CollectorSettings.from_env(
+        {
+            **BASE,
+            "KAFKA_SECURITY_PROTOCOL": "ssl",
+            "KAFKA_SSL_CA_LOCATION": "/etc/feedback/kafka-ca/ca.crt",
+            "KAFKA_SSL_CERTIFICATE_LOCATION": "/etc/feedback/kafka-client/user.crt",
+            "KAFKA_SSL_KEY_LOCATION": "/etc/feedback/kafka-client/user.key",
+        }
+    )
+    config = settings.kafka.client_config()
+    assert config["ssl.certificate.location"] == "/etc/feedback/kafka-client/user.crt"
+    assert config["ssl.key.location"] == "/etc/feedback/kafka-client/user.key"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"KAFKA_SECURITY_PROTOCOL": "ssl", "KAFKA_SSL_CERTIFICATE_LOCATION": "/c.crt"},
+            "KAFKA_SSL_CERTIFICATE_LOCATION is set but KAFKA_SSL_KEY_LOCATION is not",
+        ),
+        (
+            {"KAFKA_SSL_CERTIFICATE_LOCATION": "/c.crt", "KAFKA_SSL_KEY_LOCATION": "/c.key"},
+            "KAFKA_SSL_CERTIFICATE_LOCATION needs KAFKA_SECURITY_PROTOCOL=ssl or sasl_ssl",
+        ),
+    ],
+)
+def test_incomplete_client_certificate_settings_are_refused(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        CollectorSettings.from_env({**BASE, **env})
