@@ -156,8 +156,8 @@ workflows = Workflows(
 
 def kafka_client(role: str | None) -> KafkaClient:
     """How the client `role` (collector, indexer, monitor, executor) reaches Kafka and logs in as its own user;
-    None: the shared settings without a login."""
-    secret = kafka.credentials_secret_names.get(role) if role is not None else None
+    None: the settings the feedback services share, with the shared login of kafka:existing.saslSecret if any."""
+    secret = kafka.credentials_secret_names.get(role) if role is not None else kafka.shared_secret_name
     return KafkaClient(
         bootstrap_servers=kafka.bootstrap_servers,
         security_protocol=kafka.security_protocol,
@@ -178,7 +178,9 @@ pipeline = FeedbackPipeline(
         settings=cfg.feedback,
         namespace=app_ns,
         kafka=kafka_client(None),
-        kafka_clients={role: kafka_client(role) for role in ("collector", "indexer", "monitor")},
+        kafka_clients={
+            role: kafka_client(role) for role in ("collector", "indexer", "monitor") if role in kafka.own_logins
+        },
         capture_topic=kafka.topic_names["capture"],
         dead_letter_topic=kafka.topic_names["deadLetter"],
         search_url=search.url,

@@ -70,6 +70,8 @@ class KafkaPlatform(pulumi.ComponentResource):
     password_key: str
     usernames: dict[str, str]
     client_certificates: bool
+    shared_secret_name: pulumi.Output[str] | None
+    own_logins: tuple[str, ...]
     pod_selector: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: KafkaPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -85,6 +87,8 @@ class KafkaPlatform(pulumi.ComponentResource):
         self.topics: dict[str, k8s.apiextensions.CustomResource] = {}
         self.username_key, self.password_key = USERNAME_KEY, PASSWORD_KEY
         self.client_certificates = False
+        self.shared_secret_name = None  # kafka:existing.saslSecret: the login of every client without its own
+        self.own_logins: tuple[str, ...] = ()  # the client roles with a login of their own
         if s.existing is not None:
             self._use_existing(s.existing, s)
         else:
@@ -118,6 +122,8 @@ class KafkaPlatform(pulumi.ComponentResource):
                 role: pulumi.Output.from_input(existing.client_secrets.get(role, existing.sasl_secret))
                 for role in CLIENT_ROLES
             }
+            self.shared_secret_name = pulumi.Output.from_input(existing.sasl_secret)
+            self.own_logins = tuple(role for role in CLIENT_ROLES if role in existing.client_secrets)
 
     def _make_cluster(self, name: str, args: KafkaPlatformArgs, child: pulumi.ResourceOptions) -> None:
         s = args.settings
@@ -241,6 +247,7 @@ class KafkaPlatform(pulumi.ComponentResource):
             self.username_key = ""  # the user name is the KafkaUser's name, passed as it is
             self.password_key = STRIMZI_PASSWORD_KEY
             self.client_certificates = s.tls_client_auth
+            self.own_logins = CLIENT_ROLES
 
         self.security_protocol = ("SASL_SSL" if s.scram else "SSL") if s.tls else "PLAINTEXT"
         self.sasl_mechanism = SASL_MECHANISM if s.scram else ""

@@ -260,3 +260,17 @@ def test_an_existing_object_store_needs_no_root_password() -> None:
     run_program("dev", overrides={"objectstore:existing": EXISTING_SERVICES["objectstore:existing"]}, secrets=users)
     with pytest.raises(config.ConfigError, match="objectstore:rootPassword is required"):
         run_program("dev", secrets={})
+
+
+def test_existing_kafka_takes_per_client_credentials() -> None:
+    """kafka:existing keeps saslSecret as every client's login and gives a client listed with <client>Secret its own
+    (users and ACLs on that cluster are its owner's)."""
+    kafka = {**EXISTING_SERVICES["kafka:existing"], "collectorSecret": "corp-collector", "executorSecret": "corp-exec"}
+    run = run_program("dev", overrides={**EXISTING_SERVICES, "kafka:existing": kafka}, secrets={})
+    feedback = values(run, "feedback-pipeline")["kafka"]
+    assert feedback["sasl"]["existingSecret"] == "corp-kafka" and feedback["sasl"]["usernameKey"] == "username"
+    assert feedback["clients"] == {"collector": {"existingSecret": "corp-collector"}}
+    for chart in ("classifier-realtime", "classifier-streaming"):
+        assert values(run, chart)["kafka"]["sasl"]["existingSecret"] == "corp-exec"
+    assert run.outputs["kafka"]["credentialsSecrets"]["smoke"] == "corp-kafka"
+    assert "KafkaUser" not in kinds(run)
