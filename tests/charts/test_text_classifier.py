@@ -127,7 +127,7 @@ def test_strimzi_user_secrets_give_the_executor_its_own_login(chart_render: Rend
         "clientCertKey": "user.crt",
         "clientKeyKey": "user.key",
     }
-    env = executor_env(sdep(chart_render, {"kafka": {"securityProtocol": "SSL", "tls": tls}}))
+    env = executor_env(sdep(chart_render, {"mode": "streaming", "kafka": {"securityProtocol": "SSL", "tls": tls}}))
     assert env["KAFKA_SSL_CA_CERT"] == {"secretKeyRef": {"name": "seldon-kafka-cluster-ca-cert", "key": "ca.crt"}}
     assert env["KAFKA_SSL_CLIENT_CERT"] == {"secretKeyRef": {"name": "seldon-executor", "key": "user.crt"}}
     assert env["KAFKA_SSL_CLIENT_KEY"] == {"secretKeyRef": {"name": "seldon-executor", "key": "user.key"}}
