@@ -261,13 +261,15 @@ def test_a_document_the_search_engine_refuses_is_dead_lettered_with_the_field_no
 async def test_the_collector_logs_a_rejection_with_the_request_id_and_reason_redacted(
     aiohttp_client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from feedback.collector.app import create_app
+    from feedback.collector.app import create_apps
     from feedback.collector.settings import CollectorSettings
 
     from tests.unit.test_feedback_collector_app import ENV, MemoryProducer
 
     producer = MemoryProducer()
-    client = await aiohttp_client(create_app(CollectorSettings.from_env(ENV), producer))
+    apps = create_apps(CollectorSettings.from_env(ENV), producer)
+    await aiohttp_client(apps.ops)  # the ops app starts the producer
+    client = await aiohttp_client(apps.events)
     headers = {
         "Ce-Type": f"io.seldon.{EMAIL}",  # unknown type: the reason quotes it
         "Ce-Id": "1",

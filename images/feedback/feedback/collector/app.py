@@ -224,7 +224,7 @@ async def require_producer_token(request: web.Request, handler: Handler) -> web.
             "refused a producer request (%s) from %s request_id=%s",
             refusal.reason,
             request.remote or "-",
-            request.headers.get("Ce-Requestid", "-"),
+            state.settings.redactor.redact_request_id(request.headers.get("Ce-Requestid", "-")),
         )
         return web.json_response(
             {"status": "unauthorized", "reason": refusal.reason, "error": refusal.message},
@@ -243,6 +243,7 @@ async def require_producer_token(request: web.Request, handler: Handler) -> web.
                 "Seldon's executors (COLLECTOR_PRODUCER_EVENT_TYPES lists what producers may send)",
             ),
             request.headers.get("Ce-Requestid"),
+            state.settings.redactor,
         )
     return await handler(request)
 
