@@ -83,6 +83,35 @@ def test_an_unreachable_broker_gives_the_consumer_the_whole_bound_again() -> Non
     assert watchdog.liveness_problem() is None, "waiting for a broker is never a reason to restart"
 
 
+def test_during_a_stall_the_broker_is_probed_every_interval_and_the_bound_counts_from_its_last_silence() -> None:
+    watchdog = ConsumerWatchdog(STALL, now=0.0, probe_every_s=30.0)
+    probes = []
+    broker_back_at = 200.0
+    now = 0.0
+    while now <= 400.0:
+        watchdog.observe(OUT, now)
+        if watchdog.due(now) is not None and now >= broker_back_at:
+            break
+        if watchdog.due(now) is not None or watchdog.probe_due(now):
+            probes.append(now)
+            if now < broker_back_at:
+                watchdog.broker_unreachable(now)
+            else:
+                watchdog.broker_answered(now)
+        now += 1.0
+    assert probes[:7] == [30.0, 60.0, 90.0, 120.0, 150.0, 180.0, 210.0]
+    last_silence = max(p for p in probes if p < broker_back_at)
+    assert now == last_silence + STALL + 1, "due a whole bound after the broker last failed to answer"
+    assert watchdog.liveness_problem() is None
+
+
+def test_a_healthy_consumer_is_never_probed() -> None:
+    watchdog = ConsumerWatchdog(STALL, now=0.0, probe_every_s=10.0)
+    for second in range(500):
+        watchdog.observe(BUSY if second % 2 else IDLE, float(second))
+        assert not watchdog.probe_due(float(second))
+
+
 def test_a_recreation_that_helps_keeps_liveness_and_the_next_stall_needs_the_whole_bound() -> None:
     watchdog = ConsumerWatchdog(STALL, now=0.0)
     due = run(watchdog, OUT, 0.0, 2 * STALL)
@@ -120,10 +149,12 @@ def test_a_recreation_that_fails_at_once_counts_once_with_its_error() -> None:
     assert watchdog.failures == 2 and problem is not None and "boom" in problem
 
 
-@pytest.mark.parametrize(("stall", "failures"), [(0.0, 3), (-1.0, 3), (10.0, 0)])
-def test_the_watchdog_refuses_bounds_that_make_no_sense(stall: float, failures: int) -> None:
+@pytest.mark.parametrize(
+    ("stall", "probe", "failures"), [(0.0, None, 3), (-1.0, None, 3), (10.0, None, 0), (10.0, 11.0, 3), (10.0, 0.0, 3)]
+)
+def test_the_watchdog_refuses_bounds_that_make_no_sense(stall: float, probe: float | None, failures: int) -> None:
     with pytest.raises(ValueError, match="must be"):
-        ConsumerWatchdog(stall, now=0.0, failures_to_die=failures)
+        ConsumerWatchdog(stall, now=0.0, probe_every_s=probe, failures_to_die=failures)
 
 
 # --------------------------------------------------------------------------------------------- settings
@@ -232,7 +263,7 @@ def watched_indexer(
     monkeypatch.setattr(indexer_main, "create_consumer", create)
     indexer.consumer = StuckConsumer()
     dead_letters.broker_problem = probe  # type: ignore[attr-defined]
-    indexer.watchdog = ConsumerWatchdog(indexer.settings.consumer_stall_s, 0.0)
+    indexer.watchdog = ConsumerWatchdog(indexer.settings.consumer_stall_s, time.monotonic(), probe_every_s=6.0)
     return indexer, created
 
 

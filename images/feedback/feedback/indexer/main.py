@@ -241,7 +241,9 @@ class Indexer:
         if not self._until_ok("dead_letter_topic", lambda: self.dead_letters.topic_problem()):
             return
         self._subscribe()
-        self.watchdog = ConsumerWatchdog(self.settings.consumer_stall_s, time.monotonic())
+        self.watchdog = ConsumerWatchdog(
+            self.settings.consumer_stall_s, time.monotonic(), probe_every_s=self.settings.session_timeout_s
+        )
         self.metrics.set_problem("starting", None)
         log.info("consuming %s as group %s", self.settings.topic, self.settings.group_id)
         try:
@@ -757,13 +759,16 @@ class Indexer:
         now = time.monotonic()
         watchdog.observe(self._observation(consumed, now), now)
         reason = watchdog.due(now)
-        if reason is not None:
+        if reason is not None or watchdog.probe_due(now):
             problem = self.dead_letters.broker_problem(self.settings.topic, BROKER_PROBE_TIMEOUT_S)
             if problem is not None:
-                log.info("consumer stalled (%s) while the broker does not answer (%s): waiting for it", reason, problem)
+                if reason is not None:
+                    log.info("consumer stalled (%s) while the broker does not answer (%s): waiting", reason, problem)
                 watchdog.broker_unreachable(time.monotonic())
-            else:
+            elif reason is not None:
                 self._recreate_consumer(reason, watchdog.stalled_for(now))
+            else:
+                watchdog.broker_answered(time.monotonic())
         problem = watchdog.liveness_problem()
         if problem is None:
             self.metrics.not_alive.pop("consumer", None)

@@ -12,9 +12,10 @@ nothing, and only a new consumer (or process) got out of it. The watchdog notice
   not paused (a paused consumer waits for the search cluster on purpose), and nothing was consumed for
   `stall_after_s`.
 
-Either fires only while the broker answers: the indexer probes the broker (a metadata request by another client)
-when a stall is due; an unreachable broker restarts the clocks, so the consumer gets the whole bound again once the
-broker is back (no recreation during or right after an outage, when librdkafka rejoins by itself). A recreation
+Either fires only while the broker answers: while a stall lasts, the indexer probes the broker (a metadata request
+by another client) every `probe_every_s` and once more when it is due; an unreachable broker restarts the clocks,
+so the consumer gets the whole bound again from the last time the broker did not answer (no recreation during or
+right after an outage, when librdkafka rejoins by itself). A recreation
 that did not make the consumer a member that progresses by the next due stall counts as failed, as does one that
 raised; `failures_to_die` of them in a row make `liveness_problem()` say why (the pod is then restarted), and the
 watchdog keeps trying. The first healthy observation after a recreation clears it.
@@ -42,12 +43,23 @@ class Observation:
 
 
 class ConsumerWatchdog:
-    def __init__(self, stall_after_s: float, now: float, failures_to_die: int = FAILURES_TO_DIE) -> None:
+    def __init__(
+        self,
+        stall_after_s: float,
+        now: float,
+        probe_every_s: float | None = None,
+        failures_to_die: int = FAILURES_TO_DIE,
+    ) -> None:
         if stall_after_s <= 0:
             raise ValueError(f"stall_after_s must be positive, not {stall_after_s!r}")
+        probe_every_s = stall_after_s / 3 if probe_every_s is None else probe_every_s
+        if not 0 < probe_every_s <= stall_after_s:
+            raise ValueError(f"probe_every_s must be positive and at most stall_after_s, not {probe_every_s!r}")
         if failures_to_die < 1:
             raise ValueError(f"failures_to_die must be at least 1, not {failures_to_die!r}")
         self.stall_after_s = stall_after_s
+        self.probe_every_s = probe_every_s
+        self.probed_at = now  # last probe of the broker (or the start)
         self.failures_to_die = failures_to_die
         self.member_since = now  # last time it was a member (or the clocks restarted)
         self.progress_since = now  # last time it progressed or had nothing to do (or the clocks restarted)
@@ -72,12 +84,21 @@ class ConsumerWatchdog:
             return NO_PROGRESS
         return None
 
+    def probe_due(self, now: float) -> bool:
+        """True when a stall has lasted `probe_every_s` and the broker was not probed for as long: probe it, and
+        call `broker_unreachable` or `broker_answered`."""
+        stalled = self.stalled_for(now) >= self.probe_every_s
+        return stalled and now - self.probed_at >= self.probe_every_s
+
+    def broker_answered(self, now: float) -> None:
+        self.probed_at = now
+
     def stalled_for(self, now: float) -> float:
         return now - min(self.member_since, self.progress_since)
 
     def broker_unreachable(self, now: float) -> None:
-        """The broker did not answer when a stall was due: not the consumer's fault; restart the clocks."""
-        self.member_since = self.progress_since = now
+        """The broker did not answer during a stall: not the consumer's fault; restart the clocks."""
+        self.member_since = self.progress_since = self.probed_at = now
 
     def recreated(self, now: float, error: str | None = None) -> None:
         """A recreation was attempted (`error`: why it failed at once). The new consumer gets a whole bound."""
@@ -96,5 +117,5 @@ class ConsumerWatchdog:
             return None
         return (
             f"the Kafka consumer stayed stuck through {self.failures} recreations in a row "
-            f"(last: {self.last_failure}); restarting the process"
+            f"(last: {self.last_failure}); the process needs a restart"
         )
