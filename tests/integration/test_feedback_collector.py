@@ -189,12 +189,6 @@ def test_malformed_inputs_are_rejected_or_dead_lettered_and_counted(feedback_pip
     assert indexer.running() and requests.get(indexer.base_url + "/healthz", timeout=5).status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open defect (docs/feedback-pipeline.md, 'Known defects'): once in many runs the indexer's consumer lost "
-    "its group during the broker restart (session timeout) and librdkafka never reached the group coordinator again "
-    "(REQTMOUT, '1 out-queue' every 60 s for 3 min), so nothing more was committed; the collector's side held",
-)
 def test_every_event_acknowledged_while_kafka_restarts_is_indexed(feedback_pipeline: FeedbackPipeline) -> None:
     collector = feedback_pipeline.collector(delivery_timeout_s="60")
     # a 6 s session (watchdog bound 18 s): the broker stays down longer than the session, so the consumer loses its
