@@ -137,6 +137,9 @@ SWEEP_SETTINGS = [
     ("feedbackJoinDelaySeconds", "INDEXER_FEEDBACK_JOIN_DELAY_S", "feedback_join_delay_s", 1),
     ("feedbackJoinWindowSeconds", "INDEXER_FEEDBACK_JOIN_WINDOW_S", "feedback_join_window_s", 2592000),
     ("sweepIntervalSeconds", "INDEXER_SWEEP_INTERVAL_S", "sweep_interval_s", 0.1),
+    # the consumer watchdog's (not sweeps, but passed the same way)
+    ("sessionTimeoutSeconds", "INDEXER_SESSION_TIMEOUT_S", "session_timeout_s", 300),
+    ("consumerStallSeconds", "INDEXER_CONSUMER_STALL_S", "consumer_stall_s", 3600),
 ]
 
 
@@ -436,6 +439,10 @@ SCHEMA_ERRORS = (
         ),
         ({"seldonProtoVersion": 1.17}, "- at '/seldonProtoVersion': got number, want null or string"),
         (
+            {"indexer": {"sessionTimeoutSeconds": 2}},
+            "- at '/indexer/sessionTimeoutSeconds': value must be 'a number of seconds from 6 to 300 (5 minutes)'",
+        ),
+        (
             {"indexer": {"sweepIntervalSeconds": 0}},
             "- at '/indexer/sweepIntervalSeconds': value must be 'a number of seconds from 0.1 to 3600 (1 hour)'",
         ),
@@ -462,6 +469,7 @@ SCHEMA_ERRORS = (
         "proto-too-old",
         "proto-not-a-release",
         "proto-number",
+        "session-too-short",
         "sweep-zero",
         "join-window-too-long",
         "no-response-unit",
@@ -469,6 +477,19 @@ SCHEMA_ERRORS = (
 )
 def test_schema_rejects_bad_values(chart_render_error: Any, values: dict[str, Any], message: str) -> None:
     assert SCHEMA_ERRORS + message in chart_render_error(CHART, values)
+
+
+def test_a_watchdog_bound_shorter_than_two_sessions_is_rejected_with_the_fix(
+    chart_render: RenderFn, chart_render_error: Any, ca_files: dict[str, Path]
+) -> None:
+    values = {"indexer": {"sessionTimeoutSeconds": 10, "consumerStallSeconds": 19}}
+    error = chart_render_error(CHART, values)
+    assert "indexer.consumerStallSeconds=19 must be at least 2 session timeouts" in error
+    env = container_env(
+        chart_render(CHART, {"indexer": {"sessionTimeoutSeconds": 10, "consumerStallSeconds": 20}}), "indexer", ca_files
+    )
+    settings = IndexerSettings.from_env(env)
+    assert (settings.session_timeout_s, settings.consumer_stall_s) == (10, 20)
 
 
 def test_sasl_without_credentials_is_rejected_with_the_fix(chart_render_error: Any) -> None:

@@ -35,7 +35,7 @@ def consumer_config(settings: IndexerSettings, stats_cb: Callable[[str], None] |
             "enable.auto.offset.store": False,
             "partition.assignment.strategy": "cooperative-sticky",
             "max.poll.interval.ms": 300_000,
-            "session.timeout.ms": 30_000,
+            "session.timeout.ms": int(settings.session_timeout_s * 1000),
             "statistics.interval.ms": 5_000,
         }
     )
@@ -144,6 +144,53 @@ def lag_from_stats(stats_json: str, topic: str) -> dict[int, int]:
     return lags
 
 
+GROUP_STEADY = ("up", "steady")  # librdkafka's cgrp state and join_state of a settled member
+
+
+@dataclass(frozen=True)
+class ConsumerStats:
+    """What the watchdog and the lag gauge read from one librdkafka statistics report."""
+
+    lags: dict[int, int]  # messages behind the end, per partition with a known lag
+    group_steady: bool  # a settled member of its group (with or without partitions)
+    group_state: str  # "<state>/<join_state>", for logs
+    backlog: int  # messages behind the fetch position of the assigned partitions (0 when unknown)
+
+
+def consumer_stats(stats_json: str, topic: str) -> ConsumerStats:
+    """Parse a statistics report (https://github.com/confluentinc/librdkafka/blob/master/STATISTICS.md)."""
+    stats = json.loads(stats_json)
+    group = stats.get("cgrp") or {}
+    state, join_state = str(group.get("state", "")), str(group.get("join_state", ""))
+    backlog = 0
+    partitions = stats.get("topics", {}).get(topic, {}).get("partitions", {})
+    for key, info in partitions.items():
+        if int(key) < 0 or info.get("fetch_state") in (None, "none", "stopped"):
+            continue
+        high, position = int(info.get("hi_offset", -1)), int(info.get("app_offset", -1))
+        if high >= 0 and position >= 0:
+            backlog += max(0, high - position)
+        elif high >= 0 and int(info.get("consumer_lag", -1)) > 0:  # nothing consumed yet: behind the committed offset
+            backlog += int(info["consumer_lag"])
+    return ConsumerStats(
+        lags=lag_from_stats(stats_json, topic),
+        group_steady=(state, join_state) == GROUP_STEADY,
+        group_state=f"{state or '?'}/{join_state or '?'}",
+        backlog=backlog,
+    )
+
+
+def broker_problem(client: Producer | Consumer, topic: str, timeout: float = 5.0) -> str | None:
+    """None when a broker answers a metadata request for `topic` through `client`; else what went wrong."""
+    try:
+        metadata = client.list_topics(topic, timeout=timeout)
+    except KafkaException as exc:
+        return f"no broker answered a metadata request within {timeout:g} s: {exc}"
+    if not metadata.brokers:
+        return "the metadata answer names no broker"
+    return None
+
+
 @dataclass
 class DeadLetterRecord:
     key: bytes | None
@@ -193,6 +240,10 @@ class DeadLetterProducer:
         self._producer = Producer(config, logger=log)
         self._lock = threading.Lock()
         self.stubs = 0
+
+    def broker_problem(self, topic: str, timeout: float = 5.0) -> str | None:
+        """None when a broker answers this (separate) client: the consumer's watchdog asks before recreating."""
+        return broker_problem(self._producer, topic, timeout)
 
     def topic_problem(self, timeout: float = 10.0) -> str | None:
         """None when the dead-letter topic exists and has partitions; else what is wrong (checked at start)."""

@@ -51,8 +51,8 @@ from feedback.indexer.kafka_io import (
     RebalanceTracker,
     caught_up,
     commit_stored,
+    consumer_stats,
     create_consumer,
-    lag_from_stats,
 )
 from feedback.indexer.metrics import IndexerMetrics, serve_http
 from feedback.indexer.offsets import OffsetTracker
@@ -68,11 +68,14 @@ from feedback.indexer.search_io import (
 from feedback.indexer.settings import IndexerSettings
 from feedback.indexer.setup import SETUP_HINT, setup_problem
 from feedback.indexer.sweeper import Sweeper
+from feedback.indexer.watchdog import ConsumerWatchdog, Observation
 
 log = logging.getLogger("feedback.indexer")
 
 DEAD_LETTER_TIMEOUT_S = 30.0
 SHUTDOWN_FLUSH_S = 15.0  # how long a stop keeps trying to write what is buffered (then it is replayed)
+STATS_FRESH_S = 15.0  # librdkafka statistics older than this (3 intervals) say nothing about the group
+BROKER_PROBE_TIMEOUT_S = 5.0
 CANARY_ID = "seldon-feedback-indexer-canary:canary:0"
 
 
@@ -123,7 +126,13 @@ class Indexer:
         self.stop = stop
         self.rebalance = RebalanceTracker()
         self.rebalance.listeners.append(self._on_partitions_gone)
-        self.consumer = create_consumer(settings, self._on_stats)
+        self._generation = 0  # which consumer the statistics come from (the watchdog recreates it)
+        self.consumer = create_consumer(settings, self._stats_callback(self._generation))
+        self.watchdog: ConsumerWatchdog | None = None  # from the first subscribe on
+        self._group_steady = False  # from the current consumer's latest statistics
+        self._backlog = 0
+        self._group_state = "unknown"
+        self._stats_at = float("-inf")
         self.dead_letters = DeadLetterProducer(settings)
         self.sweeper = Sweeper(settings, backend, metrics)
         self.buffer = JoinBuffer()
@@ -145,12 +154,22 @@ class Indexer:
 
     # ---------------------------------------------------------------------------------------- lifecycle
 
-    def _on_stats(self, stats_json: str) -> None:
+    def _stats_callback(self, generation: int) -> Callable[[str], None]:
+        return lambda stats_json: self._on_stats(stats_json, generation)
+
+    def _on_stats(self, stats_json: str, generation: int = 0) -> None:
+        if generation != self._generation:
+            return  # a replaced consumer closing on another thread
         try:
-            for partition, lag in lag_from_stats(stats_json, self.settings.topic).items():
-                self.metrics.consumer_lag.labels(str(partition)).set(lag)
+            stats = consumer_stats(stats_json, self.settings.topic)
         except (ValueError, KeyError, TypeError):
             log.debug("could not read consumer lag from statistics")
+            return
+        for partition, lag in stats.lags.items():
+            self.metrics.consumer_lag.labels(str(partition)).set(lag)
+        self._group_steady, self._backlog = stats.group_steady, stats.backlog
+        self._group_state = stats.group_state
+        self._stats_at = time.monotonic()
 
     def _until_ok(self, what: str, attempt: Callable[[], str | None]) -> bool:
         """Run `attempt` (None = done, else the problem) with backoff until it succeeds or the indexer stops."""
@@ -221,11 +240,9 @@ class Indexer:
             return
         if not self._until_ok("dead_letter_topic", lambda: self.dead_letters.topic_problem()):
             return
-        self.consumer.subscribe(
-            [self.settings.topic],
-            on_assign=self.rebalance.on_assign,
-            on_revoke=self.rebalance.on_revoke,
-            on_lost=self.rebalance.on_lost,
+        self._subscribe()
+        self.watchdog = ConsumerWatchdog(
+            self.settings.consumer_stall_s, time.monotonic(), probe_every_s=self.settings.session_timeout_s
         )
         self.metrics.set_problem("starting", None)
         log.info("consuming %s as group %s", self.settings.topic, self.settings.group_id)
@@ -248,6 +265,7 @@ class Indexer:
         write what is due, commit what is safe, sweep when idle."""
         self.metrics.beat()
         consumed = self._consume()
+        self._watch_consumer(consumed)
         self._settle()
         due = self.buffer.take_due(time.monotonic(), self.settings.join_wait_s, self.settings.join_max_documents)
         self._submit(self._plan(due))
@@ -716,6 +734,117 @@ class Indexer:
         for topic, partition in self.rebalance.owned:
             oldest = self.tracker.oldest_pending_timestamp_ms((topic, partition))
             self.metrics.lag_seconds.labels(str(partition)).set(max(0.0, (now_ms - oldest) / 1000) if oldest else 0.0)
+
+    # ---------------------------------------------------------------------------------------- the watchdog
+
+    def _subscribe(self) -> None:
+        self.consumer.subscribe(
+            [self.settings.topic],
+            on_assign=self.rebalance.on_assign,
+            on_revoke=self.rebalance.on_revoke,
+            on_lost=self.rebalance.on_lost,
+        )
+
+    def _observation(self, consumed: int, now: float) -> Observation:
+        fresh = now - self._stats_at < STATS_FRESH_S
+        member = bool(self.rebalance.owned) or (fresh and self._group_steady)
+        backlog = fresh and self._backlog > 0 and not self._paused and bool(self.rebalance.owned)
+        return Observation(member=member, backlog=backlog, consumed=consumed > 0)
+
+    def _watch_consumer(self, consumed: int) -> None:
+        """Feed the watchdog; when a stall is due and the broker answers, recreate the consumer."""
+        watchdog = self.watchdog
+        if watchdog is None:
+            return
+        now = time.monotonic()
+        watchdog.observe(self._observation(consumed, now), now)
+        reason = watchdog.due(now)
+        if reason is not None or watchdog.probe_due(now):
+            problem = self.dead_letters.broker_problem(self.settings.topic, BROKER_PROBE_TIMEOUT_S)
+            if problem is not None:
+                if reason is not None:
+                    log.info("consumer stalled (%s) while the broker does not answer (%s): waiting", reason, problem)
+                watchdog.broker_unreachable(time.monotonic())
+            elif reason is not None:
+                self._recreate_consumer(reason, watchdog.stalled_for(now))
+            else:
+                watchdog.broker_answered(time.monotonic())
+        problem = watchdog.liveness_problem()
+        if problem is None:
+            self.metrics.not_alive.pop("consumer", None)
+        else:
+            if "consumer" not in self.metrics.not_alive:
+                log.error("%s: /healthz now fails so that the pod is restarted", problem)
+            self.metrics.not_alive["consumer"] = problem
+
+    def _recreate_consumer(self, reason: str, stalled_s: float) -> None:
+        """Close the stalled consumer and subscribe a new one. What was written is committed (as at a revoke);
+        everything else of its partitions is dropped and replayed by the new consumer from the committed offsets
+        (idempotent writes): nothing is lost, nothing duplicated."""
+        assert self.watchdog is not None
+        self.metrics.consumer_recreated.labels(reason).inc()
+        log.warning(
+            "Kafka consumer %s for %.0f s (group state %s, INDEXER_CONSUMER_STALL_S=%g) while the broker answers: "
+            "closing and recreating it; what is not committed is replayed",
+            "out of its group" if reason == "no_assignment" else "made no progress behind a backlog",
+            stalled_s,
+            self._group_state,
+            self.settings.consumer_stall_s,
+        )
+        error = None
+        try:
+            consumer = create_consumer(self.settings, self._stats_callback(self._generation + 1))
+        except (KafkaException, ValueError, RuntimeError) as exc:
+            error = f"a new consumer could not be created: {exc}"
+        else:
+            self._settle()  # answers in flight first: what they acknowledge is stored and committed below
+            self._commit()
+            gone = set(self.rebalance.owned) | {(ref[0], ref[1]) for ref in self.messages}  # all it consumed
+            self._on_partitions_gone(gone, revoked=False)
+            self.retry = [op for op in self.retry if not all((ref[0], ref[1]) in gone for ref in op.sources)]
+            old, old_rebalance = self.consumer, self.rebalance
+            old_rebalance.listeners.clear()  # its callbacks, on the closing thread, must not touch this state
+            self._close_in_background(old)
+            self._generation += 1
+            self._group_steady, self._backlog, self._stats_at = False, 0, float("-inf")
+            self._group_state = "unknown"
+            self.rebalance = RebalanceTracker()
+            self.rebalance.listeners.append(self._on_partitions_gone)
+            self.consumer = consumer
+            self.carry = []
+            self._paused = False
+            try:
+                self._subscribe()
+            except (KafkaException, RuntimeError) as exc:
+                error = f"the new consumer could not subscribe to {self.settings.topic}: {exc}"
+        if error is not None:
+            log.error("recreating the Kafka consumer failed (tried again after INDEXER_CONSUMER_STALL_S): %s", error)
+        failures = self.watchdog.failures
+        self.watchdog.recreated(time.monotonic(), error)  # counts this failure, and the previous recreation's
+        self.metrics.consumer_recreate_failures.inc(max(0, self.watchdog.failures - failures))
+
+    def _close_in_background(self, consumer: Any) -> None:
+        """Close a replaced consumer, waiting at most a session timeout (a stuck one may not leave its group in
+        time; it is then left to finish on its thread, and its session expires on the broker)."""
+        done = threading.Event()
+
+        def close() -> None:
+            try:
+                consumer.close()
+            except (KafkaException, RuntimeError) as exc:
+                log.debug("closing the replaced consumer: %s", exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=close, name="close-replaced-consumer", daemon=True).start()
+        deadline = time.monotonic() + self.settings.session_timeout_s
+        while not done.wait(0.2) and time.monotonic() < deadline:
+            self.metrics.beat()
+        if not done.is_set():
+            log.warning(
+                "the replaced consumer did not close within %g s; left to finish in the background",
+                self.settings.session_timeout_s,
+            )
 
     # ---------------------------------------------------------------------------------------- rebalancing
 

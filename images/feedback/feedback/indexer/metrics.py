@@ -150,8 +150,22 @@ class IndexerMetrics:
             "written, credentials accepted, dead-letter topic present); /readyz says why not",
             registry=registry,
         )
+        self.consumer_recreated = Counter(
+            "feedback_indexer_consumer_recreated_total",
+            "Kafka consumers the watchdog closed and recreated while the broker answered, by reason: no_assignment "
+            "(out of its group for INDEXER_CONSUMER_STALL_S), no_progress (messages waiting, none consumed)",
+            ["reason"],
+            registry=registry,
+        )
+        self.consumer_recreate_failures = Counter(
+            "feedback_indexer_consumer_recreate_failures_total",
+            "Consumer recreations that failed at once or did not bring the consumer back before it stalled again "
+            "(3 in a row fail /healthz)",
+            registry=registry,
+        )
         self.heartbeat = time.monotonic()
         self.not_ready: dict[str, str] = {"starting": "the indexer is starting"}
+        self.not_alive: dict[str, str] = {}  # reason name -> why /healthz fails (besides a stalled main loop)
 
     def set_problem(self, name: str, detail: str | None) -> None:
         """Record (detail) or clear (None) one reason not to be ready; ready is 1 only without any."""
@@ -173,10 +187,12 @@ class Endpoint(Protocol):
     heartbeat: float
     ready: Gauge
     not_ready: dict[str, str]  # reason name -> why not ready; empty when ready (/readyz)
+    not_alive: dict[str, str]  # reason name -> why the process must be restarted; empty when alive (/healthz)
 
 
 def serve_http(metrics: Endpoint, host: str, port: int) -> ThreadingHTTPServer:
-    """Start the endpoint in a daemon thread: /metrics, /healthz (main loop alive), /readyz (template installed)."""
+    """Start the endpoint in a daemon thread: /metrics, /healthz (main loop alive, nothing in `not_alive`),
+    /readyz (nothing in `not_ready`)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -184,8 +200,12 @@ def serve_http(metrics: Endpoint, host: str, port: int) -> ThreadingHTTPServer:
             if path == "/metrics":
                 self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
-                alive = time.monotonic() - metrics.heartbeat < LIVENESS_TIMEOUT_S
-                self._send(200 if alive else 503, b"ok\n" if alive else b"main loop stalled\n")
+                if time.monotonic() - metrics.heartbeat >= LIVENESS_TIMEOUT_S:
+                    self._send(503, b"main loop stalled\n")
+                elif problems := dict(metrics.not_alive):
+                    self._send(503, ("not alive: " + "; ".join(problems.values()) + "\n").encode("utf-8", "replace"))
+                else:
+                    self._send(200, b"ok\n")
             elif path == "/readyz":
                 problems = dict(metrics.not_ready)
                 if problems:

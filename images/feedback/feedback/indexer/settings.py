@@ -80,6 +80,8 @@ class IndexerSettings:
     feedback_join_delay_s: float = 60.0
     feedback_join_window_s: float = 3600.0
     sweep_interval_s: float = 10.0
+    session_timeout_s: float = 30.0
+    consumer_stall_s: float = 90.0
     protos: SeldonProtos | None = None  # Seldon's protobuf messages (gRPC payloads); from_env always loads them
 
     @classmethod
@@ -97,6 +99,7 @@ class IndexerSettings:
                 f"INDEXER_RETRY_MAX_S={retry_max:g} must be at least INDEXER_RETRY_INITIAL_S={retry_initial:g}"
             )
         redactor = redactor_from_env(env, "INDEXER")
+        session_timeout, consumer_stall = consumer_timeouts(env)
         return cls(
             kafka=kafka_settings(env),
             search=search_settings(env),
@@ -144,6 +147,8 @@ class IndexerSettings:
                 env, "INDEXER_FEEDBACK_JOIN_WINDOW_S", 3600.0, minimum=1.0, maximum=30 * 86_400.0
             ),
             sweep_interval_s=env_float(env, "INDEXER_SWEEP_INTERVAL_S", 10.0, minimum=0.1, maximum=3600.0),
+            session_timeout_s=session_timeout,
+            consumer_stall_s=consumer_stall,
             protos=load_from_env(env),
         )
 
@@ -173,6 +178,27 @@ class SetupSettings:
             timeout_s=env_float(env, "INDEXER_SETUP_TIMEOUT_S", 300.0, minimum=1.0, maximum=3600.0),
             log_level=env_choice(env, "LOG_LEVEL", "info", LOG_LEVELS),
         )
+
+
+STALL_SESSION_TIMEOUTS = 3  # the default watchdog bound, in session timeouts
+MIN_STALL_SESSION_TIMEOUTS = 2  # a shorter bound would recreate consumers that rejoin by themselves
+
+
+def consumer_timeouts(env: Mapping[str, str]) -> tuple[float, float]:
+    """INDEXER_SESSION_TIMEOUT_S (the consumer's session.timeout.ms, in seconds) and INDEXER_CONSUMER_STALL_S (how
+    long the consumer may stay out of its group, or stuck behind a backlog, before the watchdog recreates it;
+    default 3 session timeouts, at least 2)."""
+    session = env_float(env, "INDEXER_SESSION_TIMEOUT_S", 30.0, minimum=6.0, maximum=300.0)
+    least = MIN_STALL_SESSION_TIMEOUTS * session
+    stall = env_float(env, "INDEXER_CONSUMER_STALL_S", STALL_SESSION_TIMEOUTS * session, minimum=1.0, maximum=3600.0)
+    if stall < least:
+        raise SettingsError(
+            f"INDEXER_CONSUMER_STALL_S={stall:g} must be at least {MIN_STALL_SESSION_TIMEOUTS} session timeouts "
+            f"({least:g} s with INDEXER_SESSION_TIMEOUT_S={session:g}): a consumer rejoins its group by itself within "
+            f"about one; raise it, lower INDEXER_SESSION_TIMEOUT_S, or leave it unset ({STALL_SESSION_TIMEOUTS} "
+            "session timeouts)"
+        )
+    return session, stall
 
 
 def index_name(env: Mapping[str, str]) -> str:

@@ -140,6 +140,7 @@ class MonitorMetrics:
         self.heartbeat = time.monotonic()
         # what /readyz reports (feedback.indexer.metrics.serve_http serves both services' endpoints)
         self.not_ready: dict[str, str] = {"starting": "the monitor is checking that its index is set up"}
+        self.not_alive: dict[str, str] = {}  # what /healthz reports besides a stalled loop (nothing, for the monitor)
 
     def set_ready(self) -> None:
         """The monitor index is set up: ready from now on."""
