@@ -25,7 +25,6 @@ CLIENT_ROLES = tuple(COMPONENT_USERS)  # collector, indexer, monitor, executor, 
 SASL_MECHANISM = "SCRAM-SHA-512"  # the listener's authentication type, as clients name the mechanism
 USERNAME_KEY, PASSWORD_KEY = "username", "password"  # keys of a kafka:existing credentials Secret
 STRIMZI_PASSWORD_KEY = "password"  # Strimzi's SCRAM user Secret: password and sasl.jaas.config, no user name
-STRIMZI_CERT_KEY, STRIMZI_KEY_KEY = "user.crt", "user.key"  # Strimzi's TLS user Secret (PEM)
 DEFAULT_INDEXER_GROUP = "seldon-feedback-indexer"  # the feedback-pipeline chart's indexer.groupId
 
 

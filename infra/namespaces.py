@@ -29,13 +29,6 @@ class PodSecurity:
     warn: Level = "restricted"
     audit: Level = "restricted"
 
-    def labels(self) -> dict[str, str]:
-        labels: dict[str, str] = {}
-        for mode in ("enforce", "warn", "audit"):
-            labels[f"pod-security.kubernetes.io/{mode}"] = getattr(self, mode)
-            labels[f"pod-security.kubernetes.io/{mode}-version"] = POLICY_VERSION
-        return labels
-
 
 # Levels by namespace role. `restricted` is enforced only where every pod's spec is ours and passes it
 # (tests/charts/test_pod_security.py); each `baseline` names the pod we do not control and what it lacks.

@@ -29,6 +29,13 @@ PROTOCOL = "SASL_PLAINTEXT"  # 127.0.0.1 only: SASL without TLS, as the cluster'
 SCRAM_ITERATIONS = 8192
 CREDENTIALS_FILE = "credentials.json"
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+# the variables the feedback services and the executor read for each librdkafka login setting
+CLIENT_ENV = {
+    "security.protocol": "KAFKA_SECURITY_PROTOCOL",
+    "sasl.mechanism": "KAFKA_SASL_MECHANISM",
+    "sasl.username": "KAFKA_SASL_USERNAME",
+    "sasl.password": "KAFKA_SASL_PASSWORD",
+}
 
 
 @dataclass(frozen=True)
@@ -111,12 +118,7 @@ class KafkaSecurity:
 
     def client_env(self, user: str) -> dict[str, str]:
         """The KAFKA_* variables of the feedback services and the executor that log in as `user`."""
-        return {
-            "KAFKA_SECURITY_PROTOCOL": PROTOCOL.lower(),
-            "KAFKA_SASL_MECHANISM": MECHANISM,
-            "KAFKA_SASL_USERNAME": user,
-            "KAFKA_SASL_PASSWORD": self.password(user),
-        }
+        return {CLIENT_ENV[name]: value for name, value in self.client_config(user).items()}
 
 
 def upsert_users(admin: Any, security: KafkaSecurity, timeout: float) -> None:

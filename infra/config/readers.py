@@ -591,7 +591,6 @@ REDACTION_PATTERNS = ("email", "phone")
 # never redacted: the services validate them (feedback.redaction.STRUCTURAL_HEADERS)
 STRUCTURAL_HEADERS = ("id", "specversion", "type", "time", "datacontenttype", "content-type", "transport")
 _HEADER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
-_SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 
 def read_redaction(reader: Reader) -> dict[str, Any]:
@@ -644,9 +643,10 @@ def read_redaction(reader: Reader) -> dict[str, Any]:
         values["headers"] = ",".join(headers)
     secret = raw.get("hashKeySecret")
     if secret is not None:
-        if not isinstance(secret, str) or not _SECRET_NAME.fullmatch(secret):
+        if not isinstance(secret, str):
             reader.error(f"feedback:redaction.hashKeySecret={secret!r} must be the name of a Secret")
         else:
+            _secret_name(reader, "feedback:redaction.hashKeySecret", secret)
             values["hashKeySecret"] = secret
     return values
 

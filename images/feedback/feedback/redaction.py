@@ -89,6 +89,17 @@ def _outside_identifiers(text: str, apply: Callable[[str], str]) -> str:
     return "".join(parts)
 
 
+def _remembered(memo: dict[str, Any], key: str, compute: Callable[[str], Any]) -> Any:
+    """`compute(key)`, remembered in `memo` (cleared at once when it holds KEY_CACHE_ENTRIES)."""
+    known = memo.get(key)
+    if known is None:
+        known = compute(key)
+        if len(memo) >= KEY_CACHE_ENTRIES:
+            memo.clear()
+        memo[key] = known
+    return known
+
+
 @functools.lru_cache(maxsize=4096)
 def header_attribute(name: str) -> str:
     """`Ce-Requestid`, `ce_requestid` and `requestid` all name the attribute `requestid`."""
@@ -141,14 +152,7 @@ class Redactor:
     def redact_key(self, key: str) -> str:
         """A JSON key: replaced as a whole when it matches a key regex, else the value patterns applied to it (so
         a key that is itself an e-mail address or a phone number is replaced)."""
-        known = self._keys.get(key)
-        if known is not None:
-            return known
-        redacted = self._redact_key(key)
-        if len(self._keys) >= KEY_CACHE_ENTRIES:
-            self._keys.clear()
-        self._keys[key] = redacted
-        return redacted
+        return _remembered(self._keys, key, self._redact_key)
 
     def _redact_key(self, key: str) -> str:
         for pattern in self.key_regexes:
@@ -180,14 +184,11 @@ class Redactor:
     # ------------------------------------------------------------------------------------------ headers
 
     def redacts_header(self, name: str) -> bool:
-        known = self._selected.get(name)
-        if known is None:
-            attribute = header_attribute(name)
-            known = attribute not in STRUCTURAL_HEADERS and ("*" in self.headers or attribute in self.headers)
-            if len(self._selected) >= KEY_CACHE_ENTRIES:
-                self._selected.clear()
-            self._selected[name] = known
-        return known
+        return _remembered(self._selected, name, self._selects_header)
+
+    def _selects_header(self, name: str) -> bool:
+        attribute = header_attribute(name)
+        return attribute not in STRUCTURAL_HEADERS and ("*" in self.headers or attribute in self.headers)
 
     def redact_request_id(self, request_id: str) -> str:
         """The request id with its personal data replaced, plus a pseudonym of the original (a keyed hash), so
@@ -222,12 +223,12 @@ class Redactor:
         """Kafka headers with the selected ones (`every`: all of them, structural ones too, as for a dead letter,
         which nothing parses again) redacted; a value that is not UTF-8 is redacted as text with its undecodable
         bytes kept as they are."""
+        if not self.text_active:
+            return [(name, value or b"") for name, value in headers]
         result = []
         for name, value in headers:
             raw = value or b""
-            if not self.text_active:
-                pass
-            elif every and header_attribute(name) != REQUEST_ID_HEADER:
+            if every and header_attribute(name) != REQUEST_ID_HEADER:
                 raw = self.redact_text(raw.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
             elif every or self.redacts_header(name):
                 text = raw.decode("utf-8", "surrogateescape")
@@ -240,7 +241,7 @@ class Redactor:
     def redact_bytes(self, value: bytes) -> bytes:
         """A payload of unknown shape (a poison message): JSON is redacted as a document (values and keys), any
         other bytes as text, undecodable bytes kept, so whatever the original was, its copy carries no match."""
-        if not self.active and not self.text_active:
+        if not self.active:  # (text_active implies active)
             return value
         try:
             document = json.loads(value)

@@ -131,19 +131,6 @@ def create_consumer(settings: IndexerSettings, stats_cb: Callable[[str], None] |
     return Consumer(consumer_config(settings, stats_cb), logger=log)
 
 
-def lag_from_stats(stats_json: str, topic: str) -> dict[int, int]:
-    """Consumer lag per partition from librdkafka's statistics (only partitions with a known lag)."""
-    stats = json.loads(stats_json)
-    partitions = stats.get("topics", {}).get(topic, {}).get("partitions", {})
-    lags: dict[int, int] = {}
-    for key, info in partitions.items():
-        partition = int(key)
-        lag = info.get("consumer_lag", -1)
-        if partition >= 0 and lag is not None and lag >= 0 and info.get("fetch_state") not in (None, "none", "stopped"):
-            lags[partition] = int(lag)
-    return lags
-
-
 GROUP_STEADY = ("up", "steady")  # librdkafka's cgrp state and join_state of a settled member
 
 
@@ -163,17 +150,22 @@ def consumer_stats(stats_json: str, topic: str) -> ConsumerStats:
     group = stats.get("cgrp") or {}
     state, join_state = str(group.get("state", "")), str(group.get("join_state", ""))
     backlog = 0
+    lags: dict[int, int] = {}
     partitions = stats.get("topics", {}).get(topic, {}).get("partitions", {})
     for key, info in partitions.items():
-        if int(key) < 0 or info.get("fetch_state") in (None, "none", "stopped"):
+        partition = int(key)
+        if partition < 0 or info.get("fetch_state") in (None, "none", "stopped"):
             continue
+        lag = int(info.get("consumer_lag", -1))
+        if lag >= 0:
+            lags[partition] = lag
         high, position = int(info.get("hi_offset", -1)), int(info.get("app_offset", -1))
         if high >= 0 and position >= 0:
             backlog += max(0, high - position)
-        elif high >= 0 and int(info.get("consumer_lag", -1)) > 0:  # nothing consumed yet: behind the committed offset
-            backlog += int(info["consumer_lag"])
+        elif high >= 0 and lag > 0:  # nothing consumed yet: behind the committed offset
+            backlog += lag
     return ConsumerStats(
-        lags=lag_from_stats(stats_json, topic),
+        lags=lags,
         group_steady=(state, join_state) == GROUP_STEADY,
         group_state=f"{state or '?'}/{join_state or '?'}",
         backlog=backlog,
